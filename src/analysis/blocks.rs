@@ -1,0 +1,188 @@
+//! Bounded block summaries of a time series of unknown length.
+//!
+//! Samples are grouped into blocks of equal sample count; each block keeps
+//! only its mean time, minimum, maximum and sum. When the number of blocks
+//! reaches `2·target`, neighbouring blocks are merged pairwise and the block
+//! size doubles. All four statistics merge exactly, so the result equals
+//! what a second pass with the final block size would produce, while memory
+//! stays at `2·target` blocks however long the run is.
+//!
+//! Block *minima* are what memsoak fits by default: the floor of a
+//! garbage-collected, sawtooth-shaped footprint is the live set, and a leak
+//! is the floor rising. Block means are kept for smooth, non-GC targets.
+
+/// One block of consecutive samples.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Block {
+    /// Number of samples in the block.
+    pub count: u32,
+    /// Sum of the sample times (seconds), for the mean time.
+    pub time_sum: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Sum of the values, for the mean.
+    pub sum: f64,
+}
+
+impl Block {
+    fn new(t: f64, y: f64) -> Block {
+        Block {
+            count: 1,
+            time_sum: t,
+            min: y,
+            max: y,
+            sum: y,
+        }
+    }
+
+    fn absorb(&mut self, other: &Block) {
+        self.count += other.count;
+        self.time_sum += other.time_sum;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.sum += other.sum;
+    }
+
+    /// Mean sample time of the block, seconds.
+    pub fn time(&self) -> f64 {
+        self.time_sum / f64::from(self.count)
+    }
+
+    /// Mean value of the block.
+    pub fn mean(&self) -> f64 {
+        self.sum / f64::from(self.count)
+    }
+}
+
+/// Which block statistic the trend is fitted to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockStat {
+    /// Block minima: robust to GC sawtooth and transient spikes.
+    #[default]
+    Min,
+    /// Block means: lowest variance for smooth, white-noise series.
+    Mean,
+}
+
+/// Streaming accumulator of block summaries with bounded memory.
+#[derive(Debug, Clone)]
+pub struct Blocks {
+    target: usize,
+    span: u32,
+    full: Vec<Block>,
+    open: Option<Block>,
+}
+
+impl Blocks {
+    /// Keeps between `target` and `2·target` blocks once enough samples arrived.
+    pub fn new(target: usize) -> Blocks {
+        let target = target.max(4);
+        Blocks {
+            target,
+            span: 1,
+            full: Vec::with_capacity(2 * target),
+            open: None,
+        }
+    }
+
+    /// Adds one sample at time `t` (seconds) with value `y`.
+    pub fn push(&mut self, t: f64, y: f64) {
+        let sample = Block::new(t, y);
+        match &mut self.open {
+            Some(b) => b.absorb(&sample),
+            None => self.open = Some(sample),
+        }
+        if self.open.is_some_and(|b| b.count >= self.span) {
+            self.full.extend(self.open.take());
+            if self.full.len() >= 2 * self.target {
+                self.halve();
+            }
+        }
+    }
+
+    fn halve(&mut self) {
+        let merged: Vec<Block> = self
+            .full
+            .chunks(2)
+            .map(|pair| {
+                let mut b = pair[0];
+                if let Some(second) = pair.get(1) {
+                    b.absorb(second);
+                }
+                b
+            })
+            .collect();
+        self.full.clear();
+        self.full.extend(merged);
+        self.span *= 2;
+    }
+
+    /// Samples per complete block.
+    pub fn span(&self) -> u32 {
+        self.span
+    }
+
+    /// Total samples pushed.
+    pub fn samples(&self) -> u64 {
+        self.full
+            .iter()
+            .chain(self.open.iter())
+            .map(|b| u64::from(b.count))
+            .sum()
+    }
+
+    /// The blocks to fit: every complete block, plus the open one if it is at
+    /// least half full (a tiny tail block would have a noisier minimum).
+    pub fn blocks(&self) -> impl Iterator<Item = &Block> {
+        let tail = self.open.as_ref().filter(|b| 2 * b.count >= self.span);
+        self.full.iter().chain(tail)
+    }
+
+    /// `(time, statistic)` points for the trend fit.
+    pub fn points(&self, stat: BlockStat) -> Vec<(f64, f64)> {
+        self.blocks()
+            .map(|b| {
+                let y = match stat {
+                    BlockStat::Min => b.min,
+                    BlockStat::Mean => b.mean(),
+                };
+                (b.time(), y)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stays_bounded_and_merges_exactly() {
+        let mut b = Blocks::new(8);
+        for i in 0..10_000 {
+            b.push(i as f64, (i % 7) as f64);
+            assert!(b.full.len() < 16);
+        }
+        assert_eq!(b.samples(), 10_000);
+        let total: f64 = b.full.iter().chain(b.open.iter()).map(|x| x.sum).sum();
+        let expected: f64 = (0..10_000).map(|i| (i % 7) as f64).sum();
+        assert_eq!(total, expected);
+        assert!(b.blocks().count() >= 8);
+        assert!(b.points(BlockStat::Min).iter().all(|p| p.1 == 0.0));
+    }
+
+    #[test]
+    fn few_samples_are_their_own_blocks() {
+        let mut b = Blocks::new(8);
+        for i in 0..5 {
+            b.push(i as f64, i as f64 * 2.0);
+        }
+        assert_eq!(
+            b.points(BlockStat::Mean),
+            vec![(0.0, 0.0), (1.0, 2.0), (2.0, 4.0), (3.0, 6.0), (4.0, 8.0)]
+        );
+    }
+}

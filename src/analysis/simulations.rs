@@ -1,0 +1,134 @@
+//! Seeded Monte Carlo checks of the estimator: on synthetic 1 Hz series with
+//! a known slope and realistic memory noise, the slope must be recovered and
+//! the 95% interval must cover the truth in roughly 95% of runs.
+
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Normal};
+
+use super::{Analyzer, BlockStat, Criteria};
+
+/// True slope of every simulated series: 20 MB/h.
+const SLOPE_BYTES_PER_HOUR: f64 = 20e6;
+/// Judged length: one hour at 1 Hz.
+const SECONDS: usize = 3600;
+const RUNS: usize = 400;
+
+#[derive(Clone, Copy, Debug)]
+enum Noise {
+    /// Independent measurement noise, sd 200 kB.
+    White,
+    /// GC sawtooth: 5 MB ramps that drop back every 40–90 s.
+    Sawtooth,
+    /// Slow AR(1) wander: time constant 5 min, stationary sd 1 MB.
+    Wander,
+    /// Allocator steps: the floor jumps between levels 2 MB apart about
+    /// every 10 minutes (arenas taken and returned), plus 100 kB noise.
+    Steps,
+}
+
+fn series(noise: Noise, rng: &mut StdRng) -> Vec<f64> {
+    let slope = SLOPE_BYTES_PER_HOUR / 3600.0;
+    let white = |sd: f64| Normal::new(0.0, sd).expect("valid sd");
+    let mut out = Vec::with_capacity(SECONDS);
+    match noise {
+        Noise::White => {
+            let n = white(200e3);
+            for t in 0..SECONDS {
+                out.push(100e6 + slope * t as f64 + n.sample(rng));
+            }
+        }
+        Noise::Sawtooth => {
+            let n = white(50e3);
+            let period: f64 = rng.random_range(40.0..90.0);
+            let phase: f64 = rng.random_range(0.0..period);
+            for t in 0..SECONDS {
+                let frac = ((t as f64 + phase) % period) / period;
+                out.push(100e6 + slope * t as f64 + 5e6 * frac + n.sample(rng));
+            }
+        }
+        Noise::Wander => {
+            let phi = (-1.0f64 / 300.0).exp();
+            let sd = 1e6;
+            let innov = white(sd * (1.0 - phi * phi).sqrt());
+            let mut x = white(sd).sample(rng);
+            for t in 0..SECONDS {
+                x = phi * x + innov.sample(rng);
+                out.push(100e6 + slope * t as f64 + x);
+            }
+        }
+        Noise::Steps => {
+            let n = white(100e3);
+            let mut level: i32 = rng.random_range(0..3);
+            for t in 0..SECONDS {
+                if rng.random_bool(1.0 / 600.0) {
+                    level = (level + if rng.random_bool(0.5) { 1 } else { -1 }).clamp(0, 2);
+                }
+                out.push(100e6 + slope * t as f64 + 2e6 * f64::from(level) + n.sample(rng));
+            }
+        }
+    }
+    out
+}
+
+/// Returns (coverage, median relative error of the slope).
+fn simulate(noise: Noise, seed: u64) -> (f64, f64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut covered = 0;
+    let mut errors = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let mut a = Analyzer::new(Criteria {
+            warmup: Duration::ZERO,
+            max_growth_bytes_per_hour: 10e6,
+            max_rss_bytes: None,
+            block_stat: BlockStat::Min,
+        });
+        for (t, y) in series(noise, &mut rng).into_iter().enumerate() {
+            a.observe(t as f64, Some(y), None);
+        }
+        let g = a.judge().growth.expect("enough samples");
+        let [lo, hi] = g.ci95_bytes_per_hour;
+        if lo <= SLOPE_BYTES_PER_HOUR && SLOPE_BYTES_PER_HOUR <= hi {
+            covered += 1;
+        }
+        errors.push((g.slope_bytes_per_hour / SLOPE_BYTES_PER_HOUR - 1.0).abs());
+    }
+    errors.sort_by(f64::total_cmp);
+    (covered as f64 / RUNS as f64, errors[RUNS / 2])
+}
+
+fn check(noise: Noise, seed: u64, max_median_error: f64) {
+    let (coverage, median_error) = simulate(noise, seed);
+    eprintln!("{noise:?}: coverage {coverage:.3}, median |error| {median_error:.3}");
+    assert!(
+        (0.90..=0.995).contains(&coverage),
+        "{noise:?}: 95% interval covered the true slope in {:.1}% of runs",
+        coverage * 100.0
+    );
+    assert!(
+        median_error < max_median_error,
+        "{noise:?}: median relative slope error {median_error:.3}"
+    );
+}
+
+#[test]
+fn white_noise() {
+    check(Noise::White, 1, 0.05);
+}
+
+#[test]
+fn gc_sawtooth() {
+    check(Noise::Sawtooth, 2, 0.10);
+}
+
+#[test]
+fn slow_ar1_wander() {
+    check(Noise::Wander, 3, 0.30);
+}
+
+#[test]
+fn allocator_steps() {
+    check(Noise::Steps, 4, 0.20);
+}

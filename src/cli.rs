@@ -1,0 +1,164 @@
+//! The command line, as the user typed it (low level of the two-stage
+//! configuration). Nothing here is validated beyond its syntax; `config.rs`
+//! builds the `RunConfig` the engine receives.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::analysis::Metric;
+use crate::profile::OnInconclusive;
+use crate::units::{self, Rate};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    pass: growth below the limit with 95% confidence
+  1    fail: growth above the limit, or the RSS ceiling crossed
+  2    usage or profile error
+  3    target failure: not ready in time, died during the run, pid gone
+  4    inconclusive: the data cannot tell (see --on-inconclusive)
+  130  interrupted (Ctrl-C or SIGTERM); outputs are still written
+
+Units: durations 90s, 30m, 8h; sizes 500MB (MB = 10^6 bytes) or 512MiB
+(MiB = 2^20 bytes); rates 10MB/h, 2GB/h, 512KiB/min. Rates are printed in
+the unit you give.";
+
+/// Memory soak testing and leak profiling for long-lived backends.
+#[derive(Debug, Parser)]
+#[command(name = "memsoak", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Launch (or attach to) a backend, sample its memory, judge the growth.
+    ///
+    /// With no profile, no command and no --pid, soaks memsoak's own demo
+    /// backend for two minutes (profiles/quickstart.toml).
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
+    /// Re-analyse a run folder or any CSV with elapsed_s and rss_bytes columns.
+    #[command(after_help = EXIT_CODES)]
+    Report(ReportArgs),
+    /// Serve the reference backend: /health, /collab/{doc_id}, /agent/chat.
+    DemoBackend(DemoArgs),
+}
+
+/// `memsoak run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Profile (TOML) describing the run; flags override its values.
+    pub profile: Option<PathBuf>,
+
+    /// Attach to this running process (and its descendants) instead of launching.
+    #[arg(long, conflicts_with = "command")]
+    pub pid: Option<u32>,
+
+    /// Command to launch, after `--`; run without a shell.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+
+    /// Ready when this URL answers with a 2xx status.
+    #[arg(long, value_name = "URL")]
+    pub ready_url: Option<String>,
+
+    /// Ready when this HOST:PORT accepts TCP connections.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "ready_url")]
+    pub ready_tcp: Option<String>,
+
+    /// Give up waiting for readiness after this long [default: 60s].
+    #[arg(long, value_name = "DUR", value_parser = units::parse_positive_duration)]
+    pub ready_timeout: Option<Duration>,
+
+    /// Measured duration, from readiness on [default: 2m].
+    #[arg(long, value_name = "DUR", value_parser = units::parse_positive_duration)]
+    pub duration: Option<Duration>,
+
+    /// Initial part not judged [default: 10% of the duration, at least 30s, at most half].
+    #[arg(long, value_name = "DUR", value_parser = units::parse_duration)]
+    pub warmup: Option<Duration>,
+
+    /// Sampling interval [default: 1s].
+    #[arg(long, value_name = "DUR", value_parser = units::parse_positive_duration)]
+    pub interval: Option<Duration>,
+
+    /// PSS sampling interval; PSS walks page tables, so it may be slower [default: the interval, at least 1s].
+    #[arg(long, value_name = "DUR", value_parser = units::parse_positive_duration)]
+    pub pss_interval: Option<Duration>,
+
+    /// Largest acceptable growth, e.g. 10MB/h [default: 10MB/h].
+    #[arg(long, value_name = "RATE", value_parser = Rate::parse)]
+    pub max_growth: Option<Rate>,
+
+    /// Fail when the tree's RSS ever exceeds this, e.g. 2GB.
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
+    pub max_rss: Option<u64>,
+
+    /// Metric to judge [default: pss where readable, else anon, else rss].
+    #[arg(long, value_enum)]
+    pub metric: Option<Metric>,
+
+    /// Exit code of an inconclusive verdict: pass (0), fail (1) or inconclusive (4) [default: inconclusive].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub on_inconclusive: Option<OnInconclusive>,
+
+    /// Run folder [default: reports/<name>-<UTC timestamp>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `memsoak report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run folder (with samples.csv) or a CSV file.
+    pub path: PathBuf,
+
+    /// Initial part not judged [default: the run's, else the default rule].
+    #[arg(long, value_name = "DUR", value_parser = units::parse_duration)]
+    pub warmup: Option<Duration>,
+
+    /// Largest acceptable growth [default: the run's, else 10MB/h].
+    #[arg(long, value_name = "RATE", value_parser = Rate::parse)]
+    pub max_growth: Option<Rate>,
+
+    /// RSS ceiling [default: the run's, else none].
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
+    pub max_rss: Option<u64>,
+
+    /// Metric to judge [default: the run's, else pss, anon or rss, the first the CSV has].
+    #[arg(long, value_enum)]
+    pub metric: Option<Metric>,
+
+    /// Exit code of an inconclusive verdict [default: inconclusive (4)].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub on_inconclusive: Option<OnInconclusive>,
+
+    /// Where to write summary.json [default: next to the CSV].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `memsoak demo-backend`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Port on 127.0.0.1 (0 picks a free one and prints it).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+
+    /// Leak memory steadily at this rate, e.g. 20MB/h (allocated every 100 ms).
+    #[arg(long, value_name = "RATE", value_parser = Rate::parse)]
+    pub leak: Option<Rate>,
+
+    /// Leak this many bytes for every WebSocket message received, e.g. 2KB.
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
+    pub leak_per_message: Option<u64>,
+
+    /// Leak this many bytes for every WebSocket connection opened, e.g. 64KB.
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
+    pub leak_per_connection: Option<u64>,
+}

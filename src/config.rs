@@ -1,0 +1,438 @@
+//! The validated configuration of one run: the profile merged with the
+//! command-line flags (flags win), placeholders expanded, defaults applied.
+//! This is the only configuration the engine sees.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::analysis::{default_warmup, Metric};
+use crate::cli::RunArgs;
+use crate::profile::{OnInconclusive, Profile, QUICKSTART};
+use crate::units::Rate;
+
+/// What to measure.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetSpec {
+    /// Start this command and measure it and its descendants.
+    Launch(LaunchSpec),
+    /// Measure this running process and its descendants; never signal it.
+    Attach {
+        /// The process id.
+        pid: u32,
+    },
+}
+
+/// A command to launch, without a shell.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaunchSpec {
+    /// Program, looked up in PATH when it has no slash.
+    pub program: String,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Working directory; memsoak's own when absent.
+    pub cwd: Option<PathBuf>,
+    /// Extra environment variables.
+    pub env: BTreeMap<String, String>,
+}
+
+/// How memsoak knows the target is ready to be measured.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Readiness {
+    /// A GET on this URL returns 2xx.
+    Http(String),
+    /// A TCP connection to this `host:port` succeeds.
+    Tcp(String),
+}
+
+/// One run, fully decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunConfig {
+    /// Name of the run: the profile's name or file stem, or the command's.
+    pub name: String,
+    /// The profile file, if one was used.
+    pub profile: Option<PathBuf>,
+    /// What to measure.
+    pub target: TargetSpec,
+    /// Readiness check before the measured clock starts.
+    pub readiness: Option<Readiness>,
+    /// Longest wait for readiness.
+    pub ready_timeout: Duration,
+    /// Time between SIGTERM and SIGKILL when stopping a launched target.
+    pub stop_grace: Duration,
+    /// Measured duration.
+    pub duration: Duration,
+    /// Initial part of the run that is not judged.
+    pub warmup: Duration,
+    /// Sampling interval.
+    pub interval: Duration,
+    /// PSS sampling interval (a multiple of `interval` is used).
+    pub pss_interval: Duration,
+    /// Growth limit.
+    pub max_growth: Rate,
+    /// RSS ceiling of the tree.
+    pub max_rss_bytes: Option<u64>,
+    /// Metric to judge; `None` picks the best one the platform can read.
+    pub metric: Option<Metric>,
+    /// Exit code for an inconclusive verdict.
+    pub on_inconclusive: OnInconclusive,
+    /// Run folder.
+    pub out_dir: PathBuf,
+}
+
+/// Defaults, documented in `memsoak run --help` and README.
+pub mod defaults {
+    use std::time::Duration;
+    /// Measured duration.
+    pub const DURATION: Duration = Duration::from_secs(120);
+    /// Sampling interval.
+    pub const INTERVAL: Duration = Duration::from_secs(1);
+    /// Readiness timeout.
+    pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+    /// SIGTERM → SIGKILL grace.
+    pub const STOP_GRACE: Duration = Duration::from_secs(5);
+    /// Shortest PSS interval.
+    pub const MIN_PSS_INTERVAL: Duration = Duration::from_secs(1);
+    /// Growth limit.
+    pub const MAX_GROWTH: &str = "10MB/h";
+    /// Parent of run folders.
+    pub const REPORTS_DIR: &str = "reports";
+}
+
+/// A configuration that cannot run: the message says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The profile failed to load.
+    #[error(transparent)]
+    Profile(#[from] crate::profile::ProfileError),
+    /// Values that contradict each other or are missing.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl RunConfig {
+    /// Builds the run from the flags and the profile they name (or the
+    /// built-in quickstart when they name neither a profile nor a target).
+    pub fn from_args(args: &RunArgs) -> Result<RunConfig, ConfigError> {
+        let builtin = args.profile.is_none() && args.command.is_empty() && args.pid.is_none();
+        let profile = match &args.profile {
+            Some(path) => Profile::load(path)?,
+            None if builtin => Profile::parse(QUICKSTART, Path::new("<built-in quickstart>"))?,
+            None => Profile::default(),
+        };
+        let mut expander = Placeholders::new()?;
+        let invalid = |m: String| ConfigError::Invalid(m);
+        let where_ = args
+            .profile
+            .as_ref()
+            .map_or_else(String::new, |p| format!(" in '{}'", p.display()));
+
+        let t = &profile.target;
+        let target = if let Some(pid) = args.pid {
+            TargetSpec::Attach { pid }
+        } else if !args.command.is_empty() {
+            launch_spec(&args.command, t, &mut expander)?
+        } else {
+            match (&t.command, t.pid) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(format!(
+                        "[target] sets both 'command' and 'pid'{where_}: choose one"
+                    )))
+                }
+                (Some(cmd), None) => launch_spec(cmd, t, &mut expander)?,
+                (None, Some(pid)) => TargetSpec::Attach { pid },
+                (None, None) => {
+                    return Err(invalid(format!(
+                        "nothing to measure{where_}: give a profile with [target] command or pid, `--pid N`, or `-- COMMAND`"
+                    )))
+                }
+            }
+        };
+
+        let readiness = match (&args.ready_url, &args.ready_tcp) {
+            (Some(u), _) => Some(Readiness::Http(expander.expand(u)?)),
+            (_, Some(a)) => Some(Readiness::Tcp(expander.expand(a)?)),
+            _ => match (&t.ready_url, &t.ready_tcp) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(format!(
+                        "[target] sets both 'ready_url' and 'ready_tcp'{where_}: choose one"
+                    )))
+                }
+                (Some(u), None) => Some(Readiness::Http(expander.expand(u)?)),
+                (None, Some(a)) => Some(Readiness::Tcp(expander.expand(a)?)),
+                (None, None) => None,
+            },
+        };
+        if let Some(Readiness::Http(url)) = &readiness {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(format!(
+                    "ready URL '{url}' must start with http:// (e.g. http://127.0.0.1:8000/health)"
+                )));
+            }
+        }
+
+        let r = &profile.run;
+        let duration = args
+            .duration
+            .or(r.duration.map(|d| d.0))
+            .unwrap_or(defaults::DURATION);
+        let interval = args
+            .interval
+            .or(r.interval.map(|d| d.0))
+            .unwrap_or(defaults::INTERVAL);
+        let warmup = args
+            .warmup
+            .or(r.warmup.map(|d| d.0))
+            .unwrap_or_else(|| default_warmup(duration));
+        let pss_interval = args
+            .pss_interval
+            .or(r.pss_interval.map(|d| d.0))
+            .unwrap_or(interval.max(defaults::MIN_PSS_INTERVAL));
+        if warmup >= duration {
+            return Err(invalid(format!(
+                "warm-up ({}) must be shorter than the duration ({})",
+                humantime::format_duration(warmup),
+                humantime::format_duration(duration)
+            )));
+        }
+        if interval > duration {
+            return Err(invalid(format!(
+                "interval ({}) must not be longer than the duration ({})",
+                humantime::format_duration(interval),
+                humantime::format_duration(duration)
+            )));
+        }
+
+        let l = &profile.limits;
+        let max_growth = match args.max_growth.clone().or(l.max_growth.clone()) {
+            Some(r) => r,
+            None => Rate::parse(defaults::MAX_GROWTH).map_err(invalid)?,
+        };
+
+        let name = sanitize(
+            &profile
+                .name
+                .clone()
+                .or_else(|| {
+                    args.profile
+                        .as_ref()
+                        .and_then(|p| p.file_stem())
+                        .map(|s| s.to_string_lossy().into_owned())
+                })
+                .unwrap_or_else(|| match &target {
+                    TargetSpec::Launch(l) => Path::new(&l.program)
+                        .file_name()
+                        .map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned()),
+                    TargetSpec::Attach { pid } => format!("pid-{pid}"),
+                }),
+        );
+        let out_dir = match args.out.clone().or(r.out.clone()) {
+            Some(dir) => dir,
+            None => default_out_dir(&name),
+        };
+
+        Ok(RunConfig {
+            name,
+            profile: args.profile.clone(),
+            target,
+            readiness,
+            ready_timeout: args
+                .ready_timeout
+                .or(t.ready_timeout.map(|d| d.0))
+                .unwrap_or(defaults::READY_TIMEOUT),
+            stop_grace: t.stop_grace.map_or(defaults::STOP_GRACE, |d| d.0),
+            duration,
+            warmup,
+            interval,
+            pss_interval,
+            max_growth,
+            max_rss_bytes: args.max_rss.or(l.max_rss.map(|s| s.0)),
+            metric: args.metric.or(l.metric),
+            on_inconclusive: args
+                .on_inconclusive
+                .or(l.on_inconclusive)
+                .unwrap_or_default(),
+            out_dir,
+        })
+    }
+}
+
+fn launch_spec(
+    command: &[String],
+    t: &crate::profile::TargetSection,
+    expander: &mut Placeholders,
+) -> Result<TargetSpec, ConfigError> {
+    let mut words = command
+        .iter()
+        .map(|w| expander.expand(w))
+        .collect::<Result<Vec<_>, _>>()?;
+    if words.first().is_none_or(|p| p.is_empty()) {
+        return Err(ConfigError::Invalid("[target] command is empty".into()));
+    }
+    let program = words.remove(0);
+    let env = t
+        .env
+        .iter()
+        .flatten()
+        .map(|(k, v)| Ok((k.clone(), expander.expand(v)?)))
+        .collect::<Result<_, ConfigError>>()?;
+    Ok(TargetSpec::Launch(LaunchSpec {
+        program,
+        args: words,
+        cwd: t.cwd.clone(),
+        env,
+    }))
+}
+
+/// Expands `{port}` (a free loopback port, picked once per run) and
+/// `{memsoak}` (this executable) in profile strings.
+struct Placeholders {
+    port: Option<u16>,
+}
+
+impl Placeholders {
+    fn new() -> Result<Placeholders, ConfigError> {
+        Ok(Placeholders { port: None })
+    }
+
+    fn expand(&mut self, text: &str) -> Result<String, ConfigError> {
+        let mut out = text.to_string();
+        if out.contains("{port}") {
+            let port = match self.port {
+                Some(p) => p,
+                None => {
+                    let p = free_port().map_err(|e| {
+                        ConfigError::Invalid(format!(
+                            "could not find a free port for {{port}}: {e}"
+                        ))
+                    })?;
+                    *self.port.insert(p)
+                }
+            };
+            out = out.replace("{port}", &port.to_string());
+        }
+        if out.contains("{memsoak}") {
+            let exe = std::env::current_exe().map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "could not locate the memsoak executable for {{memsoak}}: {e}"
+                ))
+            })?;
+            out = out.replace("{memsoak}", &exe.to_string_lossy());
+        }
+        Ok(out)
+    }
+}
+
+/// A port on 127.0.0.1 that is free right now. The kernel picks it; another
+/// process could take it before the target binds, which a readiness timeout
+/// then reports.
+fn free_port() -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Keeps a name usable as a folder name.
+fn sanitize(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s.starts_with('.') {
+        format!("run{s}")
+    } else {
+        s
+    }
+}
+
+/// `reports/<name>-<UTC timestamp>`, with a numeric suffix if it exists.
+fn default_out_dir(name: &str) -> PathBuf {
+    let stamp: String = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
+    let base = Path::new(defaults::REPORTS_DIR).join(format!("{name}-{stamp}"));
+    let mut dir = base.clone();
+    let mut n = 2;
+    while dir.exists() {
+        dir = PathBuf::from(format!("{}-{n}", base.display()));
+        n += 1;
+    }
+    dir
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn config(argv: &[&str]) -> Result<RunConfig, ConfigError> {
+        let cli = crate::cli::Cli::try_parse_from(argv).unwrap();
+        match cli.command {
+            crate::cli::Command::Run(args) => RunConfig::from_args(&args),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn bare_run_is_the_quickstart() {
+        let c = config(&["memsoak", "run"]).unwrap();
+        assert_eq!(c.name, "quickstart");
+        assert_eq!(c.duration, Duration::from_secs(120));
+        let TargetSpec::Launch(l) = &c.target else {
+            panic!()
+        };
+        assert_eq!(l.args[0], "demo-backend");
+        let port = &l.args[2];
+        assert_eq!(
+            c.readiness,
+            Some(Readiness::Http(format!("http://127.0.0.1:{port}/health")))
+        );
+        assert!(c.out_dir.starts_with("reports"));
+    }
+
+    #[test]
+    fn flags_override_and_defaults_apply() {
+        let c = config(&[
+            "memsoak",
+            "run",
+            "--duration",
+            "10m",
+            "--max-growth",
+            "2GB/h",
+            "--",
+            "sleep",
+            "600",
+        ])
+        .unwrap();
+        assert_eq!(c.name, "sleep");
+        assert_eq!(c.warmup, Duration::from_secs(60));
+        assert_eq!(c.max_growth.to_string(), "2.00 GB/h");
+        assert_eq!(c.on_inconclusive, OnInconclusive::Inconclusive);
+        assert_eq!(c.readiness, None);
+    }
+
+    #[test]
+    fn contradictions_are_errors() {
+        let e = config(&[
+            "memsoak",
+            "run",
+            "--duration",
+            "1m",
+            "--warmup",
+            "2m",
+            "--",
+            "x",
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("warm-up"), "{e}");
+        let e = config(&["memsoak", "run", "--ready-url", "localhost:80", "--", "x"]).unwrap_err();
+        assert!(e.to_string().contains("http://"), "{e}");
+    }
+}

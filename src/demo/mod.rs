@@ -1,0 +1,213 @@
+//! `memsoak demo-backend`: the reference backend that memsoak's quickstart,
+//! tests and example reports run against.
+//!
+//! It mirrors the typical service memsoak is built for: `GET /health`, a
+//! WebSocket collaboration endpoint `/collab/{doc_id}` whose connection
+//! manager broadcasts every text message to the *other* clients of the same
+//! document, `POST /agent/chat` and `GET /agents/health`. It binds to
+//! 127.0.0.1 only.
+//!
+//! Deliberate leaks make memsoak's sensitivity checkable: `--leak RATE`
+//! drips heap every 100 ms, `--leak-per-message` and `--leak-per-connection`
+//! retain memory per WebSocket message and connection. Leaked blocks are
+//! filled with a non-zero byte so their pages are touched and count in RSS.
+
+mod leak;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::cli::DemoArgs;
+use leak::Leak;
+
+/// Messages queued for one slow client before further ones are dropped.
+const CLIENT_QUEUE: usize = 1024;
+
+type Clients = HashMap<u64, mpsc::Sender<Message>>;
+
+struct AppState {
+    docs: Mutex<HashMap<String, Clients>>,
+    next_client: AtomicU64,
+    connections: AtomicU64,
+    messages: AtomicU64,
+    dropped: AtomicU64,
+    leak: Leak,
+    leak_per_message: u64,
+    leak_per_connection: u64,
+}
+
+/// Runs the demo backend until SIGTERM or Ctrl-C.
+pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: &DemoArgs) -> anyhow::Result<()> {
+    let state = Arc::new(AppState {
+        docs: Mutex::new(HashMap::new()),
+        next_client: AtomicU64::new(0),
+        connections: AtomicU64::new(0),
+        messages: AtomicU64::new(0),
+        dropped: AtomicU64::new(0),
+        leak: Leak::default(),
+        leak_per_message: args.leak_per_message.unwrap_or(0),
+        leak_per_connection: args.leak_per_connection.unwrap_or(0),
+    });
+    let app = Router::new()
+        .route("/health", get(health))
+        .route("/collab/{doc_id}", get(collab))
+        .route("/agent/chat", post(agent_chat))
+        .route("/agents/health", get(agents_health))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .with_context(|| format!("could not listen on 127.0.0.1:{}", args.port))?;
+    let addr = listener.local_addr()?;
+    println!("memsoak demo-backend listening on http://{addr}");
+    if let Some(rate) = &args.leak {
+        println!("leaking {rate} steadily");
+        tokio::spawn(leak::drip(state.clone(), rate.bytes_per_sec()));
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("could not install the SIGTERM handler")?;
+    tokio::select! {
+        r = axum::serve(listener, app) => r.context("server failed")?,
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    docs: usize,
+    connections: u64,
+    messages: u64,
+    dropped: u64,
+    leaked_bytes: u64,
+}
+
+async fn health(State(s): State<Arc<AppState>>) -> Json<Health> {
+    let docs = s.docs.lock().map_or(0, |d| d.len());
+    Json(Health {
+        status: "ok",
+        docs,
+        connections: s.connections.load(Ordering::Relaxed),
+        messages: s.messages.load(Ordering::Relaxed),
+        dropped: s.dropped.load(Ordering::Relaxed),
+        leaked_bytes: s.leak.total(),
+    })
+}
+
+async fn collab(
+    ws: WebSocketUpgrade,
+    Path(doc): Path<String>,
+    State(s): State<Arc<AppState>>,
+) -> impl IntoResponse {
+    ws.on_upgrade(move |socket| client(socket, doc, s))
+}
+
+/// One collaboration client: joins its document, relays what it sends to
+/// the document's other clients, and leaves cleanly however it ends.
+async fn client(socket: WebSocket, doc: String, s: Arc<AppState>) {
+    use futures_util::{SinkExt, StreamExt};
+    let id = s.next_client.fetch_add(1, Ordering::Relaxed);
+    s.connections.fetch_add(1, Ordering::Relaxed);
+    s.leak.retain(s.leak_per_connection);
+    let (tx, mut rx) = mpsc::channel::<Message>(CLIENT_QUEUE);
+    if let Ok(mut docs) = s.docs.lock() {
+        docs.entry(doc.clone()).or_default().insert(id, tx);
+    }
+    let (mut sink, mut stream) = socket.split();
+    let writer = tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            if sink.send(m).await.is_err() {
+                break;
+            }
+        }
+    });
+    while let Some(Ok(msg)) = stream.next().await {
+        match msg {
+            Message::Text(text) => {
+                s.messages.fetch_add(1, Ordering::Relaxed);
+                s.leak.retain(s.leak_per_message);
+                let peers: Vec<mpsc::Sender<Message>> = match s.docs.lock() {
+                    Ok(docs) => docs
+                        .get(&doc)
+                        .into_iter()
+                        .flatten()
+                        .filter(|(peer, _)| **peer != id)
+                        .map(|(_, tx)| tx.clone())
+                        .collect(),
+                    Err(_) => Vec::new(),
+                };
+                for peer in peers {
+                    if peer.try_send(Message::Text(text.clone())).is_err() {
+                        s.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    if let Ok(mut docs) = s.docs.lock() {
+        if let Some(clients) = docs.get_mut(&doc) {
+            clients.remove(&id);
+            if clients.is_empty() {
+                docs.remove(&doc);
+            }
+        }
+    }
+    s.connections.fetch_sub(1, Ordering::Relaxed);
+    writer.abort();
+}
+
+#[derive(Deserialize)]
+struct ChatRequest {
+    message: String,
+    #[serde(default)]
+    agent: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ChatReply {
+    agent: String,
+    reply: String,
+    tokens: usize,
+}
+
+async fn agent_chat(Json(req): Json<ChatRequest>) -> Json<ChatReply> {
+    let agent = req.agent.unwrap_or_else(|| "assistant".into());
+    let tokens = req.message.split_whitespace().count();
+    Json(ChatReply {
+        reply: format!("{agent} read {tokens} words"),
+        agent,
+        tokens,
+    })
+}
+
+async fn agents_health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "status": "ok",
+        "agents": [
+            {"name": "assistant", "status": "healthy"},
+            {"name": "planner", "status": "healthy"}
+        ]
+    }))
+}

@@ -1,0 +1,97 @@
+//! memsoak: memory soak testing and leak profiling for long-lived backends.
+//!
+//! The modules follow the data's journey through a run:
+//! `profile` (TOML as written) → `config` (one validated `RunConfig`) →
+//! `target` (launch or attach) → `sampler` (the process tree's memory, on a
+//! fixed schedule, streamed to `samples.csv`) → `analysis` (robust growth
+//! with an honest interval, and the verdict) → `report` (summary.json, the
+//! terminal summary, re-analysis). Workloads that drive the target while it
+//! is sampled run beside the sampler, between readiness and the end of the
+//! run. `demo` is the reference backend used by the quickstart and tests.
+
+pub mod analysis;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod profile;
+pub mod report;
+pub mod run;
+pub mod sampler;
+pub mod target;
+pub mod units;
+
+use analysis::Verdict;
+use cli::{Cli, Command};
+use profile::OnInconclusive;
+
+/// memsoak's exit codes, documented in `--help` and README.
+pub mod exit {
+    /// Growth below the limit.
+    pub const PASS: i32 = 0;
+    /// Growth above the limit or RSS ceiling crossed.
+    pub const FAIL: i32 = 1;
+    /// Usage or profile error.
+    pub const USAGE: i32 = 2;
+    /// Target not ready, died, or pid gone.
+    pub const TARGET: i32 = 3;
+    /// The data cannot tell.
+    pub const INCONCLUSIVE: i32 = 4;
+    /// Ctrl-C or SIGTERM.
+    pub const INTERRUPTED: i32 = 130;
+}
+
+/// An error that ends memsoak, with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Bad arguments, profile or environment: exit 2.
+    #[error("{0:#}")]
+    Usage(anyhow::Error),
+    /// The target could not be started, was not ready, or vanished: exit 3.
+    #[error("{0:#}")]
+    Target(anyhow::Error),
+}
+
+impl Failure {
+    /// The process exit code.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Failure::Usage(_) => exit::USAGE,
+            Failure::Target(_) => exit::TARGET,
+        }
+    }
+}
+
+/// The exit code of a completed judgement.
+pub fn exit_code_for(verdict: Verdict, on_inconclusive: OnInconclusive) -> i32 {
+    match (verdict, on_inconclusive) {
+        (Verdict::Pass, _) | (Verdict::Inconclusive, OnInconclusive::Pass) => exit::PASS,
+        (Verdict::Fail, _) | (Verdict::Inconclusive, OnInconclusive::Fail) => exit::FAIL,
+        (Verdict::Inconclusive, OnInconclusive::Inconclusive) => exit::INCONCLUSIVE,
+    }
+}
+
+/// Runs a parsed command line; returns the exit code.
+pub fn execute(cli: Cli) -> Result<i32, Failure> {
+    match cli.command {
+        Command::Run(args) => {
+            let config =
+                config::RunConfig::from_args(&args).map_err(|e| Failure::Usage(e.into()))?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    Failure::Usage(
+                        anyhow::Error::new(e).context("could not start the async runtime"),
+                    )
+                })?;
+            runtime.block_on(run::run(config))
+        }
+        Command::Report(args) => report::report_command(&args)
+            .map(|o| o.summary.exit_code)
+            .map_err(Failure::Usage),
+        Command::DemoBackend(args) => demo::run(&args)
+            .map(|()| exit::PASS)
+            .map_err(Failure::Usage),
+    }
+}

@@ -1,0 +1,246 @@
+//! Profiles: the TOML files in `profiles/` that describe a whole run.
+//!
+//! This is the low level of memsoak's two-stage configuration: these serde
+//! structs mirror the file exactly and reject unknown keys; `config.rs`
+//! merges them with the command-line flags into one validated `RunConfig`.
+//! Every error names the file, the line and the key, e.g.
+//! `profiles/x.toml:7: unknown key 'duraton' in [run]`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::analysis::Metric;
+use crate::units::{HumanDuration, HumanDurationOrZero, HumanSize, Rate};
+
+/// The profile that `memsoak run` uses when given none: the quickstart.
+pub const QUICKSTART: &str = include_str!("../../profiles/quickstart.toml");
+
+/// A whole profile file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Name of the run, used for the run folder; defaults to the file stem.
+    pub name: Option<String>,
+    /// What to measure.
+    #[serde(default)]
+    pub target: TargetSection,
+    /// How long and how often.
+    #[serde(default)]
+    pub run: RunSection,
+    /// What counts as a leak.
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+/// `[target]`: launch a command or attach to a pid.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSection {
+    /// Program and arguments, run without a shell. `{port}` and `{memsoak}` are expanded.
+    pub command: Option<Vec<String>>,
+    /// Working directory of the command.
+    pub cwd: Option<PathBuf>,
+    /// Extra environment variables for the command.
+    pub env: Option<BTreeMap<String, String>>,
+    /// Attach to this running process instead of launching.
+    pub pid: Option<u32>,
+    /// Ready when this URL answers 2xx.
+    pub ready_url: Option<String>,
+    /// Ready when this `host:port` accepts TCP connections.
+    pub ready_tcp: Option<String>,
+    /// Give up waiting for readiness after this long.
+    pub ready_timeout: Option<HumanDuration>,
+    /// Time between SIGTERM and SIGKILL when stopping the target.
+    pub stop_grace: Option<HumanDuration>,
+}
+
+/// `[run]`: schedule and output.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    /// Measured duration, after readiness.
+    pub duration: Option<HumanDuration>,
+    /// Initial part of the run that is not judged.
+    pub warmup: Option<HumanDurationOrZero>,
+    /// Sampling interval.
+    pub interval: Option<HumanDuration>,
+    /// Interval of the (slower) PSS sampling.
+    pub pss_interval: Option<HumanDuration>,
+    /// Run folder.
+    pub out: Option<PathBuf>,
+}
+
+/// `[limits]`: the verdict's thresholds.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Largest acceptable growth rate, e.g. `"10MB/h"`.
+    pub max_growth: Option<Rate>,
+    /// RSS ceiling of the whole process tree, e.g. `"2GB"`.
+    pub max_rss: Option<HumanSize>,
+    /// Metric to judge.
+    pub metric: Option<Metric>,
+    /// Exit status for an inconclusive verdict.
+    pub on_inconclusive: Option<OnInconclusive>,
+}
+
+/// What an inconclusive verdict does to the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OnInconclusive {
+    /// Exit 0, as if passed.
+    Pass,
+    /// Exit 1, as if failed.
+    Fail,
+    /// Exit 4, its own code.
+    #[default]
+    Inconclusive,
+}
+
+/// A profile that could not be loaded: the file, the line and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// The file could not be read.
+    #[error("could not read profile '{path}': {source}")]
+    Read {
+        /// The profile path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or does not match the schema.
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        /// The profile path.
+        path: PathBuf,
+        /// 1-based line of the offending key or value.
+        line: usize,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+}
+
+impl Profile {
+    /// Reads and parses a profile file.
+    pub fn load(path: &Path) -> Result<Profile, ProfileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Profile::parse(&text, path)
+    }
+
+    /// Parses profile text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Profile, ProfileError> {
+        toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            let line = text[..offset.min(text.len())].matches('\n').count() + 1;
+            ProfileError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                message: describe(e.message(), text, line),
+            }
+        })
+    }
+}
+
+/// Rewrites serde's wording into memsoak's: keys, not fields, and the table
+/// they are in.
+fn describe(message: &str, text: &str, line: usize) -> String {
+    let message = message.trim();
+    let table = table_at(text, line);
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        if let Some((key, expected)) = rest.split_once('`') {
+            let expected = expected
+                .trim_start_matches(", ")
+                .replace("expected one of ", "expected one of: ")
+                .replace('`', "");
+            return format!("unknown key '{key}' in {table} ({expected})");
+        }
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        if let Some((value, expected)) = rest.split_once('`') {
+            let key = key_on_line(text, line).unwrap_or_default();
+            let expected = expected.trim_start_matches(", ").replace('`', "");
+            return format!("invalid value '{value}' for '{key}' in {table} ({expected})");
+        }
+    }
+    match key_on_line(text, line) {
+        Some(key) if !message.contains("expected `") && !message.contains("key with no value") => {
+            format!("invalid value for '{key}' in {table}: {message}")
+        }
+        _ => message.to_string(),
+    }
+}
+
+/// The `[table]` a line belongs to, for messages.
+fn table_at(text: &str, line: usize) -> String {
+    text.lines()
+        .take(line)
+        .filter_map(|l| {
+            let l = l.trim();
+            l.starts_with('[').then(|| l.to_string())
+        })
+        .last()
+        .unwrap_or_else(|| "the top level".to_string())
+}
+
+/// The key assigned on a line, if the line is `key = value`.
+fn key_on_line(text: &str, line: usize) -> Option<String> {
+    let l = text.lines().nth(line.checked_sub(1)?)?;
+    let (key, _) = l.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty() && !key.starts_with('[')).then(|| key.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        Profile::parse(text, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn quickstart_parses() {
+        let p = Profile::parse(QUICKSTART, Path::new("quickstart.toml")).unwrap();
+        assert!(p.target.command.is_some());
+    }
+
+    #[test]
+    fn unknown_key_names_line_key_and_table() {
+        let e = err("[run]\nduration = \"1m\"\n\nduraton = \"5m\"\n");
+        assert!(
+            e.starts_with("p.toml:4: unknown key 'duraton' in [run]"),
+            "{e}"
+        );
+        assert!(e.contains("duration"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = err("[run]\nduration = \"5 parsecs\"\n");
+        assert!(
+            e.starts_with("p.toml:2: invalid value for 'duration' in [run]"),
+            "{e}"
+        );
+        assert!(e.contains("5 parsecs"), "{e}");
+        let e = err("[limits]\nmetric = \"vss\"\n");
+        assert!(
+            e.starts_with("p.toml:2: invalid value 'vss' for 'metric' in [limits]"),
+            "{e}"
+        );
+        let e = err("[run]\ninterval = 5\n");
+        assert!(e.starts_with("p.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_have_a_line() {
+        let e = err("[run]\nduration = \"1m\nwarmup = \"2s\"\n");
+        assert!(e.starts_with("p.toml:2:"), "{e}");
+    }
+}

@@ -1,0 +1,209 @@
+//! `memsoak run`: the spine of a soak test.
+//!
+//! Launch or attach → wait for readiness → start the measured clock and the
+//! sampler → wait for the duration, the target's end, or an interruption →
+//! last sample → stop the target → judge → write `summary.json` → print.
+//! Every exit path after the run folder exists writes the summary, and the
+//! target's process group is stopped by [`Target`]'s `Drop` even on errors.
+
+use std::path::Path;
+use std::time::{Instant, SystemTime};
+
+use anyhow::Context;
+
+use crate::analysis::{Analyzer, BlockStat, Criteria};
+use crate::config::{RunConfig, TargetSpec};
+use crate::report::{terminal, Summary, TargetSummary};
+use crate::sampler::{self, Sampler};
+use crate::target::{wait_ready, ExitInfo, Target};
+use crate::{exit, exit_code_for, Failure};
+
+/// Why the measured phase ended.
+enum Ending {
+    Completed,
+    TargetExited(ExitInfo),
+    TargetGone,
+    Interrupted,
+}
+
+/// Runs a soak test; returns the exit code.
+pub async fn run(config: RunConfig) -> Result<i32, Failure> {
+    let dir = &config.out_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("could not create the run folder '{}'", dir.display()))
+        .map_err(Failure::Usage)?;
+    eprintln!(
+        "memsoak: {} → {}",
+        describe_target(&config.target),
+        dir.display()
+    );
+
+    let mut target = Target::start(&config.target, dir, config.stop_grace)
+        .map_err(|e| Failure::Target(e.into()))?;
+    if let Some(readiness) = &config.readiness {
+        tokio::select! {
+            r = wait_ready(&mut target, readiness, config.ready_timeout) => {
+                r.map_err(|e| Failure::Target(e.into()))?;
+            }
+            _ = interrupted() => {
+                target.stop();
+                eprintln!("memsoak: interrupted while waiting for the target to be ready");
+                return Ok(exit::INTERRUPTED);
+            }
+        }
+    }
+
+    let criteria = Criteria {
+        warmup: config.warmup,
+        max_growth_bytes_per_hour: config.max_growth.bytes_per_hour,
+        max_rss_bytes: config.max_rss_bytes,
+        block_stat: BlockStat::Min,
+    };
+    let pss_every =
+        (config.pss_interval.as_secs_f64() / config.interval.as_secs_f64()).ceil() as u32;
+    let settings = sampler::Settings {
+        root: target.pid(),
+        group: target.process_group(),
+        interval: config.interval,
+        pss_every: pss_every.max(1),
+        metric: config.metric,
+    };
+    let started_at = SystemTime::now();
+    let start = Instant::now();
+    let (gone_tx, gone_rx) = tokio::sync::oneshot::channel();
+    let sampler = Sampler::spawn(
+        settings,
+        Analyzer::new(criteria),
+        &dir.join("samples.csv"),
+        start,
+        gone_tx,
+    )
+    .map_err(Failure::Usage)?;
+    eprintln!(
+        "memsoak: ready; sampling pid {} every {} for {} (warm-up {})",
+        target.pid(),
+        humantime::format_duration(config.interval),
+        humantime::format_duration(config.duration),
+        humantime::format_duration(config.warmup)
+    );
+
+    let ending = tokio::select! {
+        _ = tokio::time::sleep(config.duration) => Ending::Completed,
+        info = target.exited() => Ending::TargetExited(info),
+        Ok(()) = gone_rx => Ending::TargetGone,
+        _ = interrupted() => Ending::Interrupted,
+    };
+    let ended_at = start.elapsed();
+    let outcome = sampler.finish();
+    let stopped = target.stop();
+
+    let judgement = outcome.analyzer.judge();
+    let mut s = Summary::from_judgement(&judgement, &config.max_growth);
+    s.name = config.name.clone();
+    s.metric = outcome.metric;
+    s.metric_note = outcome.metric_note.clone();
+    s.max_rss_bytes = config.max_rss_bytes;
+    s.late_samples = outcome.late_samples;
+    s.missed_ticks = outcome.missed_ticks;
+    s.failed_samples = outcome.failed_samples;
+    if let Some(f) = &outcome.first_failure {
+        s.reasons.push(format!(
+            "{} sample(s) failed; first: {f}",
+            outcome.failed_samples
+        ));
+    }
+    s.planned_duration_s = Some(config.duration.as_secs_f64());
+    s.warmup_s = config.warmup.as_secs_f64();
+    s.interval_s = Some(config.interval.as_secs_f64());
+    s.started_at = Some(humantime::format_rfc3339_seconds(started_at).to_string());
+    s.profile = config.profile.as_ref().map(|p| p.display().to_string());
+    s.unavailable_columns = outcome.unavailable.iter().map(|c| c.to_string()).collect();
+
+    let (exit_info, failure) = match &ending {
+        Ending::Completed => (stopped.filter(|_| false), None),
+        Ending::TargetExited(info) => (
+            Some(*info),
+            Some(format!(
+                "the target ended during the run, after {:.1}s: {}",
+                ended_at.as_secs_f64(),
+                info.describe()
+            )),
+        ),
+        Ending::TargetGone => (
+            None,
+            Some(format!(
+                "the target process {} disappeared during the run, after {:.1}s",
+                target.pid(),
+                ended_at.as_secs_f64()
+            )),
+        ),
+        Ending::Interrupted => (None, None),
+    };
+    s.target = Some(TargetSummary {
+        mode: if target.is_launched() {
+            "launch"
+        } else {
+            "attach"
+        }
+        .into(),
+        pid: target.pid(),
+        command: match &config.target {
+            TargetSpec::Launch(l) => std::iter::once(l.program.clone())
+                .chain(l.args.iter().cloned())
+                .collect(),
+            TargetSpec::Attach { .. } => Vec::new(),
+        },
+        exit: exit_info,
+        exit_description: exit_info.map(|i| i.describe()),
+        failure: failure.clone(),
+        max_processes: outcome.max_processes,
+    });
+    s.partial = matches!(ending, Ending::Interrupted);
+    s.exit_code = match ending {
+        Ending::Interrupted => exit::INTERRUPTED,
+        Ending::TargetExited(_) | Ending::TargetGone => exit::TARGET,
+        Ending::Completed => exit_code_for(s.verdict, config.on_inconclusive),
+    };
+    s.write(dir).map_err(Failure::Usage)?;
+    print!("{}", terminal::render(&s, dir));
+    if failure.is_some() {
+        eprint!("{}", target_tail(&target, dir));
+    }
+    Ok(s.exit_code)
+}
+
+fn describe_target(t: &TargetSpec) -> String {
+    match t {
+        TargetSpec::Launch(l) => format!("launching {} {}", l.program, l.args.join(" ")),
+        TargetSpec::Attach { pid } => format!("attaching to pid {pid}"),
+    }
+}
+
+fn target_tail(target: &Target, dir: &Path) -> String {
+    let tail = target.stderr_tail();
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "{}\n  (full log: {})\n",
+            tail.trim_start_matches('\n'),
+            dir.join("target.stderr.log").display()
+        )
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn interrupted() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

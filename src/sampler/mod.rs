@@ -1,0 +1,335 @@
+//! Sampling the memory of a process tree on a fixed schedule.
+//!
+//! The sampler runs on its own OS thread, not on the async runtime, so a
+//! busy workload can never delay a tick. Sample `k` is due at
+//! `start + k·interval` (no drift); a sample taken late is recorded with its
+//! lateness, and ticks that were missed entirely are skipped and counted,
+//! never replayed in a burst.
+//!
+//! Each sample is appended to `samples.csv` and flushed at once, so a run
+//! killed at any moment keeps every sample written, and is fed to the
+//! streaming [`Analyzer`]; nothing per sample stays in memory.
+//!
+//! Platform backends implement [`Probe`]: `/proc` on Linux ([`linux`]),
+//! `sysinfo` elsewhere ([`portable`]).
+
+#[cfg(target_os = "linux")]
+pub mod linux;
+pub mod portable;
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{Analyzer, Metric};
+
+/// One row of `samples.csv`. Empty cells mean "not measured".
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Seconds since the measured clock started (readiness).
+    pub elapsed_s: f64,
+    /// Wall-clock time, seconds since the Unix epoch.
+    pub unix_time_s: f64,
+    /// How late the sample was taken after its due time, milliseconds.
+    pub late_ms: f64,
+    /// Processes in the tree.
+    pub processes: u32,
+    /// Sum of resident set sizes, bytes.
+    pub rss_bytes: u64,
+    /// Sum of proportional set sizes, bytes.
+    pub pss_bytes: Option<u64>,
+    /// Sum of anonymous resident memory, bytes.
+    pub anon_bytes: Option<u64>,
+    /// Sum of swapped-out memory, bytes.
+    pub swap_bytes: Option<u64>,
+    /// Open file descriptors.
+    pub fds: Option<u64>,
+    /// Threads.
+    pub threads: Option<u64>,
+    /// CPU used by the tree since the previous sample, percent of one core.
+    pub cpu_percent: Option<f64>,
+}
+
+impl Sample {
+    /// The value of `metric` in this sample, if measured.
+    pub fn metric(&self, metric: Metric) -> Option<u64> {
+        match metric {
+            Metric::Rss => Some(self.rss_bytes),
+            Metric::Pss => self.pss_bytes,
+            Metric::Anon => self.anon_bytes,
+        }
+    }
+}
+
+/// What a probe reads for the whole tree at one instant.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TreeReading {
+    /// Processes read.
+    pub processes: u32,
+    /// RSS, bytes.
+    pub rss_bytes: u64,
+    /// PSS, bytes (when asked for and readable).
+    pub pss_bytes: Option<u64>,
+    /// Anonymous RSS, bytes.
+    pub anon_bytes: Option<u64>,
+    /// Swap, bytes.
+    pub swap_bytes: Option<u64>,
+    /// Open file descriptors.
+    pub fds: Option<u64>,
+    /// Threads.
+    pub threads: Option<u64>,
+    /// CPU since the previous reading, percent of one core.
+    pub cpu_percent: Option<f64>,
+}
+
+/// Why a reading failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProbeError {
+    /// The root process no longer exists.
+    #[error("the target process is gone")]
+    RootGone,
+    /// Anything else; the tick is counted as a failed sample.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A platform backend that reads a process tree.
+pub trait Probe: Send {
+    /// Reads `root`, its descendants and (if given) its process group.
+    fn read(
+        &mut self,
+        root: u32,
+        group: Option<i32>,
+        want_pss: bool,
+    ) -> Result<TreeReading, ProbeError>;
+    /// `samples.csv` columns this backend cannot fill.
+    fn unavailable(&self) -> &'static [&'static str];
+}
+
+/// The best probe for this platform. `MEMSOAK_SAMPLER=sysinfo` forces the
+/// portable one.
+pub fn default_probe() -> Result<Box<dyn Probe>, ProbeError> {
+    #[cfg(target_os = "linux")]
+    if std::env::var("MEMSOAK_SAMPLER").as_deref() != Ok("sysinfo") {
+        return Ok(Box::new(linux::ProcProbe::new()));
+    }
+    Ok(Box::new(portable::SysinfoProbe::new()?))
+}
+
+/// What the sampler needs to know.
+pub struct Settings {
+    /// Root process.
+    pub root: u32,
+    /// Process group of a launched target.
+    pub group: Option<i32>,
+    /// Time between samples.
+    pub interval: Duration,
+    /// PSS is read every this many ticks.
+    pub pss_every: u32,
+    /// The metric asked for, or `None` for the best available.
+    pub metric: Option<Metric>,
+}
+
+/// What the sampler hands back when stopped.
+pub struct Outcome {
+    /// The analyser, fed with every sample.
+    pub analyzer: Analyzer,
+    /// The metric judged.
+    pub metric: Metric,
+    /// Why the metric differs from the one asked for, if it does.
+    pub metric_note: Option<String>,
+    /// Samples written.
+    pub samples: u64,
+    /// Samples taken more than a quarter interval late.
+    pub late_samples: u64,
+    /// Ticks skipped because the sampler fell a whole interval behind.
+    pub missed_ticks: u64,
+    /// Ticks whose reading failed (other than the target being gone).
+    pub failed_samples: u64,
+    /// The first failure message, if any.
+    pub first_failure: Option<String>,
+    /// Whether sampling ended because the root process was gone.
+    pub root_gone: bool,
+    /// Columns this platform could not fill.
+    pub unavailable: Vec<&'static str>,
+    /// The largest process count seen.
+    pub max_processes: u32,
+}
+
+/// A running sampler thread.
+pub struct Sampler {
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<Outcome>,
+}
+
+impl Sampler {
+    /// Starts sampling at `start` into `csv_path`; `root_gone` fires if the
+    /// root process disappears.
+    pub fn spawn(
+        settings: Settings,
+        analyzer: Analyzer,
+        csv_path: &Path,
+        start: Instant,
+        root_gone: tokio::sync::oneshot::Sender<()>,
+    ) -> anyhow::Result<Sampler> {
+        use anyhow::Context;
+        let probe = default_probe().map_err(anyhow::Error::new)?;
+        let file = File::create(csv_path)
+            .with_context(|| format!("could not create '{}'", csv_path.display()))?;
+        let writer = csv::Writer::from_writer(file);
+        let (stop, stop_rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("memsoak-sampler".into())
+            .spawn(move || {
+                sample_loop(settings, probe, analyzer, writer, start, stop_rx, root_gone)
+            })
+            .context("could not start the sampler thread")?;
+        Ok(Sampler { stop, thread })
+    }
+
+    /// Stops sampling (after a last sample) and returns the outcome.
+    pub fn finish(self) -> Outcome {
+        let _ = self.stop.send(());
+        match self.thread.join() {
+            Ok(outcome) => outcome,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+fn sample_loop(
+    settings: Settings,
+    mut probe: Box<dyn Probe>,
+    mut analyzer: Analyzer,
+    mut writer: csv::Writer<File>,
+    start: Instant,
+    stop: mpsc::Receiver<()>,
+    root_gone: tokio::sync::oneshot::Sender<()>,
+) -> Outcome {
+    let mut out = Outcome {
+        analyzer: Analyzer::new(analyzer.criteria().clone()),
+        metric: settings.metric.unwrap_or(Metric::Rss),
+        metric_note: None,
+        samples: 0,
+        late_samples: 0,
+        missed_ticks: 0,
+        failed_samples: 0,
+        first_failure: None,
+        root_gone: false,
+        unavailable: probe.unavailable().to_vec(),
+        max_processes: 0,
+    };
+    let mut metric: Option<Metric> = None;
+    let mut write_failed = false;
+    let mut tick: u64 = 0;
+    let mut stopping = false;
+    loop {
+        let due = start + settings.interval * u32::try_from(tick).unwrap_or(u32::MAX);
+        if !stopping {
+            match stop.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                Err(RecvTimeoutError::Timeout) => {}
+                // Asked to stop: take one last sample now, then end.
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => stopping = true,
+            }
+        }
+        let now = Instant::now();
+        let late = now.saturating_duration_since(due);
+        let want_pss = tick.is_multiple_of(u64::from(settings.pss_every.max(1)));
+        match probe.read(settings.root, settings.group, want_pss) {
+            Ok(r) => {
+                let sample = Sample {
+                    elapsed_s: now.duration_since(start).as_secs_f64(),
+                    unix_time_s: SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64()),
+                    late_ms: if stopping {
+                        0.0
+                    } else {
+                        late.as_secs_f64() * 1000.0
+                    },
+                    processes: r.processes,
+                    rss_bytes: r.rss_bytes,
+                    pss_bytes: r.pss_bytes,
+                    anon_bytes: r.anon_bytes,
+                    swap_bytes: r.swap_bytes,
+                    fds: r.fds,
+                    threads: r.threads,
+                    cpu_percent: r.cpu_percent,
+                };
+                let m = *metric.get_or_insert_with(|| {
+                    let (m, note) = choose_metric(settings.metric, &sample);
+                    out.metric_note = note;
+                    m
+                });
+                if !write_failed {
+                    if let Err(e) = writer.serialize(&sample).and_then(|()| Ok(writer.flush()?)) {
+                        write_failed = true;
+                        out.failed_samples += 1;
+                        out.first_failure
+                            .get_or_insert(format!("could not write samples.csv: {e}"));
+                    }
+                }
+                analyzer.observe(
+                    sample.elapsed_s,
+                    sample.metric(m).map(|v| v as f64),
+                    Some(sample.rss_bytes),
+                );
+                out.samples += 1;
+                out.max_processes = out.max_processes.max(r.processes);
+                if !stopping && late > settings.interval / 4 {
+                    out.late_samples += 1;
+                }
+            }
+            Err(ProbeError::RootGone) => {
+                out.root_gone = true;
+                let _ = root_gone.send(());
+                break;
+            }
+            Err(ProbeError::Other(e)) => {
+                out.failed_samples += 1;
+                out.first_failure.get_or_insert(e);
+            }
+        }
+        if stopping {
+            break;
+        }
+        tick += 1;
+        // Fell a whole interval or more behind: skip to the current slot.
+        let elapsed = Instant::now().saturating_duration_since(start);
+        let current = (elapsed.as_nanos() / settings.interval.as_nanos().max(1)) as u64;
+        if current > tick {
+            out.missed_ticks += current - tick;
+            tick = current;
+        }
+    }
+    out.metric = metric.unwrap_or(out.metric);
+    out.analyzer = analyzer;
+    out
+}
+
+/// The metric to judge, and a note when it is not the one asked for.
+fn choose_metric(asked: Option<Metric>, first: &Sample) -> (Metric, Option<String>) {
+    match asked {
+        Some(m) if first.metric(m).is_some() => (m, None),
+        _ => {
+            let best = Metric::PREFERENCE
+                .into_iter()
+                .find(|&m| first.metric(m).is_some())
+                .unwrap_or(Metric::Rss);
+            let note = match asked {
+                Some(m) => Some(format!(
+                    "{m} is not readable for this target on this platform; judged {best} instead"
+                )),
+                None if best != Metric::Pss => Some(format!(
+                    "pss is not readable for this target on this platform; judged {best}"
+                )),
+                None => None,
+            };
+            (best, note)
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Portable backend through `sysinfo`, for platforms without `/proc` (and
+//! selectable on Linux with `MEMSOAK_SAMPLER=sysinfo`, so it is tested).
+//! It reads RSS, open files and CPU time; PSS, anonymous memory, swap and
+//! thread counts are not offered portably and stay empty in `samples.csv`.
+
+use std::collections::HashMap;
+
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+
+use super::{Probe, ProbeError, TreeReading};
+
+/// The `sysinfo` probe.
+pub struct SysinfoProbe {
+    system: System,
+    last_cpu_ms: HashMap<(Pid, u64), u64>,
+    last_at: Option<std::time::Instant>,
+}
+
+impl SysinfoProbe {
+    /// A probe with no history.
+    pub fn new() -> Result<SysinfoProbe, ProbeError> {
+        let system = System::new().map_err(|e| ProbeError::Other(format!("sysinfo: {e}")))?;
+        Ok(SysinfoProbe {
+            system,
+            last_cpu_ms: HashMap::new(),
+            last_at: None,
+        })
+    }
+}
+
+impl Probe for SysinfoProbe {
+    fn read(
+        &mut self,
+        root: u32,
+        _group: Option<i32>,
+        _want_pss: bool,
+    ) -> Result<TreeReading, ProbeError> {
+        self.system.refresh_processes_specifics(
+            ProcessesToUpdate::All,
+            true,
+            ProcessRefreshKind::nothing()
+                .with_memory()
+                .with_cpu()
+                .without_tasks(),
+        );
+        let now = std::time::Instant::now();
+        let procs = self.system.processes();
+        let root = Pid::from_u32(root);
+        if !procs.contains_key(&root) {
+            return Err(ProbeError::RootGone);
+        }
+        let mut children: HashMap<Pid, Vec<Pid>> = HashMap::new();
+        for (pid, p) in procs {
+            if p.thread_kind().is_none() {
+                if let Some(parent) = p.parent() {
+                    children.entry(parent).or_default().push(*pid);
+                }
+            }
+        }
+        let mut r = TreeReading {
+            fds: Some(0),
+            ..TreeReading::default()
+        };
+        let mut stack = vec![root];
+        let mut cpu = HashMap::new();
+        let mut cpu_ms_delta = 0u64;
+        while let Some(pid) = stack.pop() {
+            let Some(p) = procs.get(&pid) else { continue };
+            r.processes += 1;
+            r.rss_bytes += p.memory();
+            r.fds = match (r.fds, p.open_files()) {
+                (Some(t), Some(n)) => Some(t + n as u64),
+                _ => None,
+            };
+            let key = (pid, p.start_time());
+            let total = p.accumulated_cpu_time();
+            cpu_ms_delta += total.saturating_sub(self.last_cpu_ms.get(&key).copied().unwrap_or(0));
+            cpu.insert(key, total);
+            stack.extend(children.get(&pid).into_iter().flatten().copied());
+        }
+        if let Some(last) = self.last_at {
+            let wall = now.duration_since(last).as_secs_f64();
+            if wall > 0.0 {
+                r.cpu_percent = Some(cpu_ms_delta as f64 / 1000.0 / wall * 100.0);
+            }
+        }
+        self.last_cpu_ms = cpu;
+        self.last_at = Some(now);
+        Ok(r)
+    }
+
+    fn unavailable(&self) -> &'static [&'static str] {
+        &["pss_bytes", "anon_bytes", "swap_bytes", "threads"]
+    }
+}

@@ -1,0 +1,323 @@
+//! The process under test: launched by memsoak or attached to by pid.
+//!
+//! A launched target runs without a shell in its own process group, so that
+//! stopping it reaches every worker it forked: SIGTERM to the group, a grace
+//! period, then SIGKILL. Its stdout and stderr go to files in the run folder.
+//! An attached target is only observed, never signalled. [`Target`]'s `Drop`
+//! stops a launched group, so no exit path of memsoak leaves it behind.
+
+mod ready;
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{LaunchSpec, TargetSpec};
+
+pub use ready::wait_ready;
+
+/// How a target ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitInfo {
+    /// Exit code, when it exited normally.
+    pub code: Option<i32>,
+    /// Signal number, when a signal killed it.
+    pub signal: Option<i32>,
+}
+
+impl ExitInfo {
+    fn from_status(status: std::process::ExitStatus) -> ExitInfo {
+        use std::os::unix::process::ExitStatusExt;
+        ExitInfo {
+            code: status.code(),
+            signal: status.signal(),
+        }
+    }
+
+    /// `exit code 1`, `killed by SIGKILL`, or `ended (status unknown)`.
+    pub fn describe(&self) -> String {
+        match (self.code, self.signal) {
+            (Some(c), _) => format!("exit code {c}"),
+            (None, Some(s)) => match Signal::try_from(s) {
+                Ok(sig) => format!("killed by {}", sig.as_str()),
+                Err(_) => format!("killed by signal {s}"),
+            },
+            (None, None) => "ended (exit status unknown: not memsoak's child)".into(),
+        }
+    }
+}
+
+/// Target failures: each ends the run with exit code 3.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The program could not be started.
+    #[error("could not start '{program}': {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The pid to attach to does not exist.
+    #[error("no process with pid {0} to attach to")]
+    NoSuchPid(u32),
+    /// Readiness never came.
+    #[error("target not ready after {timeout}: {probe} never succeeded (last error: {last_error}){tail}")]
+    NotReady {
+        /// How long memsoak waited.
+        timeout: String,
+        /// The check.
+        probe: String,
+        /// The last probe failure.
+        last_error: String,
+        /// The target's last stderr lines, formatted.
+        tail: String,
+    },
+    /// The target ended before it was ready.
+    #[error("target ended before it was ready: {status}{tail}")]
+    ExitedBeforeReady {
+        /// How it ended.
+        status: String,
+        /// The target's last stderr lines, formatted.
+        tail: String,
+    },
+}
+
+/// A running target.
+#[derive(Debug)]
+pub struct Target {
+    pid: u32,
+    kind: Kind,
+    stderr_path: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Launched {
+        child: Box<tokio::process::Child>,
+        grace: Duration,
+        stopped: bool,
+    },
+    Attached,
+}
+
+impl Target {
+    /// Starts the target described by `spec` (or checks the pid to attach
+    /// to), writing a launched target's output into `run_dir`.
+    pub fn start(
+        spec: &TargetSpec,
+        run_dir: &Path,
+        grace: Duration,
+    ) -> Result<Target, TargetError> {
+        match spec {
+            TargetSpec::Launch(l) => Target::launch(l, run_dir, grace),
+            TargetSpec::Attach { pid } => Target::attach(*pid),
+        }
+    }
+
+    fn launch(spec: &LaunchSpec, run_dir: &Path, grace: Duration) -> Result<Target, TargetError> {
+        let spawn_err = |source| TargetError::Spawn {
+            program: spec.program.clone(),
+            source,
+        };
+        let stdout_path = run_dir.join("target.stdout.log");
+        let stderr_path = run_dir.join("target.stderr.log");
+        let stdout = File::create(&stdout_path).map_err(spawn_err)?;
+        let stderr = File::create(&stderr_path).map_err(spawn_err)?;
+        let mut cmd = tokio::process::Command::new(&spec.program);
+        cmd.args(&spec.args)
+            .envs(&spec.env)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .process_group(0)
+            .kill_on_drop(false);
+        if let Some(cwd) = &spec.cwd {
+            cmd.current_dir(cwd);
+        }
+        let child = cmd.spawn().map_err(spawn_err)?;
+        let pid = child
+            .id()
+            .ok_or_else(|| spawn_err(std::io::Error::other("exited at once")))?;
+        Ok(Target {
+            pid,
+            kind: Kind::Launched {
+                child: Box::new(child),
+                grace,
+                stopped: false,
+            },
+            stderr_path: Some(stderr_path),
+        })
+    }
+
+    fn attach(pid: u32) -> Result<Target, TargetError> {
+        if !pid_alive(pid) {
+            return Err(TargetError::NoSuchPid(pid));
+        }
+        Ok(Target {
+            pid,
+            kind: Kind::Attached,
+            stderr_path: None,
+        })
+    }
+
+    /// The root process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The process group memsoak created, for a launched target.
+    pub fn process_group(&self) -> Option<i32> {
+        matches!(self.kind, Kind::Launched { .. }).then_some(self.pid as i32)
+    }
+
+    /// Whether memsoak launched it.
+    pub fn is_launched(&self) -> bool {
+        matches!(self.kind, Kind::Launched { .. })
+    }
+
+    /// Resolves when the target ends. For an attached process the exit
+    /// status cannot be known (it is not memsoak's child).
+    pub async fn exited(&mut self) -> ExitInfo {
+        match &mut self.kind {
+            Kind::Launched { child, .. } => match child.wait().await {
+                Ok(status) => ExitInfo::from_status(status),
+                Err(_) => ExitInfo {
+                    code: None,
+                    signal: None,
+                },
+            },
+            Kind::Attached => {
+                while pid_alive(self.pid) {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                ExitInfo {
+                    code: None,
+                    signal: None,
+                }
+            }
+        }
+    }
+
+    /// The last lines the target wrote to stderr, for error messages.
+    pub fn stderr_tail(&self) -> String {
+        self.stderr_path
+            .as_deref()
+            .map(|p| format_tail(&tail_lines(p, 10)))
+            .unwrap_or_default()
+    }
+
+    /// Stops a launched target's whole process group: SIGTERM, up to the
+    /// grace period, then SIGKILL. Returns how the root process ended, if
+    /// memsoak could see it. Does nothing to an attached process.
+    pub fn stop(&mut self) -> Option<ExitInfo> {
+        let Kind::Launched {
+            child,
+            grace,
+            stopped,
+        } = &mut self.kind
+        else {
+            return None;
+        };
+        let pgid = Pid::from_raw(self.pid as i32);
+        let mut root = child.try_wait().ok().flatten().map(ExitInfo::from_status);
+        if *stopped {
+            return root;
+        }
+        *stopped = true;
+        // ESRCH means the group is already gone; nothing else can fail for
+        // our own child's group.
+        let _ = killpg(pgid, Signal::SIGTERM);
+        let deadline = Instant::now() + *grace;
+        loop {
+            if root.is_none() {
+                root = child.try_wait().ok().flatten().map(ExitInfo::from_status);
+            }
+            if root.is_some() && killpg(pgid, None).is_err() {
+                return root;
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = killpg(pgid, Signal::SIGKILL);
+        let until = Instant::now() + Duration::from_secs(2);
+        while root.is_none() && Instant::now() < until {
+            root = child.try_wait().ok().flatten().map(ExitInfo::from_status);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        root
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Whether a process exists (a zombie counts as ended).
+pub fn pid_alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    if raw <= 0 {
+        return false;
+    }
+    match kill(Pid::from_raw(raw), None) {
+        Ok(()) | Err(nix::errno::Errno::EPERM) => !is_zombie(pid),
+        Err(_) => false,
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn is_zombie(_pid: u32) -> bool {
+    false
+}
+
+/// The last `n` lines of a file, reading at most its last 8 KiB.
+pub fn tail_lines(path: &Path, n: usize) -> Vec<String> {
+    let Ok(mut f) = File::open(path) else {
+        return Vec::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(8192)));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
+}
+
+fn format_tail(lines: &[String]) -> String {
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("\n  last lines of the target's stderr:");
+    for l in lines {
+        s.push_str("\n    ");
+        s.push_str(l);
+    }
+    s
+}

@@ -1,0 +1,262 @@
+//! Human units on the command line and in profiles: durations (`90s`, `30m`,
+//! `8h`), sizes (`500MB`, `512MiB`) and growth rates (`10MB/h`, `2GB/h`).
+//!
+//! Sizes follow SI and IEC strictly: `MB` is 10^6 bytes, `MiB` is 2^20 bytes
+//! (parsed by the `bytesize` crate). Durations are parsed by `humantime`. A
+//! rate remembers the unit the user wrote so that memsoak can answer in it:
+//! a limit given as `2GB/h` is reported as `1.93 GB/h`, not in bytes/second.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Parses a human duration such as `90s`, `30m`, `1h 30m` or `8h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("invalid duration '{text}': {e} (examples: 90s, 30m, 8h)"))
+}
+
+/// Parses a duration that must be longer than zero.
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        return Err(format!("duration '{text}' must be greater than zero"));
+    }
+    Ok(d)
+}
+
+/// Parses a size such as `500MB` (10^6 bytes each) or `512MiB` (2^20 bytes each).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    if t.starts_with('-') {
+        return Err(format!("invalid size '{text}': must not be negative"));
+    }
+    t.parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|e| format!("invalid size '{text}': {e} (examples: 500MB, 512MiB, 2GB)"))
+}
+
+/// Formats a byte count in MB (10^6), the unit the README and reports use.
+pub fn format_mb(bytes: f64) -> String {
+    format!("{:.1} MB", bytes / 1e6)
+}
+
+/// The unit a rate was written in, kept so results are printed the same way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateUnit {
+    /// Size part as the user wrote it, e.g. `MB`.
+    pub size_label: String,
+    /// Bytes in one size unit.
+    pub size_bytes: f64,
+    /// Time part as the user wrote it, e.g. `h`.
+    pub time_label: String,
+    /// Seconds in one time unit.
+    pub time_secs: f64,
+}
+
+impl Default for RateUnit {
+    fn default() -> Self {
+        RateUnit {
+            size_label: "MB".into(),
+            size_bytes: 1e6,
+            time_label: "h".into(),
+            time_secs: 3600.0,
+        }
+    }
+}
+
+impl RateUnit {
+    /// Converts bytes/hour into this unit's number.
+    pub fn from_bytes_per_hour(&self, bytes_per_hour: f64) -> f64 {
+        bytes_per_hour / 3600.0 * self.time_secs / self.size_bytes
+    }
+
+    /// Formats bytes/hour in this unit with a sensible number of decimals.
+    pub fn format(&self, bytes_per_hour: f64) -> String {
+        format!(
+            "{} {}/{}",
+            self.format_number(bytes_per_hour),
+            self.size_label,
+            self.time_label
+        )
+    }
+
+    /// The number alone, as [`RateUnit::format`] writes it.
+    pub fn format_number(&self, bytes_per_hour: f64) -> String {
+        let v = self.from_bytes_per_hour(bytes_per_hour);
+        let decimals = if v.abs() >= 100.0 {
+            0
+        } else if v.abs() >= 10.0 {
+            1
+        } else {
+            2
+        };
+        // Avoid printing "-0.00".
+        let v = if format!("{v:.decimals$}")
+            .trim_start_matches('-')
+            .chars()
+            .all(|c| c == '0' || c == '.')
+        {
+            0.0
+        } else {
+            v
+        };
+        format!("{v:.decimals$}")
+    }
+}
+
+/// A memory growth rate, stored as bytes per hour, with the unit it was given in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rate {
+    /// The rate in bytes per hour.
+    pub bytes_per_hour: f64,
+    /// The unit the user wrote, for output.
+    pub unit: RateUnit,
+}
+
+impl Rate {
+    /// Parses `10MB/h`, `2 GB/h`, `512KiB/min`, `100kB/s`.
+    pub fn parse(text: &str) -> Result<Rate, String> {
+        let bad = |why: &str| {
+            format!("invalid rate '{text}': {why} (examples: 10MB/h, 2GB/h, 512KiB/min)")
+        };
+        let (size, time) = text
+            .trim()
+            .split_once('/')
+            .ok_or_else(|| bad("expected SIZE/TIME"))?;
+        let size = size.trim();
+        let split = size
+            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+            .unwrap_or(size.len());
+        let (number, label) = size.split_at(split);
+        let number: f64 = number
+            .parse()
+            .map_err(|_| bad("the amount is not a number"))?;
+        if !number.is_finite() || number < 0.0 {
+            return Err(bad("the amount must not be negative"));
+        }
+        let label = label.trim();
+        let label = if label.is_empty() { "B" } else { label };
+        let size_bytes =
+            parse_size(&format!("1{label}")).map_err(|_| bad("unknown size unit"))? as f64;
+        let time = time.trim();
+        let time_secs = humantime::parse_duration(&format!("1{time}"))
+            .map_err(|_| bad("unknown time unit"))?
+            .as_secs_f64();
+        let unit = RateUnit {
+            size_label: label.to_string(),
+            size_bytes,
+            time_label: time.to_string(),
+            time_secs,
+        };
+        Ok(Rate {
+            bytes_per_hour: number * size_bytes / time_secs * 3600.0,
+            unit,
+        })
+    }
+
+    /// The rate as it would be typed, e.g. `10MB/h`, for storing in files.
+    pub fn spec(&self) -> String {
+        let v = self.unit.from_bytes_per_hour(self.bytes_per_hour);
+        format!("{v}{}/{}", self.unit.size_label, self.unit.time_label)
+    }
+
+    /// Bytes per second.
+    pub fn bytes_per_sec(&self) -> f64 {
+        self.bytes_per_hour / 3600.0
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.unit.format(self.bytes_per_hour))
+    }
+}
+
+/// A duration in a profile: a human string such as `"30m"`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_positive_duration(&text)
+            .map(HumanDuration)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A duration in a profile that may be zero, such as a warm-up of `"0s"`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HumanDurationOrZero(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDurationOrZero {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_duration(&text)
+            .map(HumanDurationOrZero)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A size in a profile: a human string such as `"500MB"`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HumanSize(pub u64);
+
+impl<'de> Deserialize<'de> for HumanSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_size(&text)
+            .map(HumanSize)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Rate::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_si_or_iec_as_written() {
+        assert_eq!(parse_size("500MB").unwrap(), 500_000_000);
+        assert_eq!(parse_size("512MiB").unwrap(), 512 * 1024 * 1024);
+        assert_eq!(parse_size("1 GB").unwrap(), 1_000_000_000);
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("-5MB").is_err());
+    }
+
+    #[test]
+    fn rates_keep_their_unit() {
+        let r = Rate::parse("10MB/h").unwrap();
+        assert_eq!(r.bytes_per_hour, 10e6);
+        assert_eq!(r.to_string(), "10.0 MB/h");
+        let r = Rate::parse("2GB/h").unwrap();
+        assert_eq!(r.unit.format(1.5e9), "1.50 GB/h");
+        let r = Rate::parse("1KiB/s").unwrap();
+        assert_eq!(r.bytes_per_hour, 1024.0 * 3600.0);
+        let r = Rate::parse("1 MiB / min").unwrap();
+        assert_eq!(r.bytes_per_hour, 1048576.0 * 60.0);
+        assert_eq!(Rate::parse(&r.spec()).unwrap(), r);
+        assert!(Rate::parse("10MB").is_err());
+        assert!(Rate::parse("ten MB/h").is_err());
+        assert!(Rate::parse("10XB/h").is_err());
+        assert!(Rate::parse("10MB/fortnightly").is_err());
+        assert!(Rate::parse("-1MB/h").is_err());
+    }
+
+    #[test]
+    fn durations_must_be_positive() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("8h").unwrap(), Duration::from_secs(8 * 3600));
+        assert!(parse_positive_duration("0s").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+}
