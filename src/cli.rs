@@ -99,7 +99,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
     pub max_rss: Option<u64>,
 
-    /// Metric to judge [default: pss where readable, else anon, else rss].
+    /// Metric to judge [default: anon where readable, else rss].
     #[arg(long, value_enum)]
     pub metric: Option<Metric>,
 
@@ -130,7 +130,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
     pub max_rss: Option<u64>,
 
-    /// Metric to judge [default: the run's, else pss, anon or rss, the first the CSV has].
+    /// Metric to judge [default: the run's, else anon, pss or rss, the first the CSV has].
     #[arg(long, value_enum)]
     pub metric: Option<Metric>,
 

@@ -120,7 +120,7 @@ impl RunConfig {
             None if builtin => Profile::parse(QUICKSTART, Path::new("<built-in quickstart>"))?,
             None => Profile::default(),
         };
-        let mut expander = Placeholders::new()?;
+        let mut expander = Placeholders::default();
         let invalid = |m: String| ConfigError::Invalid(m);
         let where_ = args
             .profile
@@ -286,15 +286,12 @@ fn launch_spec(
 
 /// Expands `{port}` (a free loopback port, picked once per run) and
 /// `{memsoak}` (this executable) in profile strings.
+#[derive(Default)]
 struct Placeholders {
     port: Option<u16>,
 }
 
 impl Placeholders {
-    fn new() -> Result<Placeholders, ConfigError> {
-        Ok(Placeholders { port: None })
-    }
-
     fn expand(&mut self, text: &str) -> Result<String, ConfigError> {
         let mut out = text.to_string();
         if out.contains("{port}") {

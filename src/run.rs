@@ -120,7 +120,7 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
     s.unavailable_columns = outcome.unavailable.iter().map(|c| c.to_string()).collect();
 
     let (exit_info, failure) = match &ending {
-        Ending::Completed => (stopped.filter(|_| false), None),
+        Ending::Completed | Ending::Interrupted => (stopped, None),
         Ending::TargetExited(info) => (
             Some(*info),
             Some(format!(
@@ -137,7 +137,6 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
                 ended_at.as_secs_f64()
             )),
         ),
-        Ending::Interrupted => (None, None),
     };
     s.target = Some(TargetSummary {
         mode: if target.is_launched() {
@@ -154,7 +153,10 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
             TargetSpec::Attach { .. } => Vec::new(),
         },
         exit: exit_info,
-        exit_description: exit_info.map(|i| i.describe()),
+        exit_description: exit_info.map(|i| match failure {
+            Some(_) => i.describe(),
+            None => format!("stopped by memsoak: {}", i.describe()),
+        }),
         failure: failure.clone(),
         max_processes: outcome.max_processes,
     });

@@ -57,8 +57,19 @@ impl Metric {
         }
     }
 
-    /// Default preference order: PSS, then anonymous, then RSS.
-    pub const PREFERENCE: [Metric; 3] = [Metric::Pss, Metric::Anon, Metric::Rss];
+    /// Default preference order: anonymous, then PSS, then RSS.
+    ///
+    /// Anonymous memory is the default because heap leaks are anonymous
+    /// memory by definition, and because it depends on the target alone:
+    /// RSS moves when the kernel evicts or re-reads code pages, and PSS moves
+    /// when *unrelated* processes map the same files (an interpreter's or a
+    /// shared binary's pages are split among every process using them, so
+    /// PSS rises when other processes exit; memsoak measured a 100 MB/h
+    /// leak as 500 MB/h through PSS while other processes sharing the
+    /// binary came and went). Its one blind spot, copy-on-write pages
+    /// counted once per forked worker, only matters when workers are forked
+    /// during the judged window; use `--metric pss` for that layout.
+    pub const PREFERENCE: [Metric; 3] = [Metric::Anon, Metric::Pss, Metric::Rss];
 }
 
 impl fmt::Display for Metric {

@@ -201,6 +201,24 @@ impl Sampler {
     }
 }
 
+/// Counts kept while sampling; bounded, whatever the run length.
+#[derive(Default)]
+struct Tally {
+    samples: u64,
+    late_samples: u64,
+    missed_ticks: u64,
+    failed_samples: u64,
+    first_failure: Option<String>,
+    max_processes: u32,
+}
+
+impl Tally {
+    fn failed(&mut self, message: String) {
+        self.failed_samples += 1;
+        self.first_failure.get_or_insert(message);
+    }
+}
+
 fn sample_loop(
     settings: Settings,
     mut probe: Box<dyn Probe>,
@@ -210,21 +228,10 @@ fn sample_loop(
     stop: mpsc::Receiver<()>,
     root_gone: tokio::sync::oneshot::Sender<()>,
 ) -> Outcome {
-    let mut out = Outcome {
-        analyzer: Analyzer::new(analyzer.criteria().clone()),
-        metric: settings.metric.unwrap_or(Metric::Rss),
-        metric_note: None,
-        samples: 0,
-        late_samples: 0,
-        missed_ticks: 0,
-        failed_samples: 0,
-        first_failure: None,
-        root_gone: false,
-        unavailable: probe.unavailable().to_vec(),
-        max_processes: 0,
-    };
-    let mut metric: Option<Metric> = None;
+    let mut tally = Tally::default();
+    let mut chosen: Option<(Metric, Option<String>)> = None;
     let mut write_failed = false;
+    let mut gone = false;
     let mut tick: u64 = 0;
     let mut stopping = false;
     loop {
@@ -260,39 +267,32 @@ fn sample_loop(
                     threads: r.threads,
                     cpu_percent: r.cpu_percent,
                 };
-                let m = *metric.get_or_insert_with(|| {
-                    let (m, note) = choose_metric(settings.metric, &sample);
-                    out.metric_note = note;
-                    m
-                });
+                let metric = chosen
+                    .get_or_insert_with(|| choose_metric(settings.metric, &sample))
+                    .0;
                 if !write_failed {
                     if let Err(e) = writer.serialize(&sample).and_then(|()| Ok(writer.flush()?)) {
                         write_failed = true;
-                        out.failed_samples += 1;
-                        out.first_failure
-                            .get_or_insert(format!("could not write samples.csv: {e}"));
+                        tally.failed(format!("could not write samples.csv: {e}"));
                     }
                 }
                 analyzer.observe(
                     sample.elapsed_s,
-                    sample.metric(m).map(|v| v as f64),
+                    sample.metric(metric).map(|v| v as f64),
                     Some(sample.rss_bytes),
                 );
-                out.samples += 1;
-                out.max_processes = out.max_processes.max(r.processes);
+                tally.samples += 1;
+                tally.max_processes = tally.max_processes.max(r.processes);
                 if !stopping && late > settings.interval / 4 {
-                    out.late_samples += 1;
+                    tally.late_samples += 1;
                 }
             }
             Err(ProbeError::RootGone) => {
-                out.root_gone = true;
+                gone = true;
                 let _ = root_gone.send(());
                 break;
             }
-            Err(ProbeError::Other(e)) => {
-                out.failed_samples += 1;
-                out.first_failure.get_or_insert(e);
-            }
+            Err(ProbeError::Other(e)) => tally.failed(e),
         }
         if stopping {
             break;
@@ -302,13 +302,25 @@ fn sample_loop(
         let elapsed = Instant::now().saturating_duration_since(start);
         let current = (elapsed.as_nanos() / settings.interval.as_nanos().max(1)) as u64;
         if current > tick {
-            out.missed_ticks += current - tick;
+            tally.missed_ticks += current - tick;
             tick = current;
         }
     }
-    out.metric = metric.unwrap_or(out.metric);
-    out.analyzer = analyzer;
-    out
+    let (metric, metric_note) =
+        chosen.unwrap_or((settings.metric.unwrap_or(Metric::PREFERENCE[0]), None));
+    Outcome {
+        analyzer,
+        metric,
+        metric_note,
+        samples: tally.samples,
+        late_samples: tally.late_samples,
+        missed_ticks: tally.missed_ticks,
+        failed_samples: tally.failed_samples,
+        first_failure: tally.first_failure,
+        root_gone: gone,
+        unavailable: probe.unavailable().to_vec(),
+        max_processes: tally.max_processes,
+    }
 }
 
 /// The metric to judge, and a note when it is not the one asked for.
@@ -324,8 +336,9 @@ fn choose_metric(asked: Option<Metric>, first: &Sample) -> (Metric, Option<Strin
                 Some(m) => Some(format!(
                     "{m} is not readable for this target on this platform; judged {best} instead"
                 )),
-                None if best != Metric::Pss => Some(format!(
-                    "pss is not readable for this target on this platform; judged {best}"
+                None if best != Metric::PREFERENCE[0] => Some(format!(
+                    "{} is not readable for this target on this platform; judged {best}",
+                    Metric::PREFERENCE[0]
                 )),
                 None => None,
             };

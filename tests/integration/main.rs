@@ -1,0 +1,8 @@
+//! memsoak's integration tests: the real binary against real processes and
+//! the real demo backend, on loopback only. Each test works in a fresh
+//! temporary folder and bounds its runs in time.
+
+mod common;
+mod profiles;
+mod report;
+mod run;

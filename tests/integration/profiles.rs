@@ -1,0 +1,111 @@
+//! Profiles: shipped ones load, broken ones are answered with one clear line
+//! naming the file, the line and the key, and exit code 2.
+
+use crate::common::*;
+
+fn expect_profile_error(name: &str, expected: &[&str]) {
+    let path = fixture(&format!("profiles/{name}"));
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = run(&[
+        "run",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for e in expected {
+        assert!(err.contains(e), "expected {e:?} in: {err}");
+    }
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+    assert!(!out.exists(), "no run folder for a run that never started");
+}
+
+#[test]
+fn unknown_key() {
+    expect_profile_error(
+        "unknown-key.toml",
+        &["unknown-key.toml:7: unknown key 'duraton' in [run]"],
+    );
+}
+
+#[test]
+fn syntax_error() {
+    expect_profile_error("bad-syntax.toml", &["bad-syntax.toml:5:"]);
+}
+
+#[test]
+fn zero_interval() {
+    expect_profile_error(
+        "bad-duration.toml",
+        &[
+            "bad-duration.toml:6: invalid value for 'interval' in [run]",
+            "greater than zero",
+        ],
+    );
+}
+
+#[test]
+fn unparseable_rate() {
+    expect_profile_error(
+        "bad-rate.toml",
+        &[
+            "bad-rate.toml:5: invalid value for 'max_growth' in [limits]",
+            "10 megabytes per hour",
+        ],
+    );
+}
+
+#[test]
+fn wrong_type() {
+    expect_profile_error("wrong-type.toml", &["wrong-type.toml:2:", "command"]);
+}
+
+#[test]
+fn command_and_pid_together() {
+    expect_profile_error("command-and-pid.toml", &["both 'command' and 'pid'"]);
+}
+
+#[test]
+fn missing_profile_file() {
+    let o = run(&["run", "profiles/does-not-exist.toml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("could not read profile 'profiles/does-not-exist.toml'"));
+}
+
+#[test]
+fn bad_flag_values_are_usage_errors() {
+    for args in [
+        &["run", "--duration", "soon"][..],
+        &["run", "--max-growth", "10MB"][..],
+        &["run", "--interval", "0s"][..],
+        &["run", "--metric", "vss"][..],
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", describe(&o));
+    }
+}
+
+#[test]
+fn shipped_profiles_load() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        let parsed: Result<memsoak::profile::Profile, _> =
+            memsoak::profile::Profile::parse(&text, &entry.path());
+        assert!(
+            parsed.is_ok(),
+            "{}: {}",
+            entry.path().display(),
+            parsed.unwrap_err()
+        );
+        seen += 1;
+    }
+    assert!(seen >= 2);
+}

@@ -1,0 +1,105 @@
+//! `memsoak report`: re-judging run folders and foreign CSV files.
+
+use std::fmt::Write;
+
+use crate::common::*;
+
+/// A CSV as another tool might record it: only the two required columns,
+/// 1 Hz for an hour, growing 36 MB/h (10 kB/s) with a GC-like sawtooth.
+fn foreign_csv(slope_bytes_per_s: f64) -> String {
+    let mut s = String::from("elapsed_s,rss_bytes\n");
+    for t in 0..3600 {
+        let saw = (t % 45) as f64 * 40_000.0;
+        let y = 200e6 + slope_bytes_per_s * t as f64 + saw;
+        writeln!(s, "{t},{}", y as u64).unwrap();
+    }
+    s
+}
+
+#[test]
+fn known_slope_is_recovered_from_a_hand_written_csv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("psrecord.csv");
+    std::fs::write(&csv, foreign_csv(10_000.0)).unwrap();
+    let o = run(&["report", csv.to_str().unwrap(), "--max-growth", "10MB/h"]);
+    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    let s = summary(tmp.path());
+    let slope = s["growth"]["slope_bytes_per_hour"].as_f64().unwrap();
+    assert!((slope / 36e6 - 1.0).abs() < 0.02, "slope {slope}");
+    assert_eq!(s["metric"], "rss");
+    assert_eq!(
+        s["warmup_s"], 359.9,
+        "default warm-up is 10% of the recording (last sample at 3599 s)"
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("36.0 MB/h"), "{stdout}");
+
+    // The same data judged against a looser limit, in the unit given.
+    let o = run(&["report", csv.to_str().unwrap(), "--max-growth", "1GB/h"]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("0.04 GB/h"));
+}
+
+#[test]
+fn report_reuses_the_runs_settings_and_truncated_last_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let out = dir.to_string_lossy().into_owned();
+    let o = run(&[
+        "run",
+        "--duration",
+        "6s",
+        "--warmup",
+        "1s",
+        "--interval",
+        "200ms",
+        "--max-growth",
+        "2GB/h",
+        "--out",
+        &out,
+        "--",
+        "sleep",
+        "30",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let before = summary(&dir);
+    // A run killed mid-write leaves a partial last line; report still works.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join("samples.csv"))
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"6.2,17958").unwrap();
+    let o = run(&["report", &out]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let after = summary(&dir);
+    for key in [
+        "verdict",
+        "threshold",
+        "warmup_s",
+        "metric",
+        "samples",
+        "target",
+    ] {
+        assert_eq!(before[key], after[key], "{key} changed on re-analysis");
+    }
+}
+
+#[test]
+fn csv_without_required_columns_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("x.csv");
+    std::fs::write(&csv, "time,mem\n1,2\n").unwrap();
+    let o = run(&["report", csv.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("has no column 'elapsed_s' (it has: time, mem)"));
+    std::fs::write(&csv, "elapsed_s,rss_bytes\n1,2\n2,lots\n3,4\n").unwrap();
+    let o = run(&["report", csv.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("x.csv:3: column 'rss_bytes': 'lots' is not a number"),
+        "{}",
+        describe(&o)
+    );
+}
