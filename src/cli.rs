@@ -79,10 +79,6 @@ pub struct RunArgs {
     #[arg(long, value_name = "DUR", value_parser = units::parse_positive_duration)]
     pub duration: Option<Duration>,
 
-    /// Initial part not judged [default: 10% of the duration, at least 30s, at most half].
-    #[arg(long, value_name = "DUR", value_parser = units::parse_duration)]
-    pub warmup: Option<Duration>,
-
     /// Sampling interval [default: 1s].
     #[arg(long, value_name = "DUR", value_parser = units::parse_positive_duration)]
     pub interval: Option<Duration>,
@@ -91,21 +87,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "DUR", value_parser = units::parse_positive_duration)]
     pub pss_interval: Option<Duration>,
 
-    /// Largest acceptable growth, e.g. 10MB/h [default: 10MB/h].
-    #[arg(long, value_name = "RATE", value_parser = Rate::parse)]
-    pub max_growth: Option<Rate>,
-
-    /// Fail when the tree's RSS ever exceeds this, e.g. 2GB.
-    #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
-    pub max_rss: Option<u64>,
-
-    /// Metric to judge [default: anon where readable, else rss].
-    #[arg(long, value_enum)]
-    pub metric: Option<Metric>,
-
-    /// Exit code of an inconclusive verdict: pass (0), fail (1) or inconclusive (4) [default: inconclusive].
-    #[arg(long, value_enum, value_name = "MODE")]
-    pub on_inconclusive: Option<OnInconclusive>,
+    /// How the growth is judged.
+    #[command(flatten)]
+    pub judge: JudgeArgs,
 
     /// Run folder [default: reports/<name>-<UTC timestamp>].
     #[arg(long, value_name = "DIR")]
@@ -118,29 +102,38 @@ pub struct ReportArgs {
     /// A run folder (with samples.csv) or a CSV file.
     pub path: PathBuf,
 
-    /// Initial part not judged [default: the run's, else the default rule].
-    #[arg(long, value_name = "DUR", value_parser = units::parse_duration)]
-    pub warmup: Option<Duration>,
-
-    /// Largest acceptable growth [default: the run's, else 10MB/h].
-    #[arg(long, value_name = "RATE", value_parser = Rate::parse)]
-    pub max_growth: Option<Rate>,
-
-    /// RSS ceiling [default: the run's, else none].
-    #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
-    pub max_rss: Option<u64>,
-
-    /// Metric to judge [default: the run's, else anon, pss or rss, the first the CSV has].
-    #[arg(long, value_enum)]
-    pub metric: Option<Metric>,
-
-    /// Exit code of an inconclusive verdict [default: inconclusive (4)].
-    #[arg(long, value_enum, value_name = "MODE")]
-    pub on_inconclusive: Option<OnInconclusive>,
+    /// How the growth is judged; a run folder's own settings are the defaults.
+    #[command(flatten)]
+    pub judge: JudgeArgs,
 
     /// Where to write summary.json [default: next to the CSV].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+/// Flags that decide the verdict, shared by `run` and `report`. For
+/// `report` on a run folder, each defaults to the run's own value.
+#[derive(Debug, Args)]
+pub struct JudgeArgs {
+    /// Initial part not judged [default: 10% of the duration, at least 30s, at most half].
+    #[arg(long, value_name = "DUR", value_parser = units::parse_duration)]
+    pub warmup: Option<Duration>,
+
+    /// Largest acceptable growth, e.g. 10MB/h [default: 10MB/h].
+    #[arg(long, value_name = "RATE", value_parser = Rate::parse)]
+    pub max_growth: Option<Rate>,
+
+    /// Fail when the tree's RSS ever exceeds this, e.g. 2GB.
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
+    pub max_rss: Option<u64>,
+
+    /// Metric to judge [default: anon where measured, else pss, else rss].
+    #[arg(long, value_enum)]
+    pub metric: Option<Metric>,
+
+    /// Exit code of an inconclusive verdict: pass (0), fail (1) or inconclusive (4) [default: inconclusive].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub on_inconclusive: Option<OnInconclusive>,
 }
 
 /// `memsoak demo-backend`.

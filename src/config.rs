@@ -181,6 +181,7 @@ impl RunConfig {
             .or(r.interval.map(|d| d.0))
             .unwrap_or(defaults::INTERVAL);
         let warmup = args
+            .judge
             .warmup
             .or(r.warmup.map(|d| d.0))
             .unwrap_or_else(|| default_warmup(duration));
@@ -204,7 +205,7 @@ impl RunConfig {
         }
 
         let l = &profile.limits;
-        let max_growth = match args.max_growth.clone().or(l.max_growth.clone()) {
+        let max_growth = match args.judge.max_growth.clone().or(l.max_growth.clone()) {
             Some(r) => r,
             None => Rate::parse(defaults::MAX_GROWTH).map_err(invalid)?,
         };
@@ -246,9 +247,10 @@ impl RunConfig {
             interval,
             pss_interval,
             max_growth,
-            max_rss_bytes: args.max_rss.or(l.max_rss.map(|s| s.0)),
-            metric: args.metric.or(l.metric),
+            max_rss_bytes: args.judge.max_rss.or(l.max_rss.map(|s| s.0)),
+            metric: args.judge.metric.or(l.metric),
             on_inconclusive: args
+                .judge
                 .on_inconclusive
                 .or(l.on_inconclusive)
                 .unwrap_or_default(),

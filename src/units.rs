@@ -174,16 +174,23 @@ impl fmt::Display for Rate {
     }
 }
 
+/// Deserialises a human string with `parse`, turning its message into a
+/// serde error so the profile loader can point at the value's line.
+fn from_text<'de, D: Deserializer<'de>, T>(
+    d: D,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, D::Error> {
+    let text = String::deserialize(d)?;
+    parse(&text).map_err(serde::de::Error::custom)
+}
+
 /// A duration in a profile: a human string such as `"30m"`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HumanDuration(pub Duration);
 
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        parse_positive_duration(&text)
-            .map(HumanDuration)
-            .map_err(serde::de::Error::custom)
+        from_text(d, |t| parse_positive_duration(t).map(HumanDuration))
     }
 }
 
@@ -193,10 +200,7 @@ pub struct HumanDurationOrZero(pub Duration);
 
 impl<'de> Deserialize<'de> for HumanDurationOrZero {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        parse_duration(&text)
-            .map(HumanDurationOrZero)
-            .map_err(serde::de::Error::custom)
+        from_text(d, |t| parse_duration(t).map(HumanDurationOrZero))
     }
 }
 
@@ -206,17 +210,13 @@ pub struct HumanSize(pub u64);
 
 impl<'de> Deserialize<'de> for HumanSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        parse_size(&text)
-            .map(HumanSize)
-            .map_err(serde::de::Error::custom)
+        from_text(d, |t| parse_size(t).map(HumanSize))
     }
 }
 
 impl<'de> Deserialize<'de> for Rate {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Rate::parse(&text).map_err(serde::de::Error::custom)
+        from_text(d, Rate::parse)
     }
 }
 

@@ -55,18 +55,19 @@ pub fn report_command(args: &ReportArgs) -> anyhow::Result<ReportOutcome> {
     let out_dir = args.out.clone().unwrap_or_else(|| folder.clone());
 
     let (columns, scan) = scan(&csv_path)?;
-    let limit = match (&args.max_growth, &previous) {
+    let limit = match (&args.judge.max_growth, &previous) {
         (Some(r), _) => r.clone(),
         (None, Some(p)) => Rate::parse(&p.threshold).map_err(anyhow::Error::msg)?,
         (None, None) => Rate::parse(defaults::MAX_GROWTH).map_err(anyhow::Error::msg)?,
     };
     let warmup = args
+        .judge
         .warmup
         .or(previous
             .as_ref()
             .map(|p| Duration::from_secs_f64(p.warmup_s)))
         .unwrap_or_else(|| default_warmup(Duration::from_secs_f64(scan.last_elapsed.max(0.0))));
-    let asked = args.metric.or(previous.as_ref().map(|p| p.metric));
+    let asked = args.judge.metric.or(previous.as_ref().map(|p| p.metric));
     let metric = match asked {
         Some(m) if scan.metrics_with_values.contains(&m) => m,
         Some(m) => bail!(
@@ -80,6 +81,7 @@ pub fn report_command(args: &ReportArgs) -> anyhow::Result<ReportOutcome> {
             .unwrap_or(Metric::Rss),
     };
     let max_rss = args
+        .judge
         .max_rss
         .or(previous.as_ref().and_then(|p| p.max_rss_bytes));
 
@@ -129,8 +131,10 @@ pub fn report_command(args: &ReportArgs) -> anyhow::Result<ReportOutcome> {
     summary.metric = metric;
     summary.warmup_s = warmup.as_secs_f64();
     summary.max_rss_bytes = max_rss;
-    summary.exit_code =
-        crate::exit_code_for(summary.verdict, args.on_inconclusive.unwrap_or_default());
+    summary.exit_code = crate::exit_code_for(
+        summary.verdict,
+        args.judge.on_inconclusive.unwrap_or_default(),
+    );
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("could not create '{}'", out_dir.display()))?;
     summary.write(&out_dir)?;

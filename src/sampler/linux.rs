@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use procfs::process::{all_processes, Process};
 
-use super::{Probe, ProbeError, TreeReading};
+use super::{Probe, ProbeError, Sample};
 
 /// The `/proc` probe.
 pub struct ProcProbe {
@@ -106,17 +106,17 @@ impl Probe for ProcProbe {
         root: u32,
         group: Option<i32>,
         want_pss: bool,
-    ) -> Result<TreeReading, ProbeError> {
+    ) -> Result<Sample, ProbeError> {
         let root = i32::try_from(root).map_err(|_| ProbeError::RootGone)?;
         let members = tree(root, group)?;
         let now = std::time::Instant::now();
-        let mut r = TreeReading {
+        let mut r = Sample {
             pss_bytes: want_pss.then_some(0),
             anon_bytes: Some(0),
             swap_bytes: Some(0),
             fds: Some(0),
             threads: Some(0),
-            ..TreeReading::default()
+            ..Sample::default()
         };
         let mut cpu_ticks_delta = 0u64;
         let mut cpu = HashMap::with_capacity(members.len());

@@ -65,27 +65,6 @@ impl Sample {
     }
 }
 
-/// What a probe reads for the whole tree at one instant.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct TreeReading {
-    /// Processes read.
-    pub processes: u32,
-    /// RSS, bytes.
-    pub rss_bytes: u64,
-    /// PSS, bytes (when asked for and readable).
-    pub pss_bytes: Option<u64>,
-    /// Anonymous RSS, bytes.
-    pub anon_bytes: Option<u64>,
-    /// Swap, bytes.
-    pub swap_bytes: Option<u64>,
-    /// Open file descriptors.
-    pub fds: Option<u64>,
-    /// Threads.
-    pub threads: Option<u64>,
-    /// CPU since the previous reading, percent of one core.
-    pub cpu_percent: Option<f64>,
-}
-
 /// Why a reading failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ProbeError {
@@ -99,13 +78,10 @@ pub enum ProbeError {
 
 /// A platform backend that reads a process tree.
 pub trait Probe: Send {
-    /// Reads `root`, its descendants and (if given) its process group.
-    fn read(
-        &mut self,
-        root: u32,
-        group: Option<i32>,
-        want_pss: bool,
-    ) -> Result<TreeReading, ProbeError>;
+    /// Reads `root`, its descendants and (if given) its process group. The
+    /// sampler fills in the time fields of the returned sample.
+    fn read(&mut self, root: u32, group: Option<i32>, want_pss: bool)
+        -> Result<Sample, ProbeError>;
     /// `samples.csv` columns this backend cannot fill.
     fn unavailable(&self) -> &'static [&'static str];
 }
@@ -247,25 +223,15 @@ fn sample_loop(
         let late = now.saturating_duration_since(due);
         let want_pss = tick.is_multiple_of(u64::from(settings.pss_every.max(1)));
         match probe.read(settings.root, settings.group, want_pss) {
-            Ok(r) => {
-                let sample = Sample {
-                    elapsed_s: now.duration_since(start).as_secs_f64(),
-                    unix_time_s: SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(0.0, |d| d.as_secs_f64()),
-                    late_ms: if stopping {
-                        0.0
-                    } else {
-                        late.as_secs_f64() * 1000.0
-                    },
-                    processes: r.processes,
-                    rss_bytes: r.rss_bytes,
-                    pss_bytes: r.pss_bytes,
-                    anon_bytes: r.anon_bytes,
-                    swap_bytes: r.swap_bytes,
-                    fds: r.fds,
-                    threads: r.threads,
-                    cpu_percent: r.cpu_percent,
+            Ok(mut sample) => {
+                sample.elapsed_s = now.duration_since(start).as_secs_f64();
+                sample.unix_time_s = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                sample.late_ms = if stopping {
+                    0.0
+                } else {
+                    late.as_secs_f64() * 1000.0
                 };
                 let metric = chosen
                     .get_or_insert_with(|| choose_metric(settings.metric, &sample))
@@ -282,7 +248,7 @@ fn sample_loop(
                     Some(sample.rss_bytes),
                 );
                 tally.samples += 1;
-                tally.max_processes = tally.max_processes.max(r.processes);
+                tally.max_processes = tally.max_processes.max(sample.processes);
                 if !stopping && late > settings.interval / 4 {
                     tally.late_samples += 1;
                 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
-use super::{Probe, ProbeError, TreeReading};
+use super::{Probe, ProbeError, Sample};
 
 /// The `sysinfo` probe.
 pub struct SysinfoProbe {
@@ -34,7 +34,7 @@ impl Probe for SysinfoProbe {
         root: u32,
         _group: Option<i32>,
         _want_pss: bool,
-    ) -> Result<TreeReading, ProbeError> {
+    ) -> Result<Sample, ProbeError> {
         self.system.refresh_processes_specifics(
             ProcessesToUpdate::All,
             true,
@@ -57,9 +57,9 @@ impl Probe for SysinfoProbe {
                 }
             }
         }
-        let mut r = TreeReading {
+        let mut r = Sample {
             fds: Some(0),
-            ..TreeReading::default()
+            ..Sample::default()
         };
         let mut stack = vec![root];
         let mut cpu = HashMap::new();

@@ -120,3 +120,67 @@ pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
     cond()
 }
+
+/// A finished `memsoak run` in its own temporary run folder.
+pub struct Soak {
+    pub output: Output,
+    pub dir: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Soak {
+    pub fn code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+
+    pub fn describe(&self) -> String {
+        describe(&self.output)
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    pub fn summary(&self) -> serde_json::Value {
+        summary(&self.dir)
+    }
+
+    /// The values of one `samples.csv` column.
+    pub fn column(&self, name: &str) -> Vec<String> {
+        let (header, rows) = samples(&self.dir);
+        let i = header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name} in {header:?}"));
+        rows.into_iter().map(|mut r| r.swap_remove(i)).collect()
+    }
+}
+
+/// Runs `memsoak run` with `flags` (split on whitespace), `--out` set to a
+/// fresh folder, then `args` (a profile, or `--` and a command).
+pub fn soak(flags: &str, args: &[&str]) -> Soak {
+    soak_with(memsoak(), flags, args)
+}
+
+/// [`soak`] with a prepared command (e.g. extra environment variables).
+pub fn soak_with(mut cmd: Command, flags: &str, args: &[&str]) -> Soak {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let output = cmd
+        .arg("run")
+        .args(flags.split_whitespace())
+        .arg("--out")
+        .arg(&dir)
+        .args(args)
+        .output()
+        .expect("memsoak runs");
+    Soak {
+        output,
+        dir,
+        _tmp: tmp,
+    }
+}

@@ -42,26 +42,13 @@ fn known_slope_is_recovered_from_a_hand_written_csv() {
 
 #[test]
 fn report_reuses_the_runs_settings_and_truncated_last_row() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("run");
+    let r = soak(
+        "--duration 6s --warmup 1s --interval 200ms --max-growth 2GB/h",
+        &["--", "sleep", "30"],
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let dir = r.dir.clone();
     let out = dir.to_string_lossy().into_owned();
-    let o = run(&[
-        "run",
-        "--duration",
-        "6s",
-        "--warmup",
-        "1s",
-        "--interval",
-        "200ms",
-        "--max-growth",
-        "2GB/h",
-        "--out",
-        &out,
-        "--",
-        "sleep",
-        "30",
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
     let before = summary(&dir);
     // A run killed mid-write leaves a partial last line; report still works.
     let mut f = std::fs::OpenOptions::new()
