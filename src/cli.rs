@@ -154,4 +154,13 @@ pub struct DemoArgs {
     /// Leak this many bytes for every WebSocket connection opened, e.g. 64KB.
     #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
     pub leak_per_connection: Option<u64>,
+
+    /// Require `Authorization: Bearer TOKEN` on the agent endpoints (401 otherwise).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "MEMSOAK_DEMO_TOKEN",
+        hide_env_values = true
+    )]
+    pub agent_token: Option<String>,
 }

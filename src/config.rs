@@ -10,6 +10,7 @@ use crate::analysis::{default_warmup, Metric};
 use crate::cli::RunArgs;
 use crate::profile::{OnInconclusive, Profile, QUICKSTART};
 use crate::units::Rate;
+use crate::workload::{spec, WorkloadSpec};
 
 /// What to measure.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +79,8 @@ pub struct RunConfig {
     pub on_inconclusive: OnInconclusive,
     /// Run folder.
     pub out_dir: PathBuf,
+    /// Load driven against the target during the run.
+    pub workloads: Vec<WorkloadSpec>,
 }
 
 /// Defaults, documented in `memsoak run --help` and README.
@@ -227,6 +230,10 @@ impl RunConfig {
                     TargetSpec::Attach { pid } => format!("pid-{pid}"),
                 }),
         );
+        let workloads = spec::build(&profile.workloads, &mut |t| {
+            expander.expand(t).map_err(|e| e.to_string())
+        })
+        .map_err(|m| invalid(format!("{m}{where_}")))?;
         let out_dir = match args.out.clone().or(r.out.clone()) {
             Some(dir) => dir,
             None => default_out_dir(&name),
@@ -255,6 +262,7 @@ impl RunConfig {
                 .or(l.on_inconclusive)
                 .unwrap_or_default(),
             out_dir,
+            workloads,
         })
     }
 }

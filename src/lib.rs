@@ -5,9 +5,10 @@
 //! `target` (launch or attach) → `sampler` (the process tree's memory, on a
 //! fixed schedule, streamed to `samples.csv`) → `analysis` (robust growth
 //! with an honest interval, and the verdict) → `report` (summary.json, the
-//! terminal summary, re-analysis). Workloads that drive the target while it
-//! is sampled run beside the sampler, between readiness and the end of the
-//! run. `demo` is the reference backend used by the quickstart and tests.
+//! terminal summary, re-analysis). `workload` drives the target (WebSocket
+//! collab clients, HTTP agents) beside the sampler, from readiness to the
+//! end of the run. `demo` is the reference backend used by the quickstart
+//! and tests.
 
 pub mod analysis;
 pub mod cli;
@@ -19,6 +20,7 @@ pub mod run;
 pub mod sampler;
 pub mod target;
 pub mod units;
+pub mod workload;
 
 use analysis::Verdict;
 use cli::{Cli, Command};

@@ -7,15 +7,16 @@
 //! target's process group is stopped by [`Target`]'s `Drop` even on errors.
 
 use std::path::Path;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 
-use crate::analysis::{Analyzer, BlockStat, Criteria};
+use crate::analysis::{Analyzer, BlockStat, Criteria, Growth};
 use crate::config::{RunConfig, TargetSpec};
 use crate::report::{terminal, Summary, TargetSummary};
 use crate::sampler::{self, Sampler};
 use crate::target::{wait_ready, ExitInfo, Target};
+use crate::workload::{WorkloadSummary, Workloads};
 use crate::{exit, exit_code_for, Failure};
 
 /// Why the measured phase ended.
@@ -87,13 +88,30 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
         humantime::format_duration(config.warmup)
     );
 
-    let ending = tokio::select! {
-        _ = tokio::time::sleep(config.duration) => Ending::Completed,
-        info = target.exited() => Ending::TargetExited(info),
-        Ok(()) = gone_rx => Ending::TargetGone,
-        _ = interrupted() => Ending::Interrupted,
+    let mut workloads = Workloads::start(
+        &config.workloads,
+        start,
+        config.warmup,
+        &dir.join("workload.csv"),
+    )
+    .map_err(Failure::Usage)?;
+    let stats_every = config.interval.max(Duration::from_secs(1));
+    let mut stats_tick = tokio::time::interval_at((start + stats_every).into(), stats_every);
+    let deadline = tokio::time::sleep(config.duration);
+    let interrupt = interrupted();
+    tokio::pin!(deadline, interrupt, gone_rx);
+    let ending = loop {
+        tokio::select! {
+            _ = &mut deadline => break Ending::Completed,
+            info = target.exited() => break Ending::TargetExited(info),
+            Ok(()) = &mut gone_rx => break Ending::TargetGone,
+            _ = &mut interrupt => break Ending::Interrupted,
+            _ = stats_tick.tick() => workloads.write_interval(),
+        }
     };
     let ended_at = start.elapsed();
+    let ramp_ups = workloads.ramp_ups();
+    let mut load = workloads.stop().await;
     let outcome = sampler.finish();
     let stopped = target.stop();
 
@@ -118,6 +136,16 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
     s.started_at = Some(humantime::format_rfc3339_seconds(started_at).to_string());
     s.profile = config.profile.as_ref().map(|p| p.display().to_string());
     s.unavailable_columns = outcome.unavailable.iter().map(|c| c.to_string()).collect();
+    if let Some(g) = &judgement.growth {
+        per_unit_growth(
+            &mut load,
+            &ramp_ups,
+            g,
+            judgement.last_elapsed_s - s.warmup_s,
+            config.warmup,
+        );
+    }
+    s.workloads = load;
 
     let (exit_info, failure) = match &ending {
         Ending::Completed | Ending::Interrupted => (stopped, None),
@@ -172,6 +200,42 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
         eprint!("{}", target_tail(&target, dir));
     }
     Ok(s.exit_code)
+}
+
+/// States growth per message and per connection for workloads whose load
+/// was steady over the judged window (ramp-up over before warm-up ended).
+fn per_unit_growth(
+    load: &mut [WorkloadSummary],
+    ramp_ups: &[(String, Duration)],
+    growth: &Growth,
+    judged_s: f64,
+    warmup: Duration,
+) {
+    if judged_s <= 0.0 {
+        return;
+    }
+    let [lo, hi] = growth.ci95_bytes_per_hour;
+    for w in load.iter_mut() {
+        let steady = ramp_ups.iter().any(|(n, r)| *n == w.name && *r <= warmup);
+        if !steady {
+            continue;
+        }
+        // Bytes per hour divided by events per hour.
+        let per = |count: u64, bytes_per_hour: f64| {
+            (count > 0).then(|| bytes_per_hour / (count as f64 / judged_s * 3600.0))
+        };
+        let t = &w.totals;
+        w.growth_per_message_bytes = per(t.sent_judged, growth.slope_bytes_per_hour);
+        w.growth_per_message_ci95_bytes = per(t.sent_judged, lo)
+            .zip(per(t.sent_judged, hi))
+            .map(|(a, b)| [a, b]);
+        if t.clean_closes + t.abrupt_drops > 0 {
+            w.growth_per_connection_bytes = per(t.connects_judged, growth.slope_bytes_per_hour);
+            w.growth_per_connection_ci95_bytes = per(t.connects_judged, lo)
+                .zip(per(t.connects_judged, hi))
+                .map(|(a, b)| [a, b]);
+        }
+    }
 }
 
 fn describe_target(t: &TargetSpec) -> String {

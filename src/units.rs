@@ -174,6 +174,38 @@ impl fmt::Display for Rate {
     }
 }
 
+/// An event rate such as `"2/s"`, `"120/min"` or `"0.5/s"`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PerSecond(pub f64);
+
+impl PerSecond {
+    /// Parses `COUNT/TIME`.
+    pub fn parse(text: &str) -> Result<PerSecond, String> {
+        let bad = |why: &str| format!("invalid rate '{text}': {why} (examples: 2/s, 120/min)");
+        let (count, time) = text
+            .trim()
+            .split_once('/')
+            .ok_or_else(|| bad("expected COUNT/TIME"))?;
+        let count: f64 = count
+            .trim()
+            .parse()
+            .map_err(|_| bad("the count is not a number"))?;
+        if !count.is_finite() || count <= 0.0 {
+            return Err(bad("the count must be greater than zero"));
+        }
+        let secs = humantime::parse_duration(&format!("1{}", time.trim()))
+            .map_err(|_| bad("unknown time unit"))?
+            .as_secs_f64();
+        Ok(PerSecond(count / secs))
+    }
+}
+
+impl<'de> Deserialize<'de> for PerSecond {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        from_text(d, PerSecond::parse)
+    }
+}
+
 /// Deserialises a human string with `parse`, turning its message into a
 /// serde error so the profile loader can point at the value's line.
 fn from_text<'de, D: Deserializer<'de>, T>(
@@ -250,6 +282,14 @@ mod tests {
         assert!(Rate::parse("10XB/h").is_err());
         assert!(Rate::parse("10MB/fortnightly").is_err());
         assert!(Rate::parse("-1MB/h").is_err());
+    }
+
+    #[test]
+    fn event_rates() {
+        assert_eq!(PerSecond::parse("2/s").unwrap().0, 2.0);
+        assert_eq!(PerSecond::parse("120/min").unwrap().0, 2.0);
+        assert!(PerSecond::parse("0/s").is_err());
+        assert!(PerSecond::parse("fast").is_err());
     }
 
     #[test]

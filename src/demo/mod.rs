@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -44,6 +45,7 @@ struct AppState {
     leak: Leak,
     leak_per_message: u64,
     leak_per_connection: u64,
+    agent_token: Option<String>,
 }
 
 /// Runs the demo backend until SIGTERM or Ctrl-C.
@@ -66,6 +68,7 @@ async fn serve(args: &DemoArgs) -> anyhow::Result<()> {
         leak: Leak::default(),
         leak_per_message: args.leak_per_message.unwrap_or(0),
         leak_per_connection: args.leak_per_connection.unwrap_or(0),
+        agent_token: args.agent_token.clone(),
     });
     let app = Router::new()
         .route("/health", get(health))
@@ -192,22 +195,47 @@ struct ChatReply {
     tokens: usize,
 }
 
-async fn agent_chat(Json(req): Json<ChatRequest>) -> Json<ChatReply> {
+/// Whether the request carries the token the backend was started with.
+fn authorized(s: &AppState, headers: &HeaderMap) -> bool {
+    match &s.agent_token {
+        None => true,
+        Some(token) => headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| t == token),
+    }
+}
+
+async fn agent_chat(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Json(req): Json<ChatRequest>,
+) -> Result<Json<ChatReply>, StatusCode> {
+    if !authorized(&s, &headers) {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
     let agent = req.agent.unwrap_or_else(|| "assistant".into());
     let tokens = req.message.split_whitespace().count();
-    Json(ChatReply {
+    Ok(Json(ChatReply {
         reply: format!("{agent} read {tokens} words"),
         agent,
         tokens,
-    })
+    }))
 }
 
-async fn agents_health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({
+async fn agents_health(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, StatusCode> {
+    if !authorized(&s, &headers) {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    Ok(Json(serde_json::json!({
         "status": "ok",
         "agents": [
             {"name": "assistant", "status": "healthy"},
             {"name": "planner", "status": "healthy"}
         ]
-    }))
+    })))
 }

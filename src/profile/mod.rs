@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::analysis::Metric;
-use crate::units::{HumanDuration, HumanDurationOrZero, HumanSize, Rate};
+use crate::units::{HumanDuration, HumanDurationOrZero, HumanSize, PerSecond, Rate};
 
 /// The profile that `memsoak run` uses when given none: the quickstart.
 pub const QUICKSTART: &str = include_str!("../../profiles/quickstart.toml");
@@ -32,6 +32,9 @@ pub struct Profile {
     /// What counts as a leak.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// Load driven against the target while it is sampled.
+    #[serde(default, rename = "workload")]
+    pub workloads: Vec<WorkloadSection>,
 }
 
 /// `[target]`: launch a command or attach to a pid.
@@ -84,6 +87,108 @@ pub struct LimitsSection {
     pub metric: Option<Metric>,
     /// Exit status for an inconclusive verdict.
     pub on_inconclusive: Option<OnInconclusive>,
+}
+
+/// `[[workload]]`: one load generator. Keys apply to one kind or the other;
+/// `config.rs` rejects a key given to the wrong kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSection {
+    /// Name in outputs; default `<kind>-<index>`.
+    pub name: Option<String>,
+    /// `collab` (WebSocket clients) or `agent` (HTTP sequences).
+    pub kind: WorkloadKind,
+    /// Rate per client (collab) or per agent (agent), e.g. `"2/s"`.
+    pub rate: Option<PerSecond>,
+    /// Rate for the whole workload, split evenly among clients or agents.
+    pub total_rate: Option<PerSecond>,
+    /// Clients or agents start evenly spread over this long.
+    pub ramp_up: Option<HumanDurationOrZero>,
+    /// First reconnect delay after a failure.
+    pub backoff_initial: Option<HumanDuration>,
+    /// Longest reconnect delay.
+    pub backoff_max: Option<HumanDuration>,
+    /// Failures in a row before a client gives up (default: never).
+    pub max_retries: Option<u32>,
+    /// collab: WebSocket URL with `{doc}`, e.g. `ws://127.0.0.1:8000/collab/{doc}`.
+    pub url: Option<String>,
+    /// collab: number of documents.
+    pub docs: Option<u32>,
+    /// collab: clients connected to each document.
+    pub clients_per_doc: Option<u32>,
+    /// collab: message template; must contain `{tag}`.
+    pub message: Option<String>,
+    /// collab: size of `{random}` in the default message.
+    pub message_bytes: Option<HumanSize>,
+    /// collab: mean time a client stays connected before it reconnects.
+    pub churn_interval: Option<HumanDuration>,
+    /// collab: share of churn disconnects that drop the socket without a close frame.
+    pub abrupt_fraction: Option<f64>,
+    /// agent: base URL the steps' paths are joined to.
+    pub base_url: Option<String>,
+    /// agent: concurrent virtual agents.
+    pub agents: Option<u32>,
+    /// agent: pause after each step (closed loop) instead of a rate.
+    pub think_time: Option<HumanDurationOrZero>,
+    /// agent: per-request timeout.
+    pub timeout: Option<HumanDuration>,
+    /// agent: the sequence each agent runs in a loop.
+    #[serde(default, rename = "step")]
+    pub steps: Vec<StepSection>,
+}
+
+/// The two kinds of workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadKind {
+    /// WebSocket collaboration clients.
+    Collab,
+    /// Scripted HTTP request sequences.
+    Agent,
+}
+
+/// `[[workload.step]]`: one HTTP request of an agent's sequence, or a
+/// health poll on its own interval.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSection {
+    /// Name in outputs; default `<method> <path>`.
+    pub name: Option<String>,
+    /// `request` (default) or `health`.
+    #[serde(default)]
+    pub kind: StepKind,
+    /// HTTP method (default GET, or POST with a body).
+    pub method: Option<String>,
+    /// Path joined to the workload's `base_url`.
+    pub path: Option<String>,
+    /// Full URL instead of `path`.
+    pub url: Option<String>,
+    /// Request headers; values may use `${ENV_VAR}`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// JSON body template (sent as `application/json`).
+    pub json: Option<String>,
+    /// Text body template.
+    pub body: Option<String>,
+    /// Expected status (default: any 2xx).
+    pub expect_status: Option<u16>,
+    /// A top-level JSON field the response must have.
+    pub expect_field: Option<String>,
+    /// health: poll interval (default 30s).
+    pub every: Option<HumanDuration>,
+    /// health: flag the target after this long unhealthy (default 60s).
+    pub unhealthy_after: Option<HumanDuration>,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepKind {
+    /// Part of the agent's loop.
+    #[default]
+    Request,
+    /// Polled on its own interval; transitions are recorded.
+    Health,
 }
 
 /// What an inconclusive verdict does to the exit code.

@@ -123,6 +123,7 @@ pub fn report_command(args: &ReportArgs) -> anyhow::Result<ReportOutcome> {
         summary.failed_samples = p.failed_samples;
         summary.partial = p.partial;
         summary.unavailable_columns = p.unavailable_columns.clone();
+        summary.workloads = p.workloads.clone();
     } else {
         summary.name = csv_path
             .file_stem()

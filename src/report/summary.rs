@@ -68,6 +68,9 @@ pub struct Summary {
     pub profile: Option<String>,
     /// `samples.csv` columns the platform could not fill.
     pub unavailable_columns: Vec<String>,
+    /// Workload totals.
+    #[serde(default)]
+    pub workloads: Vec<crate::workload::WorkloadSummary>,
 }
 
 /// The growth estimate, in bytes per hour.
@@ -165,6 +168,7 @@ impl Summary {
             started_at: None,
             profile: None,
             unavailable_columns: Vec::new(),
+            workloads: Vec::new(),
         }
     }
 

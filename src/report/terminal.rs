@@ -67,6 +67,52 @@ pub fn render(s: &Summary, folder: &Path) -> String {
             let _ = writeln!(out, "  target failure: {f}");
         }
     }
+    for w in &s.workloads {
+        let t = &w.totals;
+        let _ = write!(
+            out,
+            "  load {} ({}): {} sent, {} received, {} errors, p99 {:.1} ms",
+            w.name, w.kind, t.sent, t.received, t.errors, t.latency.p99_ms
+        );
+        if w.kind == "collab" {
+            let _ = write!(
+                out,
+                ", {} lost, {} misdelivered, {} connects",
+                t.lost, t.misdelivered, t.connects
+            );
+        }
+        if t.late_sends > 0 {
+            let _ = write!(out, ", {} late sends", t.late_sends);
+        }
+        let _ = writeln!(out);
+        let per = [
+            (
+                "message",
+                w.growth_per_message_bytes,
+                w.growth_per_message_ci95_bytes,
+            ),
+            (
+                "connection",
+                w.growth_per_connection_bytes,
+                w.growth_per_connection_ci95_bytes,
+            ),
+        ];
+        for (unit, value, ci) in per {
+            if let (Some(b), Some([lo, hi])) = (value, ci) {
+                let _ = writeln!(
+                    out,
+                    "    growth per {unit}: {b:.0} bytes (95% CI {lo:.0} … {hi:.0})"
+                );
+            }
+        }
+        for h in w.health.iter().filter(|h| h.flagged) {
+            let _ = writeln!(
+                out,
+                "    health '{}' flagged: unhealthy for {:.0}s",
+                h.name, h.longest_unhealthy_s
+            );
+        }
+    }
     if s.late_samples + s.missed_ticks + s.failed_samples > 0 {
         let _ = writeln!(
             out,

@@ -184,3 +184,29 @@ pub fn soak_with(mut cmd: Command, flags: &str, args: &[&str]) -> Soak {
         _tmp: tmp,
     }
 }
+
+/// Runs `memsoak run PROFILE` for a profile given as text (written to a
+/// temporary file), with `flags` and environment `env`.
+pub fn soak_profile(profile: &str, flags: &str, env: &[(&str, &str)]) -> Soak {
+    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(file.path(), profile).unwrap();
+    let mut cmd = memsoak();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    soak_with(cmd, flags, &[file.path().to_str().unwrap()])
+}
+
+/// The `summary.json` entry of workload `name`.
+pub fn workload(s: &serde_json::Value, name: &str) -> serde_json::Value {
+    s["workloads"]
+        .as_array()
+        .and_then(|w| w.iter().find(|w| w["name"] == name))
+        .cloned()
+        .unwrap_or_else(|| panic!("no workload {name} in {s}"))
+}
+
+/// A number from a JSON value.
+pub fn num(v: &serde_json::Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+}

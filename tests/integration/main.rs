@@ -6,3 +6,4 @@ mod common;
 mod profiles;
 mod report;
 mod run;
+mod workload;

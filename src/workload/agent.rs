@@ -1,0 +1,354 @@
+//! agent workload: virtual agents running scripted HTTP sequences.
+//!
+//! Each agent runs the workload's request steps in order, in a loop, paced
+//! on a fixed open-loop schedule (`rate`) or by a pause after each step
+//! (`think_time`). Health steps run on their own interval, once per
+//! workload, and record healthy/unhealthy transitions; a target unhealthy
+//! for longer than `unhealthy_after` is flagged in the summary.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::spec::{AgentSpec, Pacing, RequestStep};
+use super::stats::{bump, ErrorKind, Stats};
+use super::template::{expand_env, Template, Values};
+use super::{unix_us, Phase};
+
+/// A step ready to send: `${ENV}` expanded (kept in memory only).
+struct Prepared {
+    method: reqwest::Method,
+    url: String,
+    headers: reqwest::header::HeaderMap,
+    body: Option<(Template, bool)>,
+    expect_status: Option<u16>,
+    expect_field: Option<String>,
+}
+
+fn prepare(step: &RequestStep) -> Result<Prepared, String> {
+    let name = &step.name;
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (k, v) in &step.headers {
+        let value = expand_env(v)?;
+        // Messages name the header, never its value: it may hold a secret.
+        let key = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("step '{name}': '{k}' is not a valid header name"))?;
+        let value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
+            format!("step '{name}': the value of header '{k}' is not valid in HTTP")
+        })?;
+        headers.insert(key, value);
+    }
+    let body = match &step.body {
+        Some(b) => Some((
+            Template::parse(&expand_env(b)?, super::spec::defaults::MESSAGE_BYTES),
+            step.json,
+        )),
+        None => None,
+    };
+    Ok(Prepared {
+        method: reqwest::Method::from_bytes(step.method.as_bytes())
+            .map_err(|_| format!("step '{name}': bad method"))?,
+        url: expand_env(&step.url)?,
+        headers,
+        body,
+        expect_status: step.expect_status,
+        expect_field: step.expect_field.clone(),
+    })
+}
+
+/// Health of the target as seen by one health step.
+#[derive(Debug, Default)]
+pub struct HealthMonitor {
+    state: Mutex<HealthState>,
+}
+
+#[derive(Debug, Default)]
+struct HealthState {
+    polls: u64,
+    unhealthy_polls: u64,
+    transitions: u64,
+    healthy: Option<bool>,
+    unhealthy_since: Option<Instant>,
+    longest_unhealthy: Duration,
+    flagged: bool,
+}
+
+/// A health step's record in `summary.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HealthSummary {
+    /// Step name.
+    pub name: String,
+    /// Polls made.
+    pub polls: u64,
+    /// Polls that failed.
+    pub unhealthy_polls: u64,
+    /// Changes between healthy and unhealthy.
+    pub transitions: u64,
+    /// Longest unhealthy stretch, seconds.
+    pub longest_unhealthy_s: f64,
+    /// Unhealthy for longer than `unhealthy_after` at some point.
+    pub flagged: bool,
+}
+
+impl HealthMonitor {
+    fn record(&self, healthy: bool, unhealthy_after: Duration) {
+        let Ok(mut s) = self.state.lock() else { return };
+        let now = Instant::now();
+        s.polls += 1;
+        if s.healthy.is_some_and(|h| h != healthy) {
+            s.transitions += 1;
+        }
+        s.healthy = Some(healthy);
+        if healthy {
+            s.unhealthy_since = None;
+        } else {
+            s.unhealthy_polls += 1;
+            let since = *s.unhealthy_since.get_or_insert(now);
+            let stretch = now - since;
+            s.longest_unhealthy = s.longest_unhealthy.max(stretch);
+            if stretch >= unhealthy_after {
+                s.flagged = true;
+            }
+        }
+    }
+
+    /// The record so far.
+    pub fn summary(&self, name: &str) -> HealthSummary {
+        let s = self.state.lock().map(|s| HealthSummary {
+            name: name.to_string(),
+            polls: s.polls,
+            unhealthy_polls: s.unhealthy_polls,
+            transitions: s.transitions,
+            longest_unhealthy_s: s.longest_unhealthy.as_secs_f64(),
+            flagged: s.flagged,
+        });
+        s.unwrap_or_default()
+    }
+}
+
+/// Live state of one agent workload.
+pub struct AgentRun {
+    /// Per request step: name and counters.
+    pub steps: Vec<(String, Arc<Stats>)>,
+    /// Per health step: name and monitor.
+    pub health: Vec<(String, Arc<HealthMonitor>)>,
+}
+
+/// Starts the agents and health polls of `spec`.
+pub fn spawn(
+    spec: &AgentSpec,
+    stats: Arc<Stats>,
+    judged_from: Instant,
+    phase: &watch::Receiver<Phase>,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Result<AgentRun, String> {
+    let client = reqwest::Client::builder()
+        .timeout(spec.timeout)
+        .no_proxy()
+        .build()
+        .map_err(|e| format!("could not build the HTTP client: {e}"))?;
+    let steps: Vec<Prepared> = spec.steps.iter().map(prepare).collect::<Result<_, _>>()?;
+    let step_stats: Vec<Arc<Stats>> = spec
+        .steps
+        .iter()
+        .map(|_| Arc::new(Stats::default()))
+        .collect();
+    let steps = Arc::new(steps);
+    for agent in 0..spec.agents {
+        let delay = spec
+            .ramp_up
+            .mul_f64(f64::from(agent) / f64::from(spec.agents));
+        tasks.push(tokio::spawn(run_agent(
+            client.clone(),
+            steps.clone(),
+            step_stats.clone(),
+            stats.clone(),
+            spec.pacing,
+            agent,
+            delay,
+            judged_from,
+            phase.clone(),
+        )));
+    }
+    let mut health = Vec::new();
+    for h in &spec.health {
+        let monitor = Arc::new(HealthMonitor::default());
+        let prepared = prepare(&h.request)?;
+        tasks.push(tokio::spawn(poll_health(
+            client.clone(),
+            prepared,
+            monitor.clone(),
+            h.every,
+            h.unhealthy_after,
+            phase.clone(),
+        )));
+        health.push((h.request.name.clone(), monitor));
+    }
+    Ok(AgentRun {
+        steps: spec
+            .steps
+            .iter()
+            .map(|s| s.name.clone())
+            .zip(step_stats)
+            .collect(),
+        health,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_agent(
+    client: reqwest::Client,
+    steps: Arc<Vec<Prepared>>,
+    step_stats: Vec<Arc<Stats>>,
+    stats: Arc<Stats>,
+    pacing: Pacing,
+    agent: u32,
+    delay: Duration,
+    judged_from: Instant,
+    mut phase: watch::Receiver<Phase>,
+) {
+    if steps.is_empty() {
+        return;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => {}
+        _ = phase.wait_for(|p| *p != Phase::Run) => return,
+    }
+    let mut next = Instant::now();
+    let mut body = String::new();
+    let mut seq: u64 = 0;
+    loop {
+        let step_index = (seq % steps.len() as u64) as usize;
+        if let Pacing::Rate(rate) = pacing {
+            let period = Duration::from_secs_f64(1.0 / rate);
+            tokio::select! {
+                _ = tokio::time::sleep_until(next.into()) => {}
+                _ = phase.wait_for(|p| *p != Phase::Run) => return,
+            }
+            if Instant::now().saturating_duration_since(next) > period {
+                bump(&stats.late);
+            }
+            next += period;
+        }
+        let step = &steps[step_index];
+        let judged = Instant::now() >= judged_from;
+        let outcome = tokio::select! {
+            o = send(&client, step, agent, seq, &mut body) => o,
+            _ = phase.wait_for(|p| *p == Phase::Close) => return,
+        };
+        for s in [&stats, &step_stats[step_index]] {
+            bump(&s.sent);
+            if judged {
+                bump(&s.sent_judged);
+            }
+            match outcome {
+                Ok(latency) => {
+                    bump(&s.received);
+                    s.latency(latency);
+                }
+                Err((kind, responded)) => {
+                    if responded {
+                        bump(&s.received);
+                    }
+                    s.error(kind);
+                }
+            }
+        }
+        seq += 1;
+        if let Pacing::Think(pause) = pacing {
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = phase.wait_for(|p| *p != Phase::Run) => return,
+            }
+        }
+        if *phase.borrow() != Phase::Run {
+            return;
+        }
+    }
+}
+
+/// Sends one request; Ok(latency), or the error kind and whether a
+/// response arrived at all.
+async fn send(
+    client: &reqwest::Client,
+    step: &Prepared,
+    agent: u32,
+    seq: u64,
+    body: &mut String,
+) -> Result<Duration, (ErrorKind, bool)> {
+    let mut req = client
+        .request(step.method.clone(), &step.url)
+        .headers(step.headers.clone());
+    if let Some((template, json)) = &step.body {
+        template.render(
+            &Values {
+                doc: "",
+                doc_index: 0,
+                client: agent,
+                seq,
+                sent_unix_us: unix_us(),
+            },
+            body,
+        );
+        req = req.body(body.clone());
+        if *json {
+            req = req.header(reqwest::header::CONTENT_TYPE, "application/json");
+        }
+    }
+    let started = Instant::now();
+    let resp = req.send().await.map_err(|e| (classify(&e), false))?;
+    let status = resp.status();
+    let ok_status = match step.expect_status {
+        Some(s) => status.as_u16() == s,
+        None => status.is_success(),
+    };
+    let bytes = resp.bytes().await.map_err(|e| (classify(&e), true))?;
+    let latency = started.elapsed();
+    if !ok_status {
+        return Err((ErrorKind::Status, true));
+    }
+    if let Some(field) = &step.expect_field {
+        let has = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .is_some_and(|v| v.get(field).is_some());
+        if !has {
+            return Err((ErrorKind::Body, true));
+        }
+    }
+    Ok(latency)
+}
+
+fn classify(e: &reqwest::Error) -> ErrorKind {
+    if e.is_timeout() {
+        ErrorKind::Timeout
+    } else if e.is_connect() {
+        ErrorKind::Connect
+    } else {
+        ErrorKind::Other
+    }
+}
+
+async fn poll_health(
+    client: reqwest::Client,
+    step: Prepared,
+    monitor: Arc<HealthMonitor>,
+    every: Duration,
+    unhealthy_after: Duration,
+    mut phase: watch::Receiver<Phase>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut body = String::new();
+    let mut seq = 0;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = phase.wait_for(|p| *p != Phase::Run) => return,
+        }
+        let healthy = send(&client, &step, 0, seq, &mut body).await.is_ok();
+        monitor.record(healthy, unhealthy_after);
+        seq += 1;
+    }
+}

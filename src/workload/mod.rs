@@ -1,0 +1,284 @@
+//! Workloads: the load memsoak drives against the target while sampling it.
+//!
+//! Leaks hide in connect/disconnect handling, broadcast fan-out and request
+//! handling, so a soak test must exercise them steadily for hours. Two
+//! kinds run concurrently from readiness to the end of the run: `collab`
+//! (WebSocket clients, [`collab`]) and `agent` (HTTP sequences, [`agent`]).
+//!
+//! Pacing is open-loop: sends are due on a fixed schedule that does not
+//! slow down when the target does, and a send made a whole period late is
+//! counted as late rather than hidden. Accounting is bounded ([`stats`]):
+//! per-interval rows stream to `workload.csv`, totals go to `summary.json`.
+//!
+//! Stopping has two phases: `Drain` stops sending while clients keep
+//! reading what is in flight, then `Close` closes every connection cleanly.
+
+pub mod agent;
+pub mod collab;
+pub mod spec;
+pub mod stats;
+pub mod template;
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use agent::{AgentRun, HealthSummary};
+pub use spec::WorkloadSpec;
+use stats::{Counters, Stats, Totals};
+
+/// How long clients keep reading after sending stops.
+const DRAIN: Duration = Duration::from_millis(500);
+/// How long tasks get to close their connections.
+const CLOSE_GRACE: Duration = Duration::from_secs(3);
+
+/// The stop protocol shared with every task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Sending and receiving.
+    Run,
+    /// Receiving only.
+    Drain,
+    /// Close and end.
+    Close,
+}
+
+/// A delay with ±20% jitter, so clients that failed together do not retry
+/// together.
+pub fn jittered(d: Duration) -> Duration {
+    d.mul_f64(rand::rng().random_range(0.8..1.2))
+}
+
+/// Now, Unix microseconds.
+pub fn unix_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// One workload's totals in `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadSummary {
+    /// Workload name.
+    pub name: String,
+    /// `collab` or `agent`.
+    pub kind: String,
+    /// Totals over the run.
+    #[serde(flatten)]
+    pub totals: Totals,
+    /// Per request step (agent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepSummary>,
+    /// Per health step (agent).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health: Vec<HealthSummary>,
+    /// Memory growth per message (collab) or request (agent) sent after
+    /// warm-up, bytes: the whole growth rate divided by this workload's
+    /// send rate (with several workloads, an upper bound for each). Stated
+    /// when the load was steady over the judged window.
+    pub growth_per_message_bytes: Option<f64>,
+    /// 95% interval of the growth per message, bytes.
+    pub growth_per_message_ci95_bytes: Option<[f64; 2]>,
+    /// Memory growth per connection opened after warm-up, bytes (collab with churn).
+    pub growth_per_connection_bytes: Option<f64>,
+    /// 95% interval of the growth per connection, bytes.
+    pub growth_per_connection_ci95_bytes: Option<[f64; 2]>,
+}
+
+/// A request step's totals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepSummary {
+    /// Step name.
+    pub name: String,
+    /// Totals.
+    #[serde(flatten)]
+    pub totals: Totals,
+}
+
+struct Running {
+    name: String,
+    kind: &'static str,
+    ramp_up: Duration,
+    stats: Arc<Stats>,
+    agent: Option<AgentRun>,
+    last: Counters,
+}
+
+/// The running workloads of a run.
+pub struct Workloads {
+    running: Vec<Running>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    phase: watch::Sender<Phase>,
+    csv: Option<csv::Writer<File>>,
+    start: Instant,
+}
+
+/// A row of `workload.csv`: one workload over one interval.
+#[derive(Debug, Serialize)]
+struct Row<'a> {
+    elapsed_s: f64,
+    workload: &'a str,
+    kind: &'a str,
+    sent: u64,
+    received: u64,
+    errors: u64,
+    late_sends: u64,
+    connects: u64,
+    open_connections: u64,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+}
+
+impl Workloads {
+    /// Starts every workload; judged counts begin at `start + warmup`.
+    pub fn start(
+        specs: &[WorkloadSpec],
+        start: Instant,
+        warmup: Duration,
+        csv_path: &Path,
+    ) -> anyhow::Result<Workloads> {
+        let (phase, phase_rx) = watch::channel(Phase::Run);
+        let mut tasks = Vec::new();
+        let mut running = Vec::new();
+        let judged_from = start + warmup;
+        for spec in specs {
+            let stats = Arc::new(Stats::default());
+            let (kind, agent) = match spec {
+                WorkloadSpec::Collab(c) => {
+                    collab::spawn(
+                        Arc::new(c.clone()),
+                        stats.clone(),
+                        judged_from,
+                        &phase_rx,
+                        &mut tasks,
+                    );
+                    ("collab", None)
+                }
+                WorkloadSpec::Agent(a) => {
+                    let run = agent::spawn(a, stats.clone(), judged_from, &phase_rx, &mut tasks)
+                        .map_err(|e| anyhow::anyhow!("[[workload]] '{}': {e}", a.name))?;
+                    ("agent", Some(run))
+                }
+            };
+            running.push(Running {
+                name: spec.name().to_string(),
+                kind,
+                ramp_up: spec.ramp_up(),
+                stats,
+                agent,
+                last: Counters::default(),
+            });
+        }
+        let csv = if specs.is_empty() {
+            None
+        } else {
+            let file = File::create(csv_path)
+                .with_context(|| format!("could not create '{}'", csv_path.display()))?;
+            Some(csv::Writer::from_writer(file))
+        };
+        Ok(Workloads {
+            running,
+            tasks,
+            phase,
+            csv,
+            start,
+        })
+    }
+
+    /// Whether any workload runs.
+    pub fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+
+    /// Appends one row per workload to `workload.csv` for the interval since
+    /// the last call, and flushes.
+    pub fn write_interval(&mut self) {
+        let Some(csv) = &mut self.csv else { return };
+        let elapsed_s = self.start.elapsed().as_secs_f64();
+        for r in &mut self.running {
+            let now = r.stats.counters();
+            let latency = r.stats.take_interval_latency();
+            let has_latency = latency.count > 0;
+            let row = Row {
+                elapsed_s,
+                workload: &r.name,
+                kind: r.kind,
+                sent: now.sent - r.last.sent,
+                received: now.received - r.last.received,
+                errors: now.errors - r.last.errors,
+                late_sends: now.late - r.last.late,
+                connects: now.connects - r.last.connects,
+                open_connections: now.open,
+                p50_ms: has_latency.then_some(latency.p50_ms),
+                p99_ms: has_latency.then_some(latency.p99_ms),
+            };
+            r.last = now;
+            if csv.serialize(&row).is_err() {
+                // A full disk must not end the soak: stop writing rows.
+                self.csv = None;
+                return;
+            }
+        }
+        let _ = csv.flush();
+    }
+
+    /// Stops sending, drains, closes every connection, writes the last
+    /// interval, and returns the totals.
+    pub async fn stop(mut self) -> Vec<WorkloadSummary> {
+        if !self.running.is_empty() {
+            let _ = self.phase.send(Phase::Drain);
+            tokio::time::sleep(DRAIN).await;
+            let _ = self.phase.send(Phase::Close);
+            let tasks: Vec<_> = self.tasks.drain(..).collect();
+            let all = async {
+                for t in tasks {
+                    let _ = t.await;
+                }
+            };
+            // Tasks still closing after the grace end with the runtime.
+            let _ = tokio::time::timeout(CLOSE_GRACE, all).await;
+            self.write_interval();
+        }
+        self.running
+            .iter()
+            .map(|r| WorkloadSummary {
+                name: r.name.clone(),
+                kind: r.kind.to_string(),
+                totals: r.stats.totals(),
+                steps: r
+                    .agent
+                    .iter()
+                    .flat_map(|a| &a.steps)
+                    .map(|(name, s)| StepSummary {
+                        name: name.clone(),
+                        totals: s.totals(),
+                    })
+                    .collect(),
+                health: r
+                    .agent
+                    .iter()
+                    .flat_map(|a| &a.health)
+                    .map(|(name, m)| m.summary(name))
+                    .collect(),
+                growth_per_message_bytes: None,
+                growth_per_message_ci95_bytes: None,
+                growth_per_connection_bytes: None,
+                growth_per_connection_ci95_bytes: None,
+            })
+            .collect()
+    }
+
+    /// Ramp-up of each workload, by name (for the steadiness check).
+    pub fn ramp_ups(&self) -> Vec<(String, Duration)> {
+        self.running
+            .iter()
+            .map(|r| (r.name.clone(), r.ramp_up))
+            .collect()
+    }
+}

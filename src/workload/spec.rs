@@ -1,0 +1,422 @@
+//! Validated workloads: the `[[workload]]` sections checked and completed
+//! with defaults. Errors name the workload and the key.
+
+use std::time::Duration;
+
+use crate::profile::{StepKind, StepSection, WorkloadKind, WorkloadSection};
+
+use super::template::{env_refs, Template};
+
+/// Defaults for workloads.
+pub mod defaults {
+    use std::time::Duration;
+    /// Rate per collab client.
+    pub const COLLAB_RATE: f64 = 1.0;
+    /// Rate per agent.
+    pub const AGENT_RATE: f64 = 1.0;
+    /// Size of `{random}`.
+    pub const MESSAGE_BYTES: usize = 64;
+    /// First reconnect delay.
+    pub const BACKOFF_INITIAL: Duration = Duration::from_secs(1);
+    /// Longest reconnect delay.
+    pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+    /// HTTP request timeout.
+    pub const TIMEOUT: Duration = Duration::from_secs(10);
+    /// Health poll interval.
+    pub const HEALTH_EVERY: Duration = Duration::from_secs(30);
+    /// Unhealthy for this long flags the target.
+    pub const UNHEALTHY_AFTER: Duration = Duration::from_secs(60);
+    /// The default collab message.
+    pub const MESSAGE: &str =
+        r#"{"doc":"{doc}","client":{client},"seq":{seq},"tag":"{tag}","text":"{random}"}"#;
+}
+
+/// One validated workload.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkloadSpec {
+    /// WebSocket collaboration clients.
+    Collab(CollabSpec),
+    /// Scripted HTTP agents.
+    Agent(AgentSpec),
+}
+
+impl WorkloadSpec {
+    /// The workload's name.
+    pub fn name(&self) -> &str {
+        match self {
+            WorkloadSpec::Collab(c) => &c.name,
+            WorkloadSpec::Agent(a) => &a.name,
+        }
+    }
+
+    /// How long until every client or agent has started.
+    pub fn ramp_up(&self) -> Duration {
+        match self {
+            WorkloadSpec::Collab(c) => c.ramp_up,
+            WorkloadSpec::Agent(a) => a.ramp_up,
+        }
+    }
+}
+
+/// Reconnect policy after failures: `initial · 2^n`, capped, with ±20% jitter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    /// First delay.
+    pub initial: Duration,
+    /// Longest delay.
+    pub max: Duration,
+    /// Failures in a row before giving up; `None` retries forever.
+    pub max_retries: Option<u32>,
+}
+
+impl Backoff {
+    /// Nominal delay before retry number `attempt` (0-based), without jitter.
+    pub fn nominal(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.min(20));
+        self.initial.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// WebSocket clients of a collaboration endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollabSpec {
+    /// Name in outputs.
+    pub name: String,
+    /// URL with `{doc}`.
+    pub url: String,
+    /// Documents.
+    pub docs: u32,
+    /// Clients per document.
+    pub clients_per_doc: u32,
+    /// Messages per second per client.
+    pub rate_per_client: f64,
+    /// Message template (has `{tag}`).
+    pub message: Template,
+    /// Mean connected time before a churn reconnect; `None`: no churn.
+    pub churn_interval: Option<Duration>,
+    /// Share of churn disconnects without a close frame.
+    pub abrupt_fraction: f64,
+    /// Reconnect policy.
+    pub backoff: Backoff,
+    /// Clients start spread over this long.
+    pub ramp_up: Duration,
+}
+
+/// Virtual agents running HTTP request sequences.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSpec {
+    /// Name in outputs.
+    pub name: String,
+    /// Concurrent agents.
+    pub agents: u32,
+    /// How agents are paced.
+    pub pacing: Pacing,
+    /// The loop each agent runs.
+    pub steps: Vec<RequestStep>,
+    /// Health polls, each on its own interval.
+    pub health: Vec<HealthStep>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Agents start spread over this long.
+    pub ramp_up: Duration,
+}
+
+/// Open-loop rate or closed-loop think time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pacing {
+    /// Steps per second per agent, on a fixed schedule.
+    Rate(f64),
+    /// Pause after each step.
+    Think(Duration),
+}
+
+/// One HTTP request of an agent's loop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestStep {
+    /// Name in outputs.
+    pub name: String,
+    /// HTTP method.
+    pub method: String,
+    /// URL (may contain `${ENV}`, expanded at start).
+    pub url: String,
+    /// Headers (values may contain `${ENV}`).
+    pub headers: Vec<(String, String)>,
+    /// Body template text (`${ENV}` is expanded when the workload starts).
+    pub body: Option<String>,
+    /// Whether the body is JSON.
+    pub json: bool,
+    /// Expected status; `None` accepts any 2xx.
+    pub expect_status: Option<u16>,
+    /// Top-level JSON field the response must have.
+    pub expect_field: Option<String>,
+}
+
+/// A health poll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthStep {
+    /// The request.
+    pub request: RequestStep,
+    /// Poll interval.
+    pub every: Duration,
+    /// Flag after this long unhealthy.
+    pub unhealthy_after: Duration,
+}
+
+/// Builds the validated workloads; `expand` applies the run's placeholders
+/// (`{port}`) to URLs.
+pub fn build(
+    sections: &[WorkloadSection],
+    expand: &mut dyn FnMut(&str) -> Result<String, String>,
+) -> Result<Vec<WorkloadSpec>, String> {
+    let mut specs: Vec<WorkloadSpec> = Vec::new();
+    for (i, w) in sections.iter().enumerate() {
+        let kind = match w.kind {
+            WorkloadKind::Collab => "collab",
+            WorkloadKind::Agent => "agent",
+        };
+        let name = w
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{kind}-{}", i + 1));
+        let ctx = |m: String| format!("[[workload]] '{name}': {m}");
+        if specs.iter().any(|s| s.name() == name) {
+            return Err(ctx("two workloads have this name".into()));
+        }
+        let misplaced: &[(&str, bool)] = match w.kind {
+            WorkloadKind::Collab => &[
+                ("base_url", w.base_url.is_some()),
+                ("agents", w.agents.is_some()),
+                ("think_time", w.think_time.is_some()),
+                ("timeout", w.timeout.is_some()),
+                ("step", !w.steps.is_empty()),
+            ],
+            WorkloadKind::Agent => &[
+                ("url", w.url.is_some()),
+                ("docs", w.docs.is_some()),
+                ("clients_per_doc", w.clients_per_doc.is_some()),
+                ("message", w.message.is_some()),
+                ("message_bytes", w.message_bytes.is_some()),
+                ("churn_interval", w.churn_interval.is_some()),
+                ("abrupt_fraction", w.abrupt_fraction.is_some()),
+            ],
+        };
+        if let Some((key, _)) = misplaced.iter().find(|(_, set)| *set) {
+            return Err(ctx(format!(
+                "key '{key}' does not apply to {kind} workloads"
+            )));
+        }
+        if w.rate.is_some() && w.total_rate.is_some() {
+            return Err(ctx("set 'rate' or 'total_rate', not both".into()));
+        }
+        let backoff = Backoff {
+            initial: w.backoff_initial.map_or(defaults::BACKOFF_INITIAL, |d| d.0),
+            max: w.backoff_max.map_or(defaults::BACKOFF_MAX, |d| d.0),
+            max_retries: w.max_retries,
+        };
+        let ramp_up = w.ramp_up.map_or(Duration::ZERO, |d| d.0);
+        let spec = match w.kind {
+            WorkloadKind::Collab => {
+                let url = w.url.as_deref().ok_or_else(|| {
+                    ctx("'url' is required, e.g. \"ws://127.0.0.1:8000/collab/{doc}\"".into())
+                })?;
+                let url = expand(url).map_err(ctx)?;
+                if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+                    return Err(ctx(format!("url '{url}' must start with ws://")));
+                }
+                check_env(&url).map_err(ctx)?;
+                let docs = w.docs.unwrap_or(1);
+                let clients_per_doc = w.clients_per_doc.unwrap_or(2);
+                if docs == 0 || clients_per_doc == 0 {
+                    return Err(ctx("'docs' and 'clients_per_doc' must be at least 1".into()));
+                }
+                let clients = f64::from(docs * clients_per_doc);
+                let rate_per_client = match (w.rate, w.total_rate) {
+                    (Some(r), _) => r.0,
+                    (None, Some(t)) => t.0 / clients,
+                    (None, None) => defaults::COLLAB_RATE,
+                };
+                let random = w
+                    .message_bytes
+                    .map_or(defaults::MESSAGE_BYTES, |b| b.0 as usize);
+                let text = w.message.as_deref().unwrap_or(defaults::MESSAGE);
+                check_env(text).map_err(ctx)?;
+                let message = Template::parse(text, random);
+                if !message.has_tag() {
+                    return Err(ctx(
+                        "'message' must contain {tag} (memsoak's delivery tag, used for latency and loss)".into(),
+                    ));
+                }
+                let abrupt_fraction = w.abrupt_fraction.unwrap_or(0.1);
+                if !(0.0..=1.0).contains(&abrupt_fraction) {
+                    return Err(ctx("'abrupt_fraction' must be between 0 and 1".into()));
+                }
+                WorkloadSpec::Collab(CollabSpec {
+                    name,
+                    url,
+                    docs,
+                    clients_per_doc,
+                    rate_per_client,
+                    message,
+                    churn_interval: w.churn_interval.map(|d| d.0),
+                    abrupt_fraction,
+                    backoff,
+                    ramp_up,
+                })
+            }
+            WorkloadKind::Agent => {
+                let agents = w.agents.unwrap_or(1);
+                if agents == 0 {
+                    return Err(ctx("'agents' must be at least 1".into()));
+                }
+                let pacing = match (w.think_time, w.rate, w.total_rate) {
+                    (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                        return Err(ctx("set a rate or 'think_time', not both".into()))
+                    }
+                    (Some(t), None, None) => Pacing::Think(t.0),
+                    (None, Some(r), _) => Pacing::Rate(r.0),
+                    (None, None, Some(t)) => Pacing::Rate(t.0 / f64::from(agents)),
+                    (None, None, None) => Pacing::Rate(defaults::AGENT_RATE),
+                };
+                let base = w
+                    .base_url
+                    .as_deref()
+                    .map(&mut *expand)
+                    .transpose()
+                    .map_err(ctx)?;
+                let mut steps = Vec::new();
+                let mut health = Vec::new();
+                for (j, s) in w.steps.iter().enumerate() {
+                    let step = request_step(s, base.as_deref(), expand)
+                        .map_err(|m| ctx(format!("step {}: {m}", j + 1)))?;
+                    match s.kind {
+                        StepKind::Request => {
+                            if s.every.is_some() || s.unhealthy_after.is_some() {
+                                return Err(ctx(format!(
+                                    "step {}: 'every' and 'unhealthy_after' apply to kind = \"health\" steps",
+                                    j + 1
+                                )));
+                            }
+                            steps.push(step);
+                        }
+                        StepKind::Health => health.push(HealthStep {
+                            request: step,
+                            every: s.every.map_or(defaults::HEALTH_EVERY, |d| d.0),
+                            unhealthy_after: s
+                                .unhealthy_after
+                                .map_or(defaults::UNHEALTHY_AFTER, |d| d.0),
+                        }),
+                    }
+                }
+                if steps.is_empty() && health.is_empty() {
+                    return Err(ctx(
+                        "an agent workload needs at least one [[workload.step]]".into(),
+                    ));
+                }
+                WorkloadSpec::Agent(AgentSpec {
+                    name,
+                    agents,
+                    pacing,
+                    steps,
+                    health,
+                    timeout: w.timeout.map_or(defaults::TIMEOUT, |d| d.0),
+                    ramp_up,
+                })
+            }
+        };
+        specs.push(spec);
+    }
+    Ok(specs)
+}
+
+fn request_step(
+    s: &StepSection,
+    base: Option<&str>,
+    expand: &mut dyn FnMut(&str) -> Result<String, String>,
+) -> Result<RequestStep, String> {
+    let url = match (&s.url, &s.path, base) {
+        (Some(u), None, _) => expand(u)?,
+        (None, Some(p), Some(b)) => format!(
+            "{}/{}",
+            b.trim_end_matches('/'),
+            expand(p)?.trim_start_matches('/')
+        ),
+        (None, Some(_), None) => {
+            return Err("'path' needs the workload's 'base_url' (or give 'url')".into())
+        }
+        (Some(_), Some(_), _) => return Err("set 'url' or 'path', not both".into()),
+        (None, None, _) => return Err("'url' or 'path' is required".into()),
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with("${")) {
+        return Err(format!("url '{url}' must start with http://"));
+    }
+    check_env(&url)?;
+    let (body_text, json) = match (&s.json, &s.body) {
+        (Some(j), None) => (Some(j.clone()), true),
+        (None, Some(b)) => (Some(b.clone()), false),
+        (None, None) => (None, false),
+        (Some(_), Some(_)) => return Err("set 'json' or 'body', not both".into()),
+    };
+    if let Some(b) = &body_text {
+        check_env(b)?;
+    }
+    for v in s.headers.values() {
+        check_env(v)?;
+    }
+    let method = s
+        .method
+        .clone()
+        .unwrap_or_else(|| if body_text.is_some() { "POST" } else { "GET" }.into())
+        .to_ascii_uppercase();
+    if reqwest::Method::from_bytes(method.as_bytes()).is_err() {
+        return Err(format!("'{method}' is not an HTTP method"));
+    }
+    let path = url
+        .split_once("://")
+        .and_then(|(_, r)| r.find('/').map(|i| r[i..].to_string()));
+    Ok(RequestStep {
+        name: s
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{method} {}", path.unwrap_or_else(|| "/".into()))),
+        method,
+        url,
+        headers: s
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        body: body_text,
+        json,
+        expect_status: s.expect_status,
+        expect_field: s.expect_field.clone(),
+    })
+}
+
+/// Every `${NAME}` must be set when the run starts (checked without
+/// reading the value into any message).
+fn check_env(text: &str) -> Result<(), String> {
+    for name in env_refs(text) {
+        if std::env::var_os(name).is_none() {
+            return Err(format!(
+                "environment variable {name} is not set (referenced as ${{{name}}})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let b = Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+            max_retries: None,
+        };
+        let delays: Vec<u64> = (0..7).map(|n| b.nominal(n).as_secs()).collect();
+        assert_eq!(delays, vec![1, 2, 4, 8, 16, 30, 30]);
+    }
+}

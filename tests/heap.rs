@@ -1,0 +1,111 @@
+//! memsoak's own heap is bounded: it must not grow with the length of a run.
+//!
+//! This is a test binary of its own (not part of `tests/integration`)
+//! because dhat must be the global allocator of the whole process, and only
+//! one dhat profiler may run in it, so everything is checked in one test.
+//! It drives the sampler, the analysis and the workload accounting through
+//! N and then 10·N samples or messages and compares the live heap.
+
+use std::time::{Duration, Instant};
+
+use memsoak::analysis::{Analyzer, BlockStat, Criteria};
+use memsoak::sampler::{Sampler, Settings};
+use memsoak::workload::stats::{ErrorKind, Stats};
+
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+fn live_bytes() -> u64 {
+    dhat::HeapStats::get().curr_bytes as u64
+}
+
+fn criteria() -> Criteria {
+    Criteria {
+        warmup: Duration::ZERO,
+        max_growth_bytes_per_hour: 10e6,
+        max_rss_bytes: None,
+        block_stat: BlockStat::Min,
+    }
+}
+
+/// Live heap after `n` and after `10·n` steps of `step` on one state.
+fn grow<S>(mut state: S, n: u64, mut step: impl FnMut(&mut S, u64)) -> (u64, u64) {
+    for i in 0..n {
+        step(&mut state, i);
+    }
+    let after_n = live_bytes();
+    for i in n..10 * n {
+        step(&mut state, i);
+    }
+    let after_10n = live_bytes();
+    drop(state);
+    (after_n, after_10n)
+}
+
+fn assert_flat(what: &str, (after_n, after_10n): (u64, u64), slack: u64) {
+    eprintln!("{what}: live heap {after_n} B after N, {after_10n} B after 10·N");
+    assert!(
+        after_10n <= after_n + slack,
+        "{what}: live heap grew from {after_n} B to {after_10n} B between N and 10·N"
+    );
+}
+
+#[test]
+fn memsoak_heap_does_not_grow_with_run_length() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+
+    // Analysis: 10,000 then 100,000 samples into one analyser.
+    let sizes = grow(Analyzer::new(criteria()), 10_000, |a, i| {
+        let t = i as f64;
+        a.observe(t, Some(1e8 + t * 10.0 + (t * 0.7).sin() * 1e5), Some(1));
+    });
+    assert_flat("analysis", sizes, 0);
+
+    // Workload accounting: counters and latency histograms.
+    let sizes = grow(Stats::default(), 20_000, |s, i| {
+        memsoak::workload::stats::bump(&s.sent);
+        memsoak::workload::stats::bump(&s.received);
+        s.latency(Duration::from_micros(100 + (i * 7919) % 50_000));
+        if i % 100 == 0 {
+            s.error(ErrorKind::Timeout);
+            let _ = s.take_interval_latency();
+        }
+    });
+    assert_flat("workload accounting", sizes, 0);
+
+    // Sampler: this process sampled every millisecond, to a real CSV file,
+    // with the live heap read after N and 10·N samples while it runs.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("samples.csv");
+    let (tx, _rx) = tokio::sync::oneshot::channel();
+    let settings = Settings {
+        root: std::process::id(),
+        group: None,
+        interval: Duration::from_millis(1),
+        pss_every: 10,
+        metric: None,
+    };
+    let sampler = Sampler::spawn(
+        settings,
+        Analyzer::new(criteria()),
+        &csv,
+        Instant::now(),
+        tx,
+    )
+    .unwrap();
+    let rows = || std::fs::read_to_string(&csv).map_or(0, |s| s.lines().count() as u64);
+    let wait_for = |n: u64| {
+        let until = Instant::now() + Duration::from_secs(120);
+        while rows() < n && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        live_bytes()
+    };
+    let n = 100;
+    let after_n = wait_for(n);
+    let after_10n = wait_for(10 * n);
+    let outcome = sampler.finish();
+    assert!(outcome.samples >= 10 * n, "{} samples", outcome.samples);
+    // A reading in flight allocates a few kilobytes for parsing /proc.
+    assert_flat("sampler", (after_n, after_10n), 64 * 1024);
+}
