@@ -2,7 +2,16 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// With `--features dhat-heap`, memsoak profiles its own heap and writes
+// dhat-heap.json when it exits (for contributors hunting memsoak's own
+// allocations; see README).
+#[cfg(feature = "dhat-heap")]
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
 fn main() -> ExitCode {
+    #[cfg(feature = "dhat-heap")]
+    let _profiler = dhat::Profiler::new_heap();
     let cli = memsoak::cli::Cli::parse();
     match memsoak::execute(cli) {
         Ok(code) => exit(code),

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 
-use crate::analysis::{Analyzer, BlockStat, Criteria, Growth};
+use crate::analysis::{Analyzer, BlockStat, Criteria};
 use crate::config::{RunConfig, TargetSpec};
 use crate::report::{terminal, Summary, TargetSummary};
 use crate::sampler::{self, Sampler};
 use crate::target::{wait_ready, ExitInfo, Target};
-use crate::workload::{WorkloadSummary, Workloads};
+use crate::workload::{state_growth_per_unit, WorkloadSummary, Workloads};
 use crate::{exit, exit_code_for, Failure};
 
 /// Why the measured phase ended.
@@ -136,15 +136,19 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
     s.started_at = Some(humantime::format_rfc3339_seconds(started_at).to_string());
     s.profile = config.profile.as_ref().map(|p| p.display().to_string());
     s.unavailable_columns = outcome.unavailable.iter().map(|c| c.to_string()).collect();
-    if let Some(g) = &judgement.growth {
-        per_unit_growth(
-            &mut load,
-            &ramp_ups,
-            g,
-            judgement.last_elapsed_s - s.warmup_s,
-            config.warmup,
-        );
-    }
+    // Per-unit figures only where the load was steady over the judged
+    // window: ramp-up over by the end of warm-up.
+    let steady = |w: &WorkloadSummary| {
+        ramp_ups
+            .iter()
+            .any(|(n, r)| *n == w.name && *r <= config.warmup)
+    };
+    state_growth_per_unit(
+        &mut load,
+        steady,
+        judgement.growth.as_ref(),
+        judgement.last_elapsed_s - s.warmup_s,
+    );
     s.workloads = load;
 
     let (exit_info, failure) = match &ending {
@@ -200,42 +204,6 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
         eprint!("{}", target_tail(&target, dir));
     }
     Ok(s.exit_code)
-}
-
-/// States growth per message and per connection for workloads whose load
-/// was steady over the judged window (ramp-up over before warm-up ended).
-fn per_unit_growth(
-    load: &mut [WorkloadSummary],
-    ramp_ups: &[(String, Duration)],
-    growth: &Growth,
-    judged_s: f64,
-    warmup: Duration,
-) {
-    if judged_s <= 0.0 {
-        return;
-    }
-    let [lo, hi] = growth.ci95_bytes_per_hour;
-    for w in load.iter_mut() {
-        let steady = ramp_ups.iter().any(|(n, r)| *n == w.name && *r <= warmup);
-        if !steady {
-            continue;
-        }
-        // Bytes per hour divided by events per hour.
-        let per = |count: u64, bytes_per_hour: f64| {
-            (count > 0).then(|| bytes_per_hour / (count as f64 / judged_s * 3600.0))
-        };
-        let t = &w.totals;
-        w.growth_per_message_bytes = per(t.sent_judged, growth.slope_bytes_per_hour);
-        w.growth_per_message_ci95_bytes = per(t.sent_judged, lo)
-            .zip(per(t.sent_judged, hi))
-            .map(|(a, b)| [a, b]);
-        if t.clean_closes + t.abrupt_drops > 0 {
-            w.growth_per_connection_bytes = per(t.connects_judged, growth.slope_bytes_per_hour);
-            w.growth_per_connection_ci95_bytes = per(t.connects_judged, lo)
-                .zip(per(t.connects_judged, hi))
-                .map(|(a, b)| [a, b]);
-        }
-    }
 }
 
 fn describe_target(t: &TargetSpec) -> String {

@@ -124,6 +124,17 @@ pub fn report_command(args: &ReportArgs) -> anyhow::Result<ReportOutcome> {
         summary.partial = p.partial;
         summary.unavailable_columns = p.unavailable_columns.clone();
         summary.workloads = p.workloads.clone();
+        // Counts after warm-up are only known for the run's own warm-up.
+        let same_warmup = (p.warmup_s - warmup.as_secs_f64()).abs() < 1e-6;
+        let steady = |w: &crate::workload::WorkloadSummary| {
+            same_warmup && w.growth_per_message_bytes.is_some()
+        };
+        crate::workload::state_growth_per_unit(
+            &mut summary.workloads,
+            steady,
+            judgement.growth.as_ref(),
+            judgement.last_elapsed_s - warmup.as_secs_f64(),
+        );
     } else {
         summary.name = csv_path
             .file_stem()

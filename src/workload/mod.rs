@@ -29,6 +29,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::analysis::Growth;
 use agent::{AgentRun, HealthSummary};
 pub use spec::WorkloadSpec;
 use stats::{Counters, Stats, Totals};
@@ -89,6 +90,41 @@ pub struct WorkloadSummary {
     pub growth_per_connection_bytes: Option<f64>,
     /// 95% interval of the growth per connection, bytes.
     pub growth_per_connection_ci95_bytes: Option<[f64; 2]>,
+}
+
+/// Fills in growth per message and per connection (with 95% intervals) for
+/// the workloads `steady` accepts: the growth rate divided by the
+/// workload's send or connect rate over the `judged_s` seconds after
+/// warm-up. Without a growth estimate, clears them.
+pub fn state_growth_per_unit(
+    load: &mut [WorkloadSummary],
+    steady: impl Fn(&WorkloadSummary) -> bool,
+    growth: Option<&Growth>,
+    judged_s: f64,
+) {
+    for w in load.iter_mut() {
+        let was_steady = steady(w);
+        w.growth_per_message_bytes = None;
+        w.growth_per_message_ci95_bytes = None;
+        w.growth_per_connection_bytes = None;
+        w.growth_per_connection_ci95_bytes = None;
+        let Some(growth) = growth.filter(|_| judged_s > 0.0 && was_steady) else {
+            continue;
+        };
+        let [lo, hi] = growth.ci95_bytes_per_hour;
+        // Bytes per hour divided by events per hour.
+        let per = |count: u64, bytes_per_hour: f64| {
+            (count > 0).then(|| bytes_per_hour / (count as f64 / judged_s * 3600.0))
+        };
+        let both = |count: u64| per(count, lo).zip(per(count, hi)).map(|(a, b)| [a, b]);
+        let t = &w.totals;
+        w.growth_per_message_bytes = per(t.sent_judged, growth.slope_bytes_per_hour);
+        w.growth_per_message_ci95_bytes = both(t.sent_judged);
+        if t.clean_closes + t.abrupt_drops > 0 {
+            w.growth_per_connection_bytes = per(t.connects_judged, growth.slope_bytes_per_hour);
+            w.growth_per_connection_ci95_bytes = both(t.connects_judged);
+        }
+    }
 }
 
 /// A request step's totals.
