@@ -45,8 +45,29 @@ pub enum Command {
     /// Re-analyse a run folder or any CSV with elapsed_s and rss_bytes columns.
     #[command(after_help = EXIT_CODES)]
     Report(ReportArgs),
+    /// Compare two run folders: exit 1 when NEW grows faster than BASE beyond a margin.
+    #[command(after_help = "Exit codes: 0 NEW is not worse, 1 NEW is worse, 2 usage error.")]
+    Compare(CompareArgs),
     /// Serve the reference backend: /health, /collab/{doc_id}, /agent/chat.
     DemoBackend(DemoArgs),
+}
+
+/// `memsoak compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The reference run folder (e.g. last night's).
+    pub base: PathBuf,
+    /// The run folder to judge (e.g. tonight's).
+    pub new: PathBuf,
+    /// NEW is worse when its slope exceeds BASE's by more than this.
+    #[arg(long, value_name = "RATE", value_parser = Rate::parse, default_value = "1MB/h")]
+    pub margin: Rate,
+    /// NEW is also worse when its peak RSS exceeds BASE's by more than this.
+    #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
+    pub peak_margin: Option<u64>,
+    /// Where to write compare.json and the chart [default: NEW].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// `memsoak run`.

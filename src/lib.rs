@@ -92,6 +92,18 @@ pub fn execute(cli: Cli) -> Result<i32, Failure> {
         Command::Report(args) => report::report_command(&args)
             .map(|o| o.summary.exit_code)
             .map_err(Failure::Usage),
+        Command::Compare(args) => {
+            let c = report::compare::compare(
+                &args.base,
+                &args.new,
+                &args.margin,
+                args.peak_margin,
+                args.out.clone(),
+            )
+            .map_err(Failure::Usage)?;
+            print!("{}", report::compare::render(&c, &args.margin));
+            Ok(if c.worse { exit::FAIL } else { exit::PASS })
+        }
         Command::DemoBackend(args) => demo::run(&args)
             .map(|()| exit::PASS)
             .map_err(Failure::Usage),

@@ -13,7 +13,7 @@ use anyhow::Context;
 
 use crate::analysis::{Analyzer, BlockStat, Criteria};
 use crate::config::{RunConfig, TargetSpec};
-use crate::report::{terminal, Summary, TargetSummary};
+use crate::report::{export, terminal, Environment, Summary, TargetSummary};
 use crate::sampler::{self, Sampler};
 use crate::target::{wait_ready, ExitInfo, Target};
 use crate::workload::{state_growth_per_unit, WorkloadSummary, Workloads};
@@ -111,8 +111,10 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
     };
     let ended_at = start.elapsed();
     let ramp_ups = workloads.ramp_ups();
-    let mut load = workloads.stop().await;
+    // The last sample is taken under load: closing the workloads' connections
+    // frees memory, which would read as a drop at the very end.
     let outcome = sampler.finish();
+    let mut load = workloads.stop().await;
     let stopped = target.stop();
 
     let judgement = outcome.analyzer.judge();
@@ -150,6 +152,9 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
         judgement.last_elapsed_s - s.warmup_s,
     );
     s.workloads = load;
+    s.processes = outcome.processes.clone();
+    s.processes.sort_by_key(|p| std::cmp::Reverse(p.rss_bytes));
+    s.environment = Some(Environment::current());
 
     let (exit_info, failure) = match &ending {
         Ending::Completed | Ending::Interrupted => (stopped, None),
@@ -199,6 +204,11 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
         Ending::Completed => exit_code_for(s.verdict, config.on_inconclusive),
     };
     s.write(dir).map_err(Failure::Usage)?;
+    if let Err(e) = export::write_all(dir, dir, &dir.join("samples.csv"), &s) {
+        eprintln!(
+            "memsoak: warning: the verdict is in summary.json, but the reports failed: {e:#}"
+        );
+    }
     print!("{}", terminal::render(&s, dir));
     if failure.is_some() {
         eprint!("{}", target_tail(&target, dir));

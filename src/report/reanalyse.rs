@@ -124,6 +124,8 @@ pub fn report_command(args: &ReportArgs) -> anyhow::Result<ReportOutcome> {
         summary.partial = p.partial;
         summary.unavailable_columns = p.unavailable_columns.clone();
         summary.workloads = p.workloads.clone();
+        summary.processes = p.processes.clone();
+        summary.environment = p.environment.clone();
         // Counts after warm-up are only known for the run's own warm-up.
         let same_warmup = (p.warmup_s - warmup.as_secs_f64()).abs() < 1e-6;
         let steady = |w: &crate::workload::WorkloadSummary| {
@@ -150,6 +152,11 @@ pub fn report_command(args: &ReportArgs) -> anyhow::Result<ReportOutcome> {
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("could not create '{}'", out_dir.display()))?;
     summary.write(&out_dir)?;
+    if let Err(e) = super::export::write_all(&out_dir, &folder, &csv_path, &summary) {
+        eprintln!(
+            "memsoak: warning: the verdict is in summary.json, but the reports failed: {e:#}"
+        );
+    }
     print!("{}", terminal::render(&summary, &out_dir));
     Ok(ReportOutcome {
         summary,

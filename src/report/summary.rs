@@ -71,6 +71,48 @@ pub struct Summary {
     /// Workload totals.
     #[serde(default)]
     pub workloads: Vec<crate::workload::WorkloadSummary>,
+    /// The tree's processes at the last sample (biggest first).
+    #[serde(default)]
+    pub processes: Vec<crate::sampler::ProcessSummary>,
+    /// Where and how the run was made.
+    #[serde(default)]
+    pub environment: Option<Environment>,
+}
+
+/// The machine and the command line of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    /// Host name.
+    pub host: String,
+    /// Operating system and kernel release.
+    pub kernel: String,
+    /// memsoak's version.
+    pub memsoak_version: String,
+    /// memsoak's command line.
+    pub command_line: Vec<String>,
+}
+
+impl Environment {
+    /// This machine and process.
+    pub fn current() -> Environment {
+        let read = |p: &str| {
+            std::fs::read_to_string(p)
+                .map(|s| s.trim().to_string())
+                .ok()
+        };
+        Environment {
+            host: read("/proc/sys/kernel/hostname").unwrap_or_else(|| "unknown".into()),
+            kernel: format!(
+                "{} {}",
+                std::env::consts::OS,
+                read("/proc/sys/kernel/osrelease").unwrap_or_default()
+            )
+            .trim()
+            .to_string(),
+            memsoak_version: env!("CARGO_PKG_VERSION").into(),
+            command_line: std::env::args().collect(),
+        }
+    }
 }
 
 /// The growth estimate, in bytes per hour.
@@ -169,6 +211,8 @@ impl Summary {
             profile: None,
             unavailable_columns: Vec::new(),
             workloads: Vec::new(),
+            processes: Vec::new(),
+            environment: None,
         }
     }
 
@@ -182,6 +226,13 @@ impl Summary {
             .with_context(|| format!("could not write '{}'", tmp.display()))?;
         std::fs::rename(&tmp, &path)
             .with_context(|| format!("could not write '{}'", path.display()))
+    }
+
+    /// Whether the growth estimate alone fails the limit.
+    pub fn growth_failed(&self) -> bool {
+        self.growth
+            .as_ref()
+            .is_some_and(|g| g.ci95_bytes_per_hour[0] > self.threshold_bytes_per_hour)
     }
 
     /// Reads a `summary.json`, if there is a valid one.

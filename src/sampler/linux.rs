@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use procfs::process::{all_processes, Process};
 
-use super::{Probe, ProbeError, Sample};
+use super::{Probe, ProbeError, ProcessSummary, Sample};
 
 /// The `/proc` probe.
 pub struct ProcProbe {
@@ -20,6 +20,8 @@ pub struct ProcProbe {
     /// tick, so it holds only live processes.
     last_cpu: HashMap<(i32, u64), u64>,
     last_at: Option<std::time::Instant>,
+    /// The tree's processes at the last reading (replaced every tick).
+    last_tree: Vec<ProcessSummary>,
 }
 
 impl Default for ProcProbe {
@@ -35,12 +37,14 @@ impl ProcProbe {
             ticks_per_second: procfs::ticks_per_second() as f64,
             last_cpu: HashMap::new(),
             last_at: None,
+            last_tree: Vec::new(),
         }
     }
 }
 
 struct Member {
     pid: i32,
+    ppid: i32,
     starttime: u64,
     cpu_ticks: u64,
 }
@@ -89,11 +93,12 @@ fn tree(root: i32, group: Option<i32>) -> Result<Vec<Member>, ProbeError> {
         }
     }
     Ok(all
-        .iter()
+        .into_iter()
         .zip(member)
         .filter(|(_, m)| *m)
         .map(|(p, _)| Member {
             pid: p.0,
+            ppid: p.1,
             starttime: p.3,
             cpu_ticks: p.4,
         })
@@ -120,10 +125,19 @@ impl Probe for ProcProbe {
         };
         let mut cpu_ticks_delta = 0u64;
         let mut cpu = HashMap::with_capacity(members.len());
-        for m in &members {
+        let mut tree = Vec::with_capacity(members.len());
+        for m in members {
             let Ok(p) = Process::new(m.pid) else { continue };
             let Ok(status) = p.status() else { continue };
             r.processes += 1;
+            tree.push(ProcessSummary {
+                pid: m.pid,
+                ppid: m.ppid,
+                name: status.name.clone(),
+                rss_bytes: status.vmrss.unwrap_or(0) * 1024,
+                anon_bytes: status.rssanon.map(|kb| kb * 1024),
+                threads: status.threads,
+            });
             r.rss_bytes += status.vmrss.unwrap_or(0) * 1024;
             add(&mut r.anon_bytes, status.rssanon.map(|kb| kb * 1024));
             add(&mut r.swap_bytes, status.vmswap.map(|kb| kb * 1024));
@@ -157,11 +171,16 @@ impl Probe for ProcProbe {
         }
         self.last_cpu = cpu;
         self.last_at = Some(now);
+        self.last_tree = tree;
         Ok(r)
     }
 
     fn unavailable(&self) -> &'static [&'static str] {
         &[]
+    }
+
+    fn processes(&self) -> Vec<ProcessSummary> {
+        self.last_tree.clone()
     }
 }
 

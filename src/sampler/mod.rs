@@ -84,6 +84,27 @@ pub trait Probe: Send {
         -> Result<Sample, ProbeError>;
     /// `samples.csv` columns this backend cannot fill.
     fn unavailable(&self) -> &'static [&'static str];
+    /// The tree's processes at the last successful reading, if known.
+    fn processes(&self) -> Vec<ProcessSummary> {
+        Vec::new()
+    }
+}
+
+/// One process of the tree, as last seen: the report's per-process breakdown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessSummary {
+    /// Process id.
+    pub pid: i32,
+    /// Parent process id.
+    pub ppid: i32,
+    /// Command name.
+    pub name: String,
+    /// Resident set size, bytes.
+    pub rss_bytes: u64,
+    /// Anonymous resident memory, bytes.
+    pub anon_bytes: Option<u64>,
+    /// Threads.
+    pub threads: u64,
 }
 
 /// The best probe for this platform. `MEMSOAK_SAMPLER=sysinfo` forces the
@@ -134,6 +155,8 @@ pub struct Outcome {
     pub unavailable: Vec<&'static str>,
     /// The largest process count seen.
     pub max_processes: u32,
+    /// The tree's processes at the last reading.
+    pub processes: Vec<ProcessSummary>,
 }
 
 /// A running sampler thread.
@@ -286,6 +309,7 @@ fn sample_loop(
         root_gone: gone,
         unavailable: probe.unavailable().to_vec(),
         max_processes: tally.max_processes,
+        processes: probe.processes(),
     }
 }
 

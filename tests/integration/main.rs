@@ -5,5 +5,6 @@
 mod common;
 mod profiles;
 mod report;
+mod reports;
 mod run;
 mod workload;

@@ -1,0 +1,443 @@
+//! Charts of a run with plotters, as PNG and SVG from the same drawing code.
+//!
+//! The top panel shows memory over time: the judged metric and RSS (plus
+//! PSS/anonymous memory when sampled), the warm-up shaded, the fitted trend
+//! with its 95% band, the limit drawn as the growth it allows from the start
+//! of the judged window, and the RSS ceiling. Below: open files and
+//! threads, workload throughput and errors, and latency p99.
+//!
+//! Text is drawn with DejaVu Sans compiled into the binary (plotters'
+//! `ab_glyph` backend), so charts render on machines without any fonts.
+
+use std::path::Path;
+use std::sync::Once;
+
+use anyhow::anyhow;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::series::{Decimated, RunSeries};
+use super::Summary;
+use crate::analysis::Metric;
+
+/// DejaVu Sans (Bitstream Vera licence, see assets/DejaVuSans-LICENSE.txt).
+const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+const FAMILY: &str = "sans-serif";
+
+/// Chart size in pixels.
+pub const WIDTH: u32 = 1200;
+/// Chart height in pixels.
+pub const HEIGHT: u32 = 1000;
+/// Pixel columns the series are decimated to.
+pub const COLUMNS: usize = 1100;
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The font is compiled in and known to parse; a failure would only
+        // mean text falls back to no glyphs, never a crash.
+        let _ = plotters::style::register_font(FAMILY, FontStyle::Normal, FONT);
+    });
+}
+
+/// Time axis unit chosen from the run's length.
+#[derive(Clone, Copy)]
+struct TimeAxis {
+    divisor: f64,
+    label: &'static str,
+}
+
+impl TimeAxis {
+    fn for_span(span_s: f64) -> TimeAxis {
+        if span_s > 3.0 * 3600.0 {
+            TimeAxis {
+                divisor: 3600.0,
+                label: "elapsed (hours)",
+            }
+        } else if span_s > 180.0 {
+            TimeAxis {
+                divisor: 60.0,
+                label: "elapsed (minutes)",
+            }
+        } else {
+            TimeAxis {
+                divisor: 1.0,
+                label: "elapsed (seconds)",
+            }
+        }
+    }
+}
+
+/// Writes `memory.png` and `memory.svg` into `dir`.
+pub fn write(dir: &Path, summary: &Summary, series: &RunSeries) -> anyhow::Result<()> {
+    register_font();
+    let png = dir.join("memory.png");
+    let svg = dir.join("memory.svg");
+    {
+        let root = BitMapBackend::new(&png, (WIDTH, HEIGHT)).into_drawing_area();
+        draw(&root, summary, series)?;
+        root.present()
+            .map_err(|e| anyhow!("could not write '{}': {e}", png.display()))?;
+    }
+    {
+        let root = SVGBackend::new(&svg, (WIDTH, HEIGHT)).into_drawing_area();
+        draw(&root, summary, series)?;
+        root.present()
+            .map_err(|e| anyhow!("could not write '{}': {e}", svg.display()))?;
+    }
+    Ok(())
+}
+
+/// A small panel: title, unit, and labelled series.
+type Panel<'a> = (&'static str, &'static str, Vec<(String, &'a Decimated)>);
+
+const PALETTE: [RGBColor; 4] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+];
+
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    s: &Summary,
+    series: &RunSeries,
+) -> anyhow::Result<()> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("chart drawing failed: {e:?}");
+    root.fill(&WHITE).map_err(err)?;
+    let axis = TimeAxis::for_span(series.span_s.max(1.0));
+    let x_max = series.span_s.max(1.0) / axis.divisor;
+    let (top, rest) = root.split_vertically(HEIGHT / 2);
+    let lower = rest.split_evenly((3, 1));
+
+    memory_panel(&top, s, series, axis, x_max).map_err(err)?;
+    let panels: [Panel; 3] = [
+        (
+            "Open files and threads",
+            "count",
+            ["fds", "threads"]
+                .iter()
+                .filter_map(|c| series.sample(c).map(|d| (c.to_string(), d)))
+                .collect(),
+        ),
+        (
+            "Workload throughput and errors",
+            "per second",
+            series
+                .workloads
+                .iter()
+                .flat_map(|(n, thr, errs, _)| {
+                    [
+                        (format!("{n} msgs/s"), thr),
+                        (format!("{n} errors/s"), errs),
+                    ]
+                })
+                .filter(|(_, d)| !d.is_empty())
+                .collect(),
+        ),
+        (
+            "Latency p99",
+            "ms",
+            series
+                .workloads
+                .iter()
+                .map(|(n, _, _, p99)| (n.clone(), p99))
+                .filter(|(_, d)| !d.is_empty())
+                .collect(),
+        ),
+    ];
+    for (area, (title, unit, lines)) in lower.iter().zip(panels) {
+        small_panel(area, title, unit, &lines, axis, x_max).map_err(err)?;
+    }
+    Ok(())
+}
+
+fn memory_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    s: &Summary,
+    series: &RunSeries,
+    axis: TimeAxis,
+    x_max: f64,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let mb = 1e6;
+    let judged = s.metric.column();
+    let mut lines: Vec<(String, &Decimated)> = Vec::new();
+    for (col, label) in [
+        (judged, format!("{} (judged)", s.metric)),
+        (Metric::Rss.column(), "rss".into()),
+        (Metric::Pss.column(), "pss".into()),
+        (Metric::Anon.column(), "anon".into()),
+    ] {
+        if let Some(d) = series.sample(col) {
+            if !lines.iter().any(|(_, x)| std::ptr::eq(*x, d)) {
+                lines.push((label, d));
+            }
+        }
+    }
+    let (mut y_lo, mut y_hi) = lines
+        .iter()
+        .filter_map(|(_, d)| d.range())
+        .fold((f64::MAX, f64::MIN), |(a, b), (lo, hi)| {
+            (a.min(lo), b.max(hi))
+        });
+    if let Some(c) = s.max_rss_bytes {
+        y_hi = y_hi.max(c as f64);
+    }
+    if y_lo > y_hi {
+        (y_lo, y_hi) = (0.0, 1.0);
+    }
+    let pad = ((y_hi - y_lo) * 0.1).max(0.5e6);
+    let (y_lo, y_hi) = (((y_lo - pad) / mb).max(0.0), (y_hi + pad) / mb);
+
+    let title = format!(
+        "Memory: {} {}",
+        s.verdict.to_string().to_uppercase(),
+        s.growth
+            .as_ref()
+            .map_or(String::new(), |g| format!("— {}", g.display))
+    );
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FAMILY, 22))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..x_max, y_lo..y_hi)?;
+    chart
+        .configure_mesh()
+        .x_desc(axis.label)
+        .y_desc("MB")
+        .label_style((FAMILY, 14))
+        .axis_desc_style((FAMILY, 15))
+        .draw()?;
+
+    let warm = s.warmup_s / axis.divisor;
+    chart
+        .draw_series(std::iter::once(Rectangle::new(
+            [(0.0, y_lo), (warm.min(x_max), y_hi)],
+            RGBColor(225, 225, 225).filled(),
+        )))?
+        .label("warm-up")
+        .legend(|(x, y)| {
+            Rectangle::new(
+                [(x, y - 5), (x + 18, y + 5)],
+                RGBColor(225, 225, 225).filled(),
+            )
+        });
+
+    for (i, (label, d)) in lines.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let pts: Vec<(f64, f64)> = d
+            .points()
+            .into_iter()
+            .map(|(t, y)| (t / axis.divisor, y / mb))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(
+                pts,
+                color.stroke_width(if i == 0 { 2 } else { 1 }),
+            ))?
+            .label(label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
+    }
+
+    if let Some(g) = &s.growth {
+        // Lines through the judged window's centre with the slope and its bounds.
+        let (t0, t1) = (s.warmup_s, series.span_s.max(s.warmup_s));
+        let tc = (t0 + t1) / 2.0;
+        let yc = g.intercept_bytes + g.slope_bytes_per_hour / 3600.0 * tc;
+        let at = |slope_h: f64, t: f64| (yc + slope_h / 3600.0 * (t - tc)) / mb;
+        let [lo, hi] = g.ci95_bytes_per_hour;
+        let band = vec![
+            (t0 / axis.divisor, at(lo, t0)),
+            (t1 / axis.divisor, at(lo, t1)),
+            (t1 / axis.divisor, at(hi, t1)),
+            (t0 / axis.divisor, at(hi, t0)),
+        ];
+        let red = RGBColor(214, 39, 40);
+        chart
+            .draw_series(std::iter::once(Polygon::new(band, red.mix(0.2).filled())))?
+            .label("95% band")
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 18, y + 5)], red.mix(0.2).filled())
+            });
+        let slope = g.slope_bytes_per_hour;
+        chart
+            .draw_series(LineSeries::new(
+                [t0, t1].map(|t| (t / axis.divisor, at(slope, t))),
+                red.stroke_width(2),
+            ))?
+            .label("trend")
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(2)));
+        // The limit: the growth it allows, starting where the trend starts.
+        let start = at(slope, t0) * mb;
+        let limit = [t0, t1].map(|t| {
+            (
+                t / axis.divisor,
+                (start + s.threshold_bytes_per_hour / 3600.0 * (t - t0)) / mb,
+            )
+        });
+        chart
+            .draw_series(DashedLineSeries::new(limit, 8, 6, BLACK.stroke_width(2)))?
+            .label(format!("limit {}", s.threshold))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2)));
+    }
+    if let Some(c) = s.max_rss_bytes {
+        let y = c as f64 / mb;
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(0.0, y), (x_max, y)],
+                4,
+                4,
+                RGBColor(140, 86, 75).stroke_width(2),
+            ))?
+            .label("RSS ceiling")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RGBColor(140, 86, 75)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FAMILY, 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()?;
+    Ok(())
+}
+
+fn small_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    unit: &str,
+    lines: &[(String, &Decimated)],
+    axis: TimeAxis,
+    x_max: f64,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let y_hi = lines
+        .iter()
+        .filter_map(|(_, d)| d.range())
+        .fold(0.0f64, |m, (_, hi)| m.max(hi));
+    let y_hi = if y_hi > 0.0 { y_hi * 1.15 } else { 1.0 };
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FAMILY, 16))
+        .margin(8)
+        .x_label_area_size(30)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..x_max, 0f64..y_hi)?;
+    chart
+        .configure_mesh()
+        .x_desc(axis.label)
+        .y_desc(unit)
+        .label_style((FAMILY, 12))
+        .axis_desc_style((FAMILY, 13))
+        .draw()?;
+    if lines.is_empty() {
+        return Ok(());
+    }
+    for (i, (label, d)) in lines.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let pts: Vec<(f64, f64)> = d
+            .points()
+            .into_iter()
+            .map(|(t, y)| (t / axis.divisor, y))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts, color))?
+            .label(label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FAMILY, 12))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()?;
+    Ok(())
+}
+
+/// Writes `compare.png` and `compare.svg`: the judged metric of two runs
+/// over elapsed time, for `memsoak compare`.
+pub fn write_comparison(
+    dir: &Path,
+    metric: Metric,
+    runs: [(&str, &RunSeries); 2],
+) -> anyhow::Result<()> {
+    register_font();
+    let png = dir.join("compare.png");
+    let svg = dir.join("compare.svg");
+    {
+        let root = BitMapBackend::new(&png, (WIDTH, HEIGHT / 2)).into_drawing_area();
+        draw_comparison(&root, metric, runs)?;
+        root.present()
+            .map_err(|e| anyhow!("could not write '{}': {e}", png.display()))?;
+    }
+    {
+        let root = SVGBackend::new(&svg, (WIDTH, HEIGHT / 2)).into_drawing_area();
+        draw_comparison(&root, metric, runs)?;
+        root.present()
+            .map_err(|e| anyhow!("could not write '{}': {e}", svg.display()))?;
+    }
+    Ok(())
+}
+
+fn draw_comparison<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    metric: Metric,
+    runs: [(&str, &RunSeries); 2],
+) -> anyhow::Result<()> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("chart drawing failed: {e:?}");
+    root.fill(&WHITE).map_err(err)?;
+    let span = runs.iter().map(|(_, r)| r.span_s).fold(1.0f64, f64::max);
+    let axis = TimeAxis::for_span(span);
+    let lines: Vec<(&str, &Decimated)> = runs
+        .iter()
+        .filter_map(|(label, r)| r.sample(metric.column()).map(|d| (*label, d)))
+        .collect();
+    let (lo, hi) = lines
+        .iter()
+        .filter_map(|(_, d)| d.range())
+        .fold((f64::MAX, f64::MIN), |(a, b), (lo, hi)| {
+            (a.min(lo), b.max(hi))
+        });
+    let (lo, hi) = if lo > hi { (0.0, 1.0) } else { (lo, hi) };
+    let pad = ((hi - lo) * 0.1).max(0.5e6);
+    let mut chart = ChartBuilder::on(root)
+        .caption(format!("{metric}: base vs new"), (FAMILY, 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(70)
+        .build_cartesian_2d(
+            0f64..span / axis.divisor,
+            ((lo - pad) / 1e6).max(0.0)..(hi + pad) / 1e6,
+        )
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(axis.label)
+        .y_desc("MB")
+        .label_style((FAMILY, 14))
+        .axis_desc_style((FAMILY, 15))
+        .draw()
+        .map_err(err)?;
+    for (i, (label, d)) in lines.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let pts: Vec<(f64, f64)> = d
+            .points()
+            .into_iter()
+            .map(|(t, y)| (t / axis.divisor, y / 1e6))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+            .map_err(err)?
+            .label(*label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font((FAMILY, 13))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}

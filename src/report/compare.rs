@@ -1,0 +1,161 @@
+//! `memsoak compare BASE NEW`: is tonight's run worse than last night's?
+//!
+//! Compares the growth slopes, peaks and per-message growth of two run
+//! folders, draws both memory series on one chart, and says NEW is worse
+//! when its slope exceeds BASE's by more than the margin (or its peak by
+//! more than the peak margin, when given).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+
+use super::{charts, series, Summary};
+use crate::units::{format_mb, Rate};
+
+/// The comparison, as written to `compare.json`.
+#[derive(Debug, Serialize)]
+pub struct Comparison {
+    /// Base run folder.
+    pub base: String,
+    /// New run folder.
+    pub new: String,
+    /// Base slope, bytes/hour.
+    pub base_slope_bytes_per_hour: Option<f64>,
+    /// New slope, bytes/hour.
+    pub new_slope_bytes_per_hour: Option<f64>,
+    /// New minus base slope, bytes/hour.
+    pub slope_delta_bytes_per_hour: Option<f64>,
+    /// New minus base peak RSS, bytes.
+    pub peak_rss_delta_bytes: Option<i64>,
+    /// Per workload present in both: new minus base growth per message, bytes.
+    pub growth_per_message_delta_bytes: Vec<(String, f64)>,
+    /// Whether NEW is worse than BASE beyond the margins.
+    pub worse: bool,
+    /// Why, one line each.
+    pub reasons: Vec<String>,
+}
+
+fn load(dir: &Path) -> anyhow::Result<Summary> {
+    let path = dir.join("summary.json");
+    if !path.exists() {
+        bail!(
+            "'{}' is not a run folder: it has no summary.json",
+            dir.display()
+        );
+    }
+    Summary::read(&path).with_context(|| format!("could not read '{}'", path.display()))
+}
+
+/// Runs the comparison; writes `compare.json`, `compare.png` and
+/// `compare.svg` into `out` (default: NEW) and returns it.
+pub fn compare(
+    base_dir: &Path,
+    new_dir: &Path,
+    margin: &Rate,
+    peak_margin: Option<u64>,
+    out: Option<PathBuf>,
+) -> anyhow::Result<Comparison> {
+    let base = load(base_dir)?;
+    let new = load(new_dir)?;
+    let unit = &margin.unit;
+    let slope = |s: &Summary| s.growth.as_ref().map(|g| g.slope_bytes_per_hour);
+    let mut reasons = Vec::new();
+    let mut worse = false;
+    let delta = slope(&new).zip(slope(&base)).map(|(n, b)| n - b);
+    match delta {
+        Some(d) if d > margin.bytes_per_hour => {
+            worse = true;
+            reasons.push(format!(
+                "growth rose by {} ({} → {}), more than the margin of {}",
+                unit.format(d),
+                unit.format(slope(&base).unwrap_or(0.0)),
+                unit.format(slope(&new).unwrap_or(0.0)),
+                unit.format(margin.bytes_per_hour)
+            ));
+        }
+        Some(d) => reasons.push(format!(
+            "growth changed by {}, within the margin",
+            unit.format(d)
+        )),
+        None => reasons.push("a growth estimate is missing in one of the runs".into()),
+    }
+    let peak_delta = new
+        .peak_rss_bytes
+        .zip(base.peak_rss_bytes)
+        .map(|(n, b)| n as i64 - b as i64);
+    if let (Some(d), Some(m)) = (peak_delta, peak_margin) {
+        if d > m as i64 {
+            worse = true;
+            reasons.push(format!(
+                "peak RSS rose by {}, more than the margin of {}",
+                format_mb(d as f64),
+                format_mb(m as f64)
+            ));
+        }
+    }
+    let per_message = new
+        .workloads
+        .iter()
+        .filter_map(|w| {
+            let b = base.workloads.iter().find(|b| b.name == w.name)?;
+            Some((
+                w.name.clone(),
+                w.growth_per_message_bytes? - b.growth_per_message_bytes?,
+            ))
+        })
+        .collect();
+
+    let out = out.unwrap_or_else(|| new_dir.to_path_buf());
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("could not create '{}'", out.display()))?;
+    let columns = charts::COLUMNS;
+    let read = |d: &Path| series::read(&d.join("samples.csv"), &d.join("workload.csv"), columns);
+    let (bs, ns) = (read(base_dir)?, read(new_dir)?);
+    charts::write_comparison(&out, new.metric, [("base", &bs), ("new", &ns)])?;
+    let comparison = Comparison {
+        base: base_dir.display().to_string(),
+        new: new_dir.display().to_string(),
+        base_slope_bytes_per_hour: slope(&base),
+        new_slope_bytes_per_hour: slope(&new),
+        slope_delta_bytes_per_hour: delta,
+        peak_rss_delta_bytes: peak_delta,
+        growth_per_message_delta_bytes: per_message,
+        worse,
+        reasons,
+    };
+    let path = out.join("compare.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&comparison)? + "\n")
+        .with_context(|| format!("could not write '{}'", path.display()))?;
+    Ok(comparison)
+}
+
+/// The comparison for a terminal.
+pub fn render(c: &Comparison, margin: &Rate) -> String {
+    let unit = &margin.unit;
+    let mut s = format!(
+        "memsoak compare: NEW is {} BASE\n",
+        if c.worse {
+            "WORSE than"
+        } else {
+            "not worse than"
+        }
+    );
+    for r in &c.reasons {
+        s.push_str(&format!("  {r}\n"));
+    }
+    if let Some(d) = c.peak_rss_delta_bytes {
+        s.push_str(&format!("  peak RSS change: {}\n", format_mb(d as f64)));
+    }
+    for (name, d) in &c.growth_per_message_delta_bytes {
+        s.push_str(&format!("  growth per message ({name}): {d:+.0} bytes\n"));
+    }
+    if let (Some(b), Some(n)) = (c.base_slope_bytes_per_hour, c.new_slope_bytes_per_hour) {
+        s.push_str(&format!(
+            "  slopes: base {}, new {}\n",
+            unit.format(b),
+            unit.format(n)
+        ));
+    }
+    s
+}

@@ -1,0 +1,177 @@
+//! Reports: charts, HTML, Markdown, JUnit and compare.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use crate::common::*;
+
+/// A deterministic recording: 1 Hz for 20 minutes, `slope` bytes/s of
+/// growth under a sawtooth, with the columns memsoak's charts use.
+fn recording(dir: &Path, slope: f64) -> std::path::PathBuf {
+    let mut s = String::from("elapsed_s,rss_bytes,anon_bytes,fds,threads\n");
+    for t in 0..1200u64 {
+        let saw = (t % 30) as f64 * 20_000.0;
+        let anon = 50e6 + slope * t as f64 + saw;
+        writeln!(
+            s,
+            "{t},{},{},{},{}",
+            (anon + 30e6) as u64,
+            anon as u64,
+            20 + t % 3,
+            8
+        )
+        .unwrap();
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("samples.csv");
+    std::fs::write(&path, s).unwrap();
+    path
+}
+
+#[test]
+fn report_files_are_stable_for_the_same_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = recording(tmp.path(), 5_000.0);
+    let o = run(&[
+        "report",
+        csv.to_str().unwrap(),
+        "--max-growth",
+        "10MB/h",
+        "--max-rss",
+        "200MB",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    let read = |name: &str| std::fs::read_to_string(tmp.path().join(name)).unwrap();
+    insta::assert_snapshot!("report_md", read("report.md"));
+    insta::assert_snapshot!("junit_xml", read("junit.xml"));
+    let summary: serde_json::Value = serde_json::from_str(&read("summary.json")).unwrap();
+    insta::assert_json_snapshot!("summary_json", summary, { ".memsoak_version" => "[version]" });
+    // JUnit is XML a CI system can read.
+    roxmltree::Document::parse(&read("junit.xml")).unwrap();
+}
+
+#[test]
+fn charts_render_as_png_and_svg_with_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = recording(tmp.path(), 0.0);
+    let o = run(&["report", csv.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+
+    let png = std::fs::File::open(tmp.path().join("memory.png")).unwrap();
+    let reader = png::Decoder::new(std::io::BufReader::new(png))
+        .read_info()
+        .unwrap();
+    let info = reader.info();
+    assert_eq!((info.width, info.height), (1200, 1000));
+
+    let svg = std::fs::read_to_string(tmp.path().join("memory.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let texts: Vec<&str> = doc.descendants().filter_map(|n| n.text()).collect();
+    for label in [
+        "elapsed (minutes)",
+        "MB",
+        "warm-up",
+        "trend",
+        "limit 10MB/h",
+        "Open files and threads",
+    ] {
+        assert!(
+            texts.iter().any(|t| t.contains(label)),
+            "no {label:?} in the SVG's text"
+        );
+    }
+}
+
+#[test]
+fn html_report_is_self_contained_and_escapes_hostile_text() {
+    let profile = r#"
+[target]
+command = ["sh", "-c", "sleep 30", "<script>alert('target')</script>"]
+
+[[workload]]
+name = "<script>alert('workload')</script>"
+kind = "agent"
+[[workload.step]]
+url = "http://127.0.0.1:1/<b>nope</b>"
+"#;
+    let r = soak_profile(
+        profile,
+        "--duration 3s --warmup 1s --interval 250ms --on-inconclusive pass",
+        &[],
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let html = std::fs::read_to_string(r.dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("<div class=\"banner pass\"><b>PASS</b>"),
+        "verdict banner"
+    );
+    assert!(
+        html.contains("<svg") && html.contains("elapsed (seconds)"),
+        "inline chart"
+    );
+    assert!(!html.contains("<script"), "unescaped script in the report");
+    assert!(html.contains("&lt;script&gt;alert(&#39;workload&#39;)&lt;/script&gt;"));
+    assert!(html.contains("&lt;script&gt;alert(&#39;target&#39;)&lt;/script&gt;"));
+    // Nothing is fetched: no external scripts, styles, images or fonts
+    // (the SVG namespace URI is a name, not a request).
+    for fetch in ["src=", "<link", "url(", "@import", "href=\"http"] {
+        assert!(
+            !html.contains(fetch),
+            "the report fetches something: {fetch}"
+        );
+    }
+    for file in ["report.md", "junit.xml", "memory.png", "memory.svg"] {
+        assert!(r.dir.join(file).exists(), "{file} missing");
+    }
+}
+
+#[test]
+fn github_step_summary_gets_the_markdown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = recording(tmp.path(), 0.0);
+    let step_summary = tmp.path().join("step-summary.md");
+    std::fs::write(&step_summary, "earlier step\n").unwrap();
+    let o = memsoak()
+        .env("GITHUB_STEP_SUMMARY", &step_summary)
+        .args(["report", csv.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let text = std::fs::read_to_string(&step_summary).unwrap();
+    assert!(text.starts_with("earlier step\n## memsoak: PASS"), "{text}");
+}
+
+#[test]
+fn compare_detects_a_worse_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (base, new) = (tmp.path().join("base"), tmp.path().join("new"));
+    for (dir, slope) in [(&base, 0.0), (&new, 10_000.0)] {
+        recording(dir, slope);
+        let o = run(&["report", dir.to_str().unwrap()]);
+        assert!(o.status.code().is_some(), "{}", describe(&o));
+    }
+    let o = run(&["compare", base.to_str().unwrap(), new.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("NEW is WORSE than BASE"));
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(new.join("compare.json")).unwrap()).unwrap();
+    assert_eq!(c["worse"], true);
+    assert!(
+        (c["slope_delta_bytes_per_hour"].as_f64().unwrap() / 36e6 - 1.0).abs() < 0.05,
+        "{c}"
+    );
+    assert!(new.join("compare.png").exists() && new.join("compare.svg").exists());
+
+    let o = run(&[
+        "compare",
+        new.to_str().unwrap(),
+        base.to_str().unwrap(),
+        "--out",
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+
+    let o = run(&["compare", base.to_str().unwrap(), "/nonexistent/run"]);
+    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a run folder"));
+}
