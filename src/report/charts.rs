@@ -70,21 +70,36 @@ impl TimeAxis {
 
 /// Writes `memory.png` and `memory.svg` into `dir`.
 pub fn write(dir: &Path, summary: &Summary, series: &RunSeries) -> anyhow::Result<()> {
+    render_both(
+        dir,
+        "memory",
+        (WIDTH, HEIGHT),
+        |root| draw(root, summary, series),
+        |root| draw(root, summary, series),
+    )
+}
+
+/// Draws one chart twice, into `<stem>.png` and `<stem>.svg`. The drawing
+/// code is generic over the backend; the two closures only name it twice.
+fn render_both(
+    dir: &Path,
+    stem: &str,
+    size: (u32, u32),
+    png: impl FnOnce(&DrawingArea<BitMapBackend, Shift>) -> anyhow::Result<()>,
+    svg: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     register_font();
-    let png = dir.join("memory.png");
-    let svg = dir.join("memory.svg");
-    {
-        let root = BitMapBackend::new(&png, (WIDTH, HEIGHT)).into_drawing_area();
-        draw(&root, summary, series)?;
-        root.present()
-            .map_err(|e| anyhow!("could not write '{}': {e}", png.display()))?;
-    }
-    {
-        let root = SVGBackend::new(&svg, (WIDTH, HEIGHT)).into_drawing_area();
-        draw(&root, summary, series)?;
-        root.present()
-            .map_err(|e| anyhow!("could not write '{}': {e}", svg.display()))?;
-    }
+    let png_path = dir.join(format!("{stem}.png"));
+    let svg_path = dir.join(format!("{stem}.svg"));
+    let root = BitMapBackend::new(&png_path, size).into_drawing_area();
+    png(&root)?;
+    root.present()
+        .map_err(|e| anyhow!("could not write '{}': {e}", png_path.display()))?;
+    drop(root);
+    let root = SVGBackend::new(&svg_path, size).into_drawing_area();
+    svg(&root)?;
+    root.present()
+        .map_err(|e| anyhow!("could not write '{}': {e}", svg_path.display()))?;
     Ok(())
 }
 
@@ -361,22 +376,13 @@ pub fn write_comparison(
     metric: Metric,
     runs: [(&str, &RunSeries); 2],
 ) -> anyhow::Result<()> {
-    register_font();
-    let png = dir.join("compare.png");
-    let svg = dir.join("compare.svg");
-    {
-        let root = BitMapBackend::new(&png, (WIDTH, HEIGHT / 2)).into_drawing_area();
-        draw_comparison(&root, metric, runs)?;
-        root.present()
-            .map_err(|e| anyhow!("could not write '{}': {e}", png.display()))?;
-    }
-    {
-        let root = SVGBackend::new(&svg, (WIDTH, HEIGHT / 2)).into_drawing_area();
-        draw_comparison(&root, metric, runs)?;
-        root.present()
-            .map_err(|e| anyhow!("could not write '{}': {e}", svg.display()))?;
-    }
-    Ok(())
+    render_both(
+        dir,
+        "compare",
+        (WIDTH, HEIGHT / 2),
+        |root| draw_comparison(root, metric, runs),
+        |root| draw_comparison(root, metric, runs),
+    )
 }
 
 fn draw_comparison<DB: DrawingBackend>(
