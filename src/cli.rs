@@ -50,6 +50,12 @@ pub enum Command {
     Compare(CompareArgs),
     /// Serve the reference backend: /health, /collab/{doc_id}, /agent/chat.
     DemoBackend(DemoArgs),
+    /// Print a shell completion script: `memsoak completions bash > /etc/bash_completion.d/memsoak`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `memsoak compare`.

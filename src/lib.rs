@@ -104,6 +104,11 @@ pub fn execute(cli: Cli) -> Result<i32, Failure> {
             print!("{}", report::compare::render(&c, &args.margin));
             Ok(if c.worse { exit::FAIL } else { exit::PASS })
         }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "memsoak", &mut std::io::stdout());
+            Ok(exit::PASS)
+        }
         Command::DemoBackend(args) => demo::run(&args)
             .map(|()| exit::PASS)
             .map_err(Failure::Usage),

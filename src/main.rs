@@ -12,6 +12,10 @@ static ALLOC: dhat::Alloc = dhat::Alloc;
 fn main() -> ExitCode {
     #[cfg(feature = "dhat-heap")]
     let _profiler = dhat::Profiler::new_heap();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if memsoak::target::watchdog::run_if_requested(&args) {
+        return ExitCode::SUCCESS;
+    }
     let cli = memsoak::cli::Cli::parse();
     match memsoak::execute(cli) {
         Ok(code) => exit(code),

@@ -110,7 +110,9 @@ impl Environment {
             .trim()
             .to_string(),
             memsoak_version: env!("CARGO_PKG_VERSION").into(),
-            command_line: std::env::args().collect(),
+            command_line: std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! stops a launched group, so no exit path of memsoak leaves it behind.
 
 mod ready;
+pub mod watchdog;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -103,6 +104,7 @@ enum Kind {
         child: Box<tokio::process::Child>,
         grace: Duration,
         stopped: bool,
+        watchdog: Option<watchdog::Watchdog>,
     },
     Attached,
 }
@@ -145,12 +147,20 @@ impl Target {
         let pid = child
             .id()
             .ok_or_else(|| spawn_err(std::io::Error::other("exited at once")))?;
+        let watchdog = match watchdog::Watchdog::spawn(pid as i32, grace) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                eprintln!("memsoak: warning: no watchdog for the target ({e}); if memsoak is killed, stop process group {pid} yourself");
+                None
+            }
+        };
         Ok(Target {
             pid,
             kind: Kind::Launched {
                 child: Box::new(child),
                 grace,
                 stopped: false,
+                watchdog,
             },
             stderr_path: Some(stderr_path),
         })
@@ -217,10 +227,21 @@ impl Target {
     /// grace period, then SIGKILL. Returns how the root process ended, if
     /// memsoak could see it. Does nothing to an attached process.
     pub fn stop(&mut self) -> Option<ExitInfo> {
+        let root = self.stop_group();
+        if let Kind::Launched { watchdog, .. } = &mut self.kind {
+            if let Some(w) = watchdog.take() {
+                w.release();
+            }
+        }
+        root
+    }
+
+    fn stop_group(&mut self) -> Option<ExitInfo> {
         let Kind::Launched {
             child,
             grace,
             stopped,
+            ..
         } = &mut self.kind
         else {
             return None;

@@ -114,3 +114,24 @@ fn shipped_profiles_build_a_valid_run() {
         ["demo-leak.toml", "quickstart.toml", "stability-8h.toml"]
     );
 }
+
+#[test]
+fn shell_completions_are_printed() {
+    for (shell, marker) in [
+        ("bash", "_memsoak()"),
+        ("zsh", "#compdef memsoak"),
+        ("fish", "complete -c memsoak"),
+    ] {
+        let o = run(&["completions", shell]);
+        assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains(marker) && text.contains("demo-backend"),
+            "{shell}: {text:.200}"
+        );
+        assert!(
+            !text.contains("__watchdog"),
+            "the internal command stays hidden"
+        );
+    }
+}

@@ -334,3 +334,77 @@ fn http_get(port: u16, path: &str) -> String {
     stream.read_to_string(&mut response).unwrap();
     response
 }
+
+/// Children of `pid` whose command name is `name`, from `/proc`.
+fn children_named(pid: u32, name: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let comm = head.split_once('(').map_or("", |(_, c)| c);
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if comm == name && ppid == Some(pid) {
+            out.push(child);
+        }
+    }
+    out
+}
+
+#[test]
+fn sigkilled_memsoak_leaves_no_target_and_its_data_is_reportable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let mut child = memsoak()
+        .args([
+            "run",
+            "--duration",
+            "60s",
+            "--warmup",
+            "1s",
+            "--interval",
+            "200ms",
+            "--out",
+        ])
+        .arg(&dir)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "trap '' TERM; sleep 300 & sleep 300 & wait",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(10), || samples_written(
+        &dir
+    ) >= 12));
+    let target = children_named(child.id(), "sh");
+    assert_eq!(target.len(), 1, "the launched shell");
+    let pgid = target[0];
+    assert!(group_members(pgid).len() >= 3);
+
+    child.kill().unwrap(); // SIGKILL: memsoak gets no chance to clean up.
+    child.wait().unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || group_members(pgid).is_empty()),
+        "target processes outlived memsoak: {:?}",
+        group_members(pgid)
+    );
+
+    // Every sample written before the kill is there and can be judged.
+    let written = samples_written(&dir) as u64;
+    let o = run(&["report", dir.to_str().unwrap(), "--on-inconclusive", "pass"]);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", describe(&o));
+    assert_eq!(summary(&dir)["samples"], written);
+}
