@@ -110,6 +110,16 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
         }
     };
     let ended_at = start.elapsed();
+    if matches!(ending, Ending::Interrupted) {
+        eprintln!("memsoak: interrupted: writing the outputs from the data so far (interrupt again to quit at once)");
+        // A second interrupt quits at once; the watchdog then stops the
+        // launched target's process group, as it does whenever memsoak dies.
+        tokio::spawn(async {
+            interrupted().await;
+            eprintln!("memsoak: interrupted again: quitting; the target is being stopped");
+            std::process::exit(exit::INTERRUPTED);
+        });
+    }
     let ramp_ups = workloads.ramp_ups();
     // The last sample is taken under load: closing the workloads' connections
     // frees memory, which would read as a drop at the very end.

@@ -46,6 +46,9 @@ impl ExitInfo {
         match (self.code, self.signal) {
             (Some(c), _) => format!("exit code {c}"),
             (None, Some(s)) => match Signal::try_from(s) {
+                Ok(Signal::SIGKILL) => {
+                    "killed by SIGKILL (not memsoak: the kernel's OOM killer sends it when memory runs out; see `dmesg`)".into()
+                }
                 Ok(sig) => format!("killed by {}", sig.as_str()),
                 Err(_) => format!("killed by signal {s}"),
             },
