@@ -408,3 +408,66 @@ fn sigkilled_memsoak_leaves_no_target_and_its_data_is_reportable() {
     assert!(matches!(o.status.code(), Some(0 | 1)), "{}", describe(&o));
     assert_eq!(summary(&dir)["samples"], written);
 }
+
+#[test]
+fn a_second_interrupt_quits_at_once_and_still_stops_the_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    // The target ignores SIGTERM, so the first interrupt's orderly stop
+    // waits out the 5 s grace; the second one must not wait for it.
+    let child = memsoak()
+        .args([
+            "run",
+            "--duration",
+            "60s",
+            "--warmup",
+            "1s",
+            "--interval",
+            "200ms",
+            "--out",
+        ])
+        .arg(&dir)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "trap '' TERM; sleep 300 & sleep 300 & wait",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(10), || samples_written(
+        &dir
+    ) >= 5));
+    let pgid = children_named(child.id(), "sh")[0];
+    let term = || {
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+    };
+    term();
+    std::thread::sleep(Duration::from_millis(500));
+    term();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", describe(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("interrupted again"),
+        "{}",
+        describe(&o)
+    );
+    assert!(
+        !dir.join("summary.json").exists(),
+        "it quit before the orderly stop finished"
+    );
+    assert!(
+        samples_written(&dir) >= 5,
+        "samples written so far are kept"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || group_members(pgid).is_empty()),
+        "left behind: {:?}",
+        group_members(pgid)
+    );
+}
