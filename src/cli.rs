@@ -118,6 +118,10 @@ pub struct RunArgs {
     #[command(flatten)]
     pub judge: JudgeArgs,
 
+    /// Stop early once a leak is statistically certain (20 planned looks, 1% family-wise false-fail rate).
+    #[arg(long)]
+    pub fail_fast: bool,
+
     /// Run folder [default: reports/<name>-<UTC timestamp>].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::analysis::{default_warmup, Metric};
+use crate::analysis::{default_warmup, FailFast, Metric};
 use crate::cli::RunArgs;
 use crate::profile::{OnInconclusive, Profile, QUICKSTART};
 use crate::units::Rate;
@@ -81,6 +81,8 @@ pub struct RunConfig {
     pub out_dir: PathBuf,
     /// Load driven against the target during the run.
     pub workloads: Vec<WorkloadSpec>,
+    /// Early-fail rule, with `--fail-fast`.
+    pub fail_fast: Option<FailFast>,
 }
 
 /// Defaults, documented in `memsoak run --help` and README.
@@ -263,6 +265,7 @@ impl RunConfig {
                 .unwrap_or_default(),
             out_dir,
             workloads,
+            fail_fast: (args.fail_fast || l.fail_fast == Some(true)).then_some(FailFast::DEFAULT),
         })
     }
 }

@@ -11,10 +11,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 
+use crate::analysis::Verdict;
 use crate::analysis::{Analyzer, BlockStat, Criteria};
 use crate::config::{RunConfig, TargetSpec};
 use crate::report::{export, terminal, Environment, Summary, TargetSummary};
-use crate::sampler::{self, Sampler};
+use crate::sampler::{self, EarlyFail, Sampler};
 use crate::target::{wait_ready, ExitInfo, Target};
 use crate::workload::{state_growth_per_unit, WorkloadSummary, Workloads};
 use crate::{exit, exit_code_for, Failure};
@@ -22,6 +23,7 @@ use crate::{exit, exit_code_for, Failure};
 /// Why the measured phase ended.
 enum Ending {
     Completed,
+    FailedEarly(EarlyFail),
     TargetExited(ExitInfo),
     TargetGone,
     Interrupted,
@@ -54,6 +56,7 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
         }
     }
 
+    let (early_tx, early_rx) = tokio::sync::oneshot::channel();
     let criteria = Criteria {
         warmup: config.warmup,
         max_growth_bytes_per_hour: config.max_growth.bytes_per_hour,
@@ -68,6 +71,11 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
         interval: config.interval,
         pss_every: pss_every.max(1),
         metric: config.metric,
+        fail_fast: config.fail_fast.map(|rule| {
+            // Looks spread evenly over the judged window, at least one interval apart.
+            let every = ((config.duration - config.warmup) / rule.looks).max(config.interval);
+            (rule, every, early_tx)
+        }),
     };
     let started_at = SystemTime::now();
     let start = Instant::now();
@@ -99,12 +107,26 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
     let mut stats_tick = tokio::time::interval_at((start + stats_every).into(), stats_every);
     let deadline = tokio::time::sleep(config.duration);
     let interrupt = interrupted();
-    tokio::pin!(deadline, interrupt, gone_rx);
+    // The sampler's channels resolve once; a closed one (no fail-fast, or
+    // the sampler ended) must never end the run, so it waits forever.
+    let gone = async move {
+        if gone_rx.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let early = async move {
+        match early_rx.await {
+            Ok(e) => e,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline, interrupt, gone, early);
     let ending = loop {
         tokio::select! {
             _ = &mut deadline => break Ending::Completed,
             info = target.exited() => break Ending::TargetExited(info),
-            Ok(()) = &mut gone_rx => break Ending::TargetGone,
+            () = &mut gone => break Ending::TargetGone,
+            e = &mut early => break Ending::FailedEarly(e),
             _ = &mut interrupt => break Ending::Interrupted,
             _ = stats_tick.tick() => workloads.write_interval(),
         }
@@ -167,13 +189,18 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
     s.environment = Some(Environment::current());
 
     let (exit_info, failure) = match &ending {
-        Ending::Completed | Ending::Interrupted => (stopped, None),
+        Ending::Completed | Ending::FailedEarly(_) | Ending::Interrupted => (stopped, None),
         Ending::TargetExited(info) => (
             Some(*info),
             Some(format!(
-                "the target ended during the run, after {:.1}s: {}",
+                "the target ended during the run, after {:.1}s: {}{}",
                 ended_at.as_secs_f64(),
-                info.describe()
+                info.describe(),
+                if info.is_sigkill() {
+                    " (not sent by memsoak: most often the kernel's OOM killer; see `dmesg`)"
+                } else {
+                    ""
+                }
             )),
         ),
         Ending::TargetGone => (
@@ -208,10 +235,27 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
         max_processes: outcome.max_processes,
     });
     s.partial = matches!(ending, Ending::Interrupted);
+    if let Ending::FailedEarly(e) = &ending {
+        s.verdict = Verdict::Fail;
+        s.reasons.insert(
+            0,
+            format!(
+                "fail-fast: at look {} of {} ({:.0}s), the growth's lower bound {} exceeds the limit (at most {}% of runs within the limit fail early)",
+                e.look,
+                e.looks,
+                e.elapsed_s,
+                config.max_growth.unit.format(e.lower_bound_bytes_per_hour),
+                e.alpha * 100.0
+            ),
+        );
+        s.fail_fast = Some(*e);
+    }
     s.exit_code = match ending {
         Ending::Interrupted => exit::INTERRUPTED,
         Ending::TargetExited(_) | Ending::TargetGone => exit::TARGET,
-        Ending::Completed => exit_code_for(s.verdict, config.on_inconclusive),
+        Ending::Completed | Ending::FailedEarly(_) => {
+            exit_code_for(s.verdict, config.on_inconclusive)
+        }
     };
     s.write(dir).map_err(Failure::Usage)?;
     if let Err(e) = export::write_all(dir, dir, &dir.join("samples.csv"), &s) {

@@ -15,6 +15,11 @@ use memsoak::workload::stats::{ErrorKind, Stats};
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
+/// Allowance for allocations by other threads of the test harness while a
+/// measurement runs (seen: under 1 kB). A leak of even one byte per sample
+/// would show as 90 kB or more between N and 10·N here.
+const SLACK: u64 = 4096;
+
 fn live_bytes() -> u64 {
     dhat::HeapStats::get().curr_bytes as u64
 }
@@ -59,7 +64,7 @@ fn memsoak_heap_does_not_grow_with_run_length() {
         let t = i as f64;
         a.observe(t, Some(1e8 + t * 10.0 + (t * 0.7).sin() * 1e5), Some(1));
     });
-    assert_flat("analysis", sizes, 0);
+    assert_flat("analysis", sizes, SLACK);
 
     // Workload accounting: counters and latency histograms.
     let sizes = grow(Stats::default(), 20_000, |s, i| {
@@ -71,7 +76,7 @@ fn memsoak_heap_does_not_grow_with_run_length() {
             let _ = s.take_interval_latency();
         }
     });
-    assert_flat("workload accounting", sizes, 0);
+    assert_flat("workload accounting", sizes, SLACK);
 
     // Sampler: this process sampled every millisecond, to a real CSV file,
     // with the live heap read after N and 10·N samples while it runs.
@@ -84,6 +89,7 @@ fn memsoak_heap_does_not_grow_with_run_length() {
         interval: Duration::from_millis(1),
         pss_every: 10,
         metric: None,
+        fail_fast: None,
     };
     let sampler = Sampler::spawn(
         settings,

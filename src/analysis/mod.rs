@@ -26,7 +26,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use blocks::{BlockStat, Blocks};
-pub use trend::{theil_sen, Trend};
+pub use trend::{normal_quantile, theil_sen, theil_sen_at, Trend};
 
 /// Blocks kept for the fit: between this and twice this many.
 pub const TARGET_BLOCKS: usize = 48;
@@ -201,6 +201,15 @@ impl Analyzer {
         }
     }
 
+    /// The lower bound of the growth (bytes/hour) at one early-fail look,
+    /// or `None` while there are too few samples.
+    pub fn early_fail_bound(&self, rule: &FailFast) -> Option<f64> {
+        if self.blocks.samples() < 3 * MIN_JUDGED_SAMPLES {
+            return None;
+        }
+        theil_sen_at(&self.blocks.points(self.criteria.block_stat), rule.z()).map(|t| t.lo * 3600.0)
+    }
+
     /// Judges what has been observed so far.
     pub fn judge(&self) -> Judgement {
         let c = &self.criteria;
@@ -270,6 +279,36 @@ impl Analyzer {
             last_elapsed_s: self.last_elapsed_s,
             ceiling_crossed,
         }
+    }
+}
+
+/// Early-fail rule (`--fail-fast`): the growth is checked at `looks`
+/// planned looks during the run, and the run fails early when, at one of
+/// them, the lower confidence bound of the growth is above the limit.
+///
+/// Each look uses a one-sided bound at level `1 − alpha/looks`, so by the
+/// union bound (Bonferroni alpha spending) the chance that *any* look fails
+/// a run whose true growth is at or below the limit is at most `alpha`,
+/// however the looks fall. The price is a stricter bound per look: an
+/// over-limit leak must be clearer to be caught early than at the end.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FailFast {
+    /// Number of planned looks.
+    pub looks: u32,
+    /// Family-wise false early-fail probability.
+    pub alpha: f64,
+}
+
+impl FailFast {
+    /// The default: 20 looks, 1% family-wise.
+    pub const DEFAULT: FailFast = FailFast {
+        looks: 20,
+        alpha: 0.01,
+    };
+
+    /// The normal quantile each look's bound uses.
+    pub fn z(&self) -> f64 {
+        normal_quantile(1.0 - self.alpha / f64::from(self.looks.max(1)))
     }
 }
 

@@ -29,8 +29,8 @@ enum Noise {
     Steps,
 }
 
-fn series(noise: Noise, rng: &mut StdRng) -> Vec<f64> {
-    let slope = SLOPE_BYTES_PER_HOUR / 3600.0;
+fn series(noise: Noise, slope_bytes_per_hour: f64, rng: &mut StdRng) -> Vec<f64> {
+    let slope = slope_bytes_per_hour / 3600.0;
     let white = |sd: f64| Normal::new(0.0, sd).expect("valid sd");
     let mut out = Vec::with_capacity(SECONDS);
     match noise {
@@ -85,7 +85,10 @@ fn simulate(noise: Noise, seed: u64) -> (f64, f64) {
             max_rss_bytes: None,
             block_stat: BlockStat::Min,
         });
-        for (t, y) in series(noise, &mut rng).into_iter().enumerate() {
+        for (t, y) in series(noise, SLOPE_BYTES_PER_HOUR, &mut rng)
+            .into_iter()
+            .enumerate()
+        {
             a.observe(t as f64, Some(y), None);
         }
         let g = a.judge().growth.expect("enough samples");
@@ -131,4 +134,75 @@ fn slow_ar1_wander() {
 #[test]
 fn allocator_steps() {
     check(Noise::Steps, 4, 0.20);
+}
+
+/// Runs the early-fail rule over one series with looks every 1/20 of the
+/// hour; returns the time of the early fail, if any.
+fn early_fail_time(y: &[f64], limit: f64) -> Option<usize> {
+    let rule = super::FailFast::DEFAULT;
+    let every = y.len() / rule.looks as usize;
+    let mut a = Analyzer::new(Criteria {
+        warmup: Duration::ZERO,
+        max_growth_bytes_per_hour: limit,
+        max_rss_bytes: None,
+        block_stat: BlockStat::Min,
+    });
+    for (t, v) in y.iter().enumerate() {
+        a.observe(t as f64, Some(*v), None);
+        if t > 0 && t % every == 0 && a.early_fail_bound(&rule).is_some_and(|lo| lo > limit) {
+            return Some(t);
+        }
+    }
+    None
+}
+
+#[test]
+fn fail_fast_rarely_fails_flat_runs_and_catches_clear_leaks_early() {
+    let limit = 10e6;
+    let noises = [Noise::White, Noise::Sawtooth, Noise::Wander, Noise::Steps];
+    let mut rng = StdRng::seed_from_u64(7);
+    // 1,000 flat series (250 of each noise): false early fails.
+    let mut false_fails = 0;
+    for noise in noises {
+        for _ in 0..250 {
+            if early_fail_time(&series(noise, 0.0, &mut rng), limit).is_some() {
+                false_fails += 1;
+            }
+        }
+    }
+    let rate = false_fails as f64 / 1000.0;
+    eprintln!(
+        "fail-fast: {false_fails} false early fails in 1000 flat series ({:.2}%)",
+        rate * 100.0
+    );
+    assert!(rate <= 0.01, "false early-fail rate {rate}");
+    // Leaks at 2x and 5x the limit: how soon are they caught?
+    for factor in [2.0, 5.0] {
+        let mut times = Vec::new();
+        for noise in noises {
+            for _ in 0..40 {
+                times.push(early_fail_time(
+                    &series(noise, factor * limit, &mut rng),
+                    limit,
+                ));
+            }
+        }
+        let caught: Vec<usize> = times.iter().flatten().copied().collect();
+        let mut sorted = caught.clone();
+        sorted.sort_unstable();
+        let median = sorted.get(sorted.len() / 2).copied();
+        eprintln!(
+            "fail-fast: {factor}x the limit caught early in {}/{} one-hour runs, median after {:?} s",
+            caught.len(),
+            times.len(),
+            median
+        );
+        // Most clear leaks end early; slow wander can hide one until the end.
+        assert!(
+            caught.len() * 4 >= times.len() * 3,
+            "{factor}x: only {} of {} caught early",
+            caught.len(),
+            times.len()
+        );
+    }
 }

@@ -53,9 +53,15 @@ pub struct Trend {
 /// Standard normal quantile for a two-sided 95% interval.
 const Z95: f64 = 1.959_963_984_540_054;
 
-/// Fits a trend to `(x, y)` points. Returns `None` with fewer than 3 points
-/// or when all x are equal.
+/// Fits a trend to `(x, y)` points with a 95% interval. Returns `None` with
+/// fewer than 3 points or when all x are equal.
 pub fn theil_sen(points: &[(f64, f64)]) -> Option<Trend> {
+    theil_sen_at(points, Z95)
+}
+
+/// [`theil_sen`] with the interval's normal quantile `z` (1.96 for a
+/// two-sided 95% interval; larger for the stricter bounds of repeated looks).
+pub fn theil_sen_at(points: &[(f64, f64)], z: f64) -> Option<Trend> {
     let n = points.len();
     if n < 3 {
         return None;
@@ -85,7 +91,7 @@ pub fn theil_sen(points: &[(f64, f64)]) -> Option<Trend> {
     // Few effective points make the normal quantile optimistic: use
     // Student's t with the effective sample size's degrees of freedom.
     let effective = (nf / inflation).max(3.0);
-    let c = t95(effective - 2.0) * var_s.sqrt();
+    let c = t_quantile(z, effective - 2.0) * var_s.sqrt();
     let count = slopes.len() as f64;
     // Ranks are 1-based in Gilbert's formulation: lower = (N - C)/2,
     // upper = (N + C)/2 + 1. Interpolate between neighbours and clamp.
@@ -101,13 +107,13 @@ pub fn theil_sen(points: &[(f64, f64)]) -> Option<Trend> {
     })
 }
 
-/// Two-sided 95% quantile of Student's t with `df` degrees of freedom, by
-/// the Cornish–Fisher expansion around the normal quantile (Abramowitz &
-/// Stegun 26.7.5); within 0.5% of the exact value for df ≥ 1.5. Hand-written
-/// because this one quantile does not justify a statistics crate.
-fn t95(df: f64) -> f64 {
+/// The quantile of Student's t with `df` degrees of freedom at the
+/// probability of the normal quantile `z`, by the Cornish–Fisher expansion
+/// (Abramowitz & Stegun 26.7.5); within 3% of the exact value for df ≥ 2
+/// at 95%. Hand-written because two quantiles do not justify a statistics
+/// crate.
+fn t_quantile(z: f64, df: f64) -> f64 {
     let df = df.max(1.0);
-    let z = Z95;
     let z3 = z.powi(3);
     let z5 = z.powi(5);
     let z7 = z.powi(7);
@@ -116,6 +122,57 @@ fn t95(df: f64) -> f64 {
         + (3.0 * z7 + 19.0 * z5 + 17.0 * z3 - 15.0 * z) / (384.0 * df.powi(3))
         + (79.0 * z.powi(9) + 776.0 * z7 + 1482.0 * z5 - 1920.0 * z3 - 945.0 * z)
             / (92160.0 * df.powi(4))
+}
+
+/// The standard normal quantile, by Acklam's rational approximation
+/// (relative error below 1.2e-9), for the bounds of repeated looks. The
+/// coefficients are Acklam's, digit for digit.
+#[allow(clippy::excessive_precision)]
+pub fn normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.383577518672690e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    const B: [f64; 5] = [
+        -5.447609879822406e1,
+        1.615858368580409e2,
+        -1.556989798598866e2,
+        6.680131188771972e1,
+        -1.328068155288572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    ];
+    const D: [f64; 4] = [
+        7.784695709041462e-3,
+        3.224671290700398e-1,
+        2.445134137142996,
+        3.754408661907416,
+    ];
+    let p = p.clamp(1e-300, 1.0 - 1e-16);
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if p < 0.02425 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.02425 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
 }
 
 fn median_sorted(v: &[f64]) -> f64 {
@@ -255,7 +312,7 @@ mod tests {
     fn t_quantiles_match_tables() {
         // Exact values: t(0.975; 2) = 4.303, 5 → 2.571, 10 → 2.228, 30 → 2.042.
         for (df, exact) in [(2.0, 4.303), (5.0, 2.571), (10.0, 2.228), (30.0, 2.042)] {
-            let got = t95(df);
+            let got = t_quantile(Z95, df);
             assert!(
                 (got / exact - 1.0).abs() < 0.03,
                 "df {df}: {got} vs {exact}"
@@ -281,6 +338,13 @@ mod tests {
             "upper bound {} MB/h",
             t.hi * 3600.0 / 1e6
         );
+    }
+
+    #[test]
+    fn normal_quantiles() {
+        assert!((normal_quantile(0.975) - Z95).abs() < 1e-8);
+        assert!((normal_quantile(0.5)).abs() < 1e-12);
+        assert!((normal_quantile(0.0005) + 3.290_526_731).abs() < 1e-6);
     }
 
     #[test]

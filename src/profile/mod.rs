@@ -87,6 +87,8 @@ pub struct LimitsSection {
     pub metric: Option<Metric>,
     /// Exit status for an inconclusive verdict.
     pub on_inconclusive: Option<OnInconclusive>,
+    /// Stop early once a leak is statistically certain.
+    pub fail_fast: Option<bool>,
 }
 
 /// `[[workload]]`: one load generator. Keys apply to one kind or the other;

@@ -77,6 +77,9 @@ pub struct Summary {
     /// Where and how the run was made.
     #[serde(default)]
     pub environment: Option<Environment>,
+    /// Set when `--fail-fast` ended the run early.
+    #[serde(default)]
+    pub fail_fast: Option<crate::sampler::EarlyFail>,
 }
 
 /// The machine and the command line of a run.
@@ -215,6 +218,7 @@ impl Summary {
             workloads: Vec::new(),
             processes: Vec::new(),
             environment: None,
+            fail_fast: None,
         }
     }
 

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{Analyzer, Metric};
+use crate::analysis::{Analyzer, FailFast, Metric};
 
 /// One row of `samples.csv`. Empty cells mean "not measured".
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -129,6 +129,24 @@ pub struct Settings {
     pub pss_every: u32,
     /// The metric asked for, or `None` for the best available.
     pub metric: Option<Metric>,
+    /// Early-fail looks: the rule, the time between looks, and the
+    /// channel to report an early fail on.
+    pub fail_fast: Option<(FailFast, Duration, tokio::sync::oneshot::Sender<EarlyFail>)>,
+}
+
+/// A run failed early (`--fail-fast`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EarlyFail {
+    /// The look that failed it (1-based).
+    pub look: u32,
+    /// Planned looks.
+    pub looks: u32,
+    /// When, seconds since start.
+    pub elapsed_s: f64,
+    /// The growth's lower bound at that look, bytes/hour.
+    pub lower_bound_bytes_per_hour: f64,
+    /// Family-wise false-fail probability of the rule.
+    pub alpha: f64,
 }
 
 /// What the sampler hands back when stopped.
@@ -149,8 +167,6 @@ pub struct Outcome {
     pub failed_samples: u64,
     /// The first failure message, if any.
     pub first_failure: Option<String>,
-    /// Whether sampling ended because the root process was gone.
-    pub root_gone: bool,
     /// Columns this platform could not fill.
     pub unavailable: Vec<&'static str>,
     /// The largest process count seen.
@@ -230,9 +246,12 @@ fn sample_loop(
     let mut tally = Tally::default();
     let mut chosen: Option<(Metric, Option<String>)> = None;
     let mut write_failed = false;
-    let mut gone = false;
     let mut tick: u64 = 0;
     let mut stopping = false;
+    let warmup_s = analyzer.criteria().warmup.as_secs_f64();
+    let limit = analyzer.criteria().max_growth_bytes_per_hour;
+    let mut fail_fast = settings.fail_fast;
+    let mut look: u32 = 0;
     loop {
         let due = start + settings.interval * u32::try_from(tick).unwrap_or(u32::MAX);
         if !stopping {
@@ -272,12 +291,35 @@ fn sample_loop(
                 );
                 tally.samples += 1;
                 tally.max_processes = tally.max_processes.max(sample.processes);
+                // An early-fail look is due every `every` after warm-up.
+                let mut fired = None;
+                if let Some((rule, every, _)) = &fail_fast {
+                    let due = warmup_s + f64::from(look + 1) * every.as_secs_f64();
+                    if sample.elapsed_s >= due && look < rule.looks {
+                        look += 1;
+                        fired = analyzer
+                            .early_fail_bound(rule)
+                            .filter(|lo| *lo > limit)
+                            .map(|lo| EarlyFail {
+                                look,
+                                looks: rule.looks,
+                                elapsed_s: sample.elapsed_s,
+                                lower_bound_bytes_per_hour: lo,
+                                alpha: rule.alpha,
+                            });
+                    }
+                }
+                if let Some(e) = fired {
+                    // Report once; no more looks after the run failed.
+                    if let Some((_, _, tx)) = fail_fast.take() {
+                        let _ = tx.send(e);
+                    }
+                }
                 if !stopping && late > settings.interval / 4 {
                     tally.late_samples += 1;
                 }
             }
             Err(ProbeError::RootGone) => {
-                gone = true;
                 let _ = root_gone.send(());
                 break;
             }
@@ -306,7 +348,6 @@ fn sample_loop(
         missed_ticks: tally.missed_ticks,
         failed_samples: tally.failed_samples,
         first_failure: tally.first_failure,
-        root_gone: gone,
         unavailable: probe.unavailable().to_vec(),
         max_processes: tally.max_processes,
         processes: probe.processes(),

@@ -41,14 +41,17 @@ impl ExitInfo {
         }
     }
 
+    /// Whether a SIGKILL ended it: from outside memsoak, most often the
+    /// kernel's OOM killer.
+    pub fn is_sigkill(&self) -> bool {
+        self.code.is_none() && self.signal == Some(Signal::SIGKILL as i32)
+    }
+
     /// `exit code 1`, `killed by SIGKILL`, or `ended (status unknown)`.
     pub fn describe(&self) -> String {
         match (self.code, self.signal) {
             (Some(c), _) => format!("exit code {c}"),
             (None, Some(s)) => match Signal::try_from(s) {
-                Ok(Signal::SIGKILL) => {
-                    "killed by SIGKILL (not memsoak: the kernel's OOM killer sends it when memory runs out; see `dmesg`)".into()
-                }
                 Ok(sig) => format!("killed by {}", sig.as_str()),
                 Err(_) => format!("killed by signal {s}"),
             },

@@ -227,11 +227,6 @@ impl Workloads {
         })
     }
 
-    /// Whether any workload runs.
-    pub fn is_empty(&self) -> bool {
-        self.running.is_empty()
-    }
-
     /// Appends one row per workload to `workload.csv` for the interval since
     /// the last call, and flushes.
     pub fn write_interval(&mut self) {

@@ -471,3 +471,40 @@ fn a_second_interrupt_quits_at_once_and_still_stops_the_target() {
         group_members(pgid)
     );
 }
+
+#[test]
+fn fail_fast_ends_a_leaking_run_early_and_not_a_flat_one() {
+    // 20 looks over the judged window: one every 29 s.
+    let leak = soak(
+        "--duration 10m --warmup 20s --interval 250ms --fail-fast",
+        &[
+            "--",
+            MEMSOAK,
+            "demo-backend",
+            "--port",
+            "0",
+            "--leak",
+            "2GB/h",
+        ],
+    );
+    assert_eq!(leak.code(), Some(1), "{}", leak.describe());
+    let s = leak.summary();
+    let ended = s["duration_s"].as_f64().unwrap();
+    assert!(ended < 300.0, "stopped after {ended} s of a 10-minute run");
+    assert!(s["fail_fast"]["look"].as_u64().unwrap() >= 1, "{s}");
+    assert!(
+        s["reasons"][0].as_str().unwrap().starts_with("fail-fast"),
+        "{s}"
+    );
+
+    let flat = soak(
+        "--duration 20s --warmup 2s --interval 250ms --fail-fast --on-inconclusive pass",
+        &["--", "sleep", "60"],
+    );
+    assert_eq!(flat.code(), Some(0), "{}", flat.describe());
+    let s = flat.summary();
+    assert!(
+        s["fail_fast"].is_null() && s["duration_s"].as_f64().unwrap() >= 19.0,
+        "{s}"
+    );
+}
