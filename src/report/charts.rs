@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use anyhow::anyhow;
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -308,13 +309,7 @@ fn memory_panel<DB: DrawingBackend>(
             .label("RSS ceiling")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RGBColor(140, 86, 75)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FAMILY, 13))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .draw()?;
+    legend(&mut chart, 13)?;
     Ok(())
 }
 
@@ -359,13 +354,7 @@ fn small_panel<DB: DrawingBackend>(
             .label(label.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FAMILY, 12))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.4))
-        .draw()?;
+    legend(&mut chart, 12)?;
     Ok(())
 }
 
@@ -437,13 +426,20 @@ fn draw_comparison<DB: DrawingBackend>(
             .label(*label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
     }
+    legend(&mut chart, 13).map_err(err)?;
+    Ok(())
+}
+
+/// The legend box, upper left, on every panel.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    font_size: u32,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
-        .label_font((FAMILY, 13))
+        .label_font((FAMILY, font_size))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.4))
         .draw()
-        .map_err(err)?;
-    Ok(())
 }

@@ -86,8 +86,16 @@ impl Drop for DemoBackend {
     }
 }
 
-/// Processes whose process group is `pgid`, from `/proc`.
-pub fn group_members(pgid: i32) -> Vec<i32> {
+/// A live process as `/proc/PID/stat` shows it.
+pub struct ProcStat {
+    pub pid: i32,
+    pub comm: String,
+    pub ppid: i32,
+    pub pgrp: i32,
+}
+
+/// Every live (not zombie) process, from `/proc`.
+pub fn processes() -> Vec<ProcStat> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
@@ -96,17 +104,70 @@ pub fn group_members(pgid: i32) -> Vec<i32> {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
             continue;
         };
-        let Some((_, rest)) = stat.rsplit_once(')') else {
+        let Some((head, rest)) = stat.rsplit_once(')') else {
             continue;
         };
+        let comm = head.split_once('(').map_or("", |(_, c)| c).to_string();
+        // After the name: state, ppid, pgrp, ...
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        // fields[0] = state, [1] = ppid, [2] = pgrp
-        if fields.first() != Some(&"Z") && fields.get(2).and_then(|g| g.parse().ok()) == Some(pgid)
-        {
-            out.push(pid);
+        let num = |i: usize| fields.get(i).and_then(|f| f.parse().ok());
+        if let (Some(&state), Some(ppid), Some(pgrp)) = (fields.first(), num(1), num(2)) {
+            if state != "Z" {
+                out.push(ProcStat {
+                    pid,
+                    comm,
+                    ppid,
+                    pgrp,
+                });
+            }
         }
     }
     out
+}
+
+/// Processes whose process group is `pgid`.
+pub fn group_members(pgid: i32) -> Vec<i32> {
+    processes()
+        .into_iter()
+        .filter(|p| p.pgrp == pgid)
+        .map(|p| p.pid)
+        .collect()
+}
+
+/// Children of `pid` whose command name is `name`.
+pub fn children_named(pid: u32, name: &str) -> Vec<i32> {
+    processes()
+        .into_iter()
+        .filter(|p| p.comm == name && u32::try_from(p.ppid) == Ok(pid))
+        .map(|p| p.pid)
+        .collect()
+}
+
+/// Starts `memsoak run` (sampling every 200 ms for up to a minute) on a
+/// shell whose two children ignore SIGTERM, writing into `dir`.
+pub fn spawn_stubborn_soak(dir: &Path) -> Child {
+    memsoak()
+        .args([
+            "run",
+            "--duration",
+            "60s",
+            "--warmup",
+            "1s",
+            "--interval",
+            "200ms",
+            "--out",
+        ])
+        .arg(dir)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "trap '' TERM; sleep 300 & sleep 300 & wait",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("memsoak starts")
 }
 
 /// Waits up to `limit` for `cond`.

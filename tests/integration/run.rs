@@ -335,57 +335,11 @@ fn http_get(port: u16, path: &str) -> String {
     response
 }
 
-/// Children of `pid` whose command name is `name`, from `/proc`.
-fn children_named(pid: u32, name: &str) -> Vec<i32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
-            continue;
-        };
-        let Some((head, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let comm = head.split_once('(').map_or("", |(_, c)| c);
-        let ppid = rest
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse::<u32>().ok());
-        if comm == name && ppid == Some(pid) {
-            out.push(child);
-        }
-    }
-    out
-}
-
 #[test]
 fn sigkilled_memsoak_leaves_no_target_and_its_data_is_reportable() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
-    let mut child = memsoak()
-        .args([
-            "run",
-            "--duration",
-            "60s",
-            "--warmup",
-            "1s",
-            "--interval",
-            "200ms",
-            "--out",
-        ])
-        .arg(&dir)
-        .args([
-            "--",
-            "sh",
-            "-c",
-            "trap '' TERM; sleep 300 & sleep 300 & wait",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_stubborn_soak(&dir);
     assert!(eventually(Duration::from_secs(10), || samples_written(
         &dir
     ) >= 12));
@@ -415,28 +369,7 @@ fn a_second_interrupt_quits_at_once_and_still_stops_the_target() {
     let dir = tmp.path().join("run");
     // The target ignores SIGTERM, so the first interrupt's orderly stop
     // waits out the 5 s grace; the second one must not wait for it.
-    let child = memsoak()
-        .args([
-            "run",
-            "--duration",
-            "60s",
-            "--warmup",
-            "1s",
-            "--interval",
-            "200ms",
-            "--out",
-        ])
-        .arg(&dir)
-        .args([
-            "--",
-            "sh",
-            "-c",
-            "trap '' TERM; sleep 300 & sleep 300 & wait",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_stubborn_soak(&dir);
     assert!(eventually(Duration::from_secs(10), || samples_written(
         &dir
     ) >= 5));
