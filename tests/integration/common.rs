@@ -143,9 +143,9 @@ pub fn children_named(pid: u32, name: &str) -> Vec<i32> {
         .collect()
 }
 
-/// Starts `memsoak run` (sampling every 200 ms for up to a minute) on a
-/// shell whose two children ignore SIGTERM, writing into `dir`.
-pub fn spawn_stubborn_soak(dir: &Path) -> Child {
+/// Starts `memsoak run` (sampling every 200 ms for up to a minute) on
+/// `command`, writing into `dir`; stderr is piped for the test to read.
+pub fn spawn_soak(dir: &Path, command: &[&str]) -> Child {
     memsoak()
         .args([
             "run",
@@ -158,16 +158,20 @@ pub fn spawn_stubborn_soak(dir: &Path) -> Child {
             "--out",
         ])
         .arg(dir)
-        .args([
-            "--",
-            "sh",
-            "-c",
-            "trap '' TERM; sleep 300 & sleep 300 & wait",
-        ])
-        .stdout(Stdio::null())
+        .arg("--")
+        .args(command)
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("memsoak starts")
+}
+
+/// [`spawn_soak`] on a shell whose two children ignore SIGTERM.
+pub fn spawn_stubborn_soak(dir: &Path) -> Child {
+    spawn_soak(
+        dir,
+        &["sh", "-c", "trap '' TERM; sleep 300 & sleep 300 & wait"],
+    )
 }
 
 /// Waits up to `limit` for `cond`.

@@ -250,23 +250,7 @@ fn nonexistent_command_is_a_clear_error() {
 fn sigterm_writes_a_partial_summary_and_stops_the_target() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
-    let child = memsoak()
-        .args([
-            "run",
-            "--duration",
-            "60s",
-            "--warmup",
-            "1s",
-            "--interval",
-            "200ms",
-            "--out",
-        ])
-        .arg(&dir)
-        .args(["--", "sleep", "300"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_soak(&dir, &["sleep", "300"]);
     assert!(eventually(Duration::from_secs(10), || samples_written(
         &dir
     ) >= 5));
