@@ -125,7 +125,18 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
         tokio::select! {
             _ = &mut deadline => break Ending::Completed,
             info = target.exited() => break Ending::TargetExited(info),
-            () = &mut gone => break Ending::TargetGone,
+            () = &mut gone => {
+                // The sampler can see a launched root as a zombie before its
+                // exit status is collected; wait briefly for that status.
+                if target.is_launched() {
+                    if let Ok(info) =
+                        tokio::time::timeout(Duration::from_secs(2), target.exited()).await
+                    {
+                        break Ending::TargetExited(info);
+                    }
+                }
+                break Ending::TargetGone;
+            }
             e = &mut early => break Ending::FailedEarly(e),
             _ = &mut interrupt => break Ending::Interrupted,
             _ = stats_tick.tick() => workloads.write_interval(),
