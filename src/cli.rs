@@ -31,6 +31,14 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+
+    /// More log detail on stderr: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// No live view, status lines or notes: errors and the verdict line only.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
 }
 
 /// The subcommands.
@@ -121,6 +129,10 @@ pub struct RunArgs {
     /// Stop early once a leak is statistically certain (20 planned looks, 1% family-wise false-fail rate).
     #[arg(long)]
     pub fail_fast: bool,
+
+    /// Off a terminal, print a status line this often [default: 1m].
+    #[arg(long, value_name = "DUR", value_parser = units::parse_positive_duration)]
+    pub status_every: Option<Duration>,
 
     /// Run folder [default: reports/<name>-<UTC timestamp>].
     #[arg(long, value_name = "DIR")]

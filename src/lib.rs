@@ -14,6 +14,7 @@ pub mod analysis;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod live;
 pub mod profile;
 pub mod report;
 pub mod run;
@@ -41,6 +42,9 @@ pub mod exit {
     /// Ctrl-C or SIGTERM.
     pub const INTERRUPTED: i32 = 130;
 }
+
+/// Default time between plain status lines off a terminal.
+const STATUS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// An error that ends memsoak, with the exit code it maps to.
 #[derive(Debug, thiserror::Error)]
@@ -74,8 +78,13 @@ pub fn exit_code_for(verdict: Verdict, on_inconclusive: OnInconclusive) -> i32 {
 
 /// Runs a parsed command line; returns the exit code.
 pub fn execute(cli: Cli) -> Result<i32, Failure> {
+    live::init_logging(cli.verbose, cli.quiet);
     match cli.command {
         Command::Run(args) => {
+            let options = live::Options {
+                quiet: cli.quiet,
+                status_every: args.status_every.unwrap_or(STATUS_EVERY),
+            };
             let config =
                 config::RunConfig::from_args(&args).map_err(|e| Failure::Usage(e.into()))?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -87,7 +96,7 @@ pub fn execute(cli: Cli) -> Result<i32, Failure> {
                         anyhow::Error::new(e).context("could not start the async runtime"),
                     )
                 })?;
-            runtime.block_on(run::run(config))
+            runtime.block_on(run::run(config, options))
         }
         Command::Report(args) => report::report_command(&args)
             .map(|o| o.summary.exit_code)

@@ -14,11 +14,15 @@ use anyhow::Context;
 use crate::analysis::Verdict;
 use crate::analysis::{Analyzer, BlockStat, Criteria};
 use crate::config::{RunConfig, TargetSpec};
+use crate::live::{self, LiveView, Status};
 use crate::report::{export, terminal, Environment, Summary, TargetSummary};
 use crate::sampler::{self, EarlyFail, Sampler};
 use crate::target::{wait_ready, ExitInfo, Target};
 use crate::workload::{state_growth_per_unit, WorkloadSummary, Workloads};
 use crate::{exit, exit_code_for, Failure};
+
+/// How often the live view is redrawn.
+const VIEW_EVERY: Duration = Duration::from_secs(1);
 
 /// Why the measured phase ended.
 enum Ending {
@@ -30,16 +34,21 @@ enum Ending {
 }
 
 /// Runs a soak test; returns the exit code.
-pub async fn run(config: RunConfig) -> Result<i32, Failure> {
+pub async fn run(config: RunConfig, options: live::Options) -> Result<i32, Failure> {
     let dir = &config.out_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("could not create the run folder '{}'", dir.display()))
         .map_err(Failure::Usage)?;
-    eprintln!(
+    let say = |text: String| {
+        if !options.quiet {
+            live::note(&text);
+        }
+    };
+    say(format!(
         "memsoak: {} → {}",
         describe_target(&config.target),
         dir.display()
-    );
+    ));
 
     let mut target = Target::start(&config.target, dir, config.stop_grace)
         .map_err(|e| Failure::Target(e.into()))?;
@@ -50,13 +59,14 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
             }
             _ = interrupted() => {
                 target.stop();
-                eprintln!("memsoak: interrupted while waiting for the target to be ready");
+                live::note("memsoak: interrupted while waiting for the target to be ready");
                 return Ok(exit::INTERRUPTED);
             }
         }
     }
 
     let (early_tx, early_rx) = tokio::sync::oneshot::channel();
+    let (live_tx, live_rx) = tokio::sync::watch::channel(None);
     let criteria = Criteria {
         warmup: config.warmup,
         max_growth_bytes_per_hour: config.max_growth.bytes_per_hour,
@@ -71,6 +81,7 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
         interval: config.interval,
         pss_every: pss_every.max(1),
         metric: config.metric,
+        live: Some(live_tx),
         fail_fast: config.fail_fast.map(|rule| {
             // Looks spread evenly over the judged window, at least one interval apart.
             let every = ((config.duration - config.warmup) / rule.looks).max(config.interval);
@@ -88,13 +99,13 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
         gone_tx,
     )
     .map_err(Failure::Usage)?;
-    eprintln!(
+    say(format!(
         "memsoak: ready; sampling pid {} every {} for {} (warm-up {})",
         target.pid(),
         humantime::format_duration(config.interval),
         humantime::format_duration(config.duration),
         humantime::format_duration(config.warmup)
-    );
+    ));
 
     let mut workloads = Workloads::start(
         &config.workloads,
@@ -105,6 +116,11 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
     .map_err(Failure::Usage)?;
     let stats_every = config.interval.max(Duration::from_secs(1));
     let mut stats_tick = tokio::time::interval_at((start + stats_every).into(), stats_every);
+    // The live view is redrawn every second, whatever the intervals.
+    let mut view_tick = tokio::time::interval_at((start + VIEW_EVERY).into(), VIEW_EVERY);
+    view_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut view = LiveView::start(options, config.duration);
+    let mut load_now = Vec::new();
     let deadline = tokio::time::sleep(config.duration);
     let interrupt = interrupted();
     // The sampler's channels resolve once; a closed one (no fail-fast, or
@@ -139,12 +155,24 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
             }
             e = &mut early => break Ending::FailedEarly(e),
             _ = &mut interrupt => break Ending::Interrupted,
-            _ = stats_tick.tick() => workloads.write_interval(),
+            _ = stats_tick.tick() => load_now = workloads.write_interval(),
+            _ = view_tick.tick() => {
+                let latest = live_rx.borrow().clone();
+                view.update(&Status {
+                    elapsed_s: start.elapsed().as_secs_f64(),
+                    duration_s: config.duration.as_secs_f64(),
+                    warmup_s: config.warmup.as_secs_f64(),
+                    limit: &config.max_growth,
+                    sampler: latest.as_ref(),
+                    load: &load_now,
+                });
+            }
         }
     };
+    view.finish();
     let ended_at = start.elapsed();
     if matches!(ending, Ending::Interrupted) {
-        eprintln!("memsoak: interrupted: writing the outputs from the data so far (interrupt again to quit at once)");
+        live::note("memsoak: interrupted: writing the outputs from the data so far (interrupt again to quit at once)");
         // A second interrupt quits at once; the watchdog then stops the
         // launched target's process group, as it does whenever memsoak dies.
         tokio::spawn(async {
@@ -274,7 +302,19 @@ pub async fn run(config: RunConfig) -> Result<i32, Failure> {
             "memsoak: warning: the verdict is in summary.json, but the reports failed: {e:#}"
         );
     }
-    print!("{}", terminal::render(&s, dir));
+    let rendered = terminal::render(&s, dir);
+    if options.quiet {
+        // The verdict line alone.
+        print!(
+            "{}",
+            rendered
+                .lines()
+                .next()
+                .map_or(String::new(), |l| format!("{l}\n"))
+        );
+    } else {
+        print!("{rendered}");
+    }
     if failure.is_some() {
         eprint!("{}", target_tail(&target, dir));
     }

@@ -83,6 +83,8 @@ fn memsoak_heap_does_not_grow_with_run_length() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("samples.csv");
     let (tx, _rx) = tokio::sync::oneshot::channel();
+    // The live view's channel holds only the latest judgement.
+    let (live, _live_rx) = tokio::sync::watch::channel(None);
     let settings = Settings {
         root: std::process::id(),
         group: None,
@@ -90,6 +92,7 @@ fn memsoak_heap_does_not_grow_with_run_length() {
         pss_every: 10,
         metric: None,
         fail_fast: None,
+        live: Some(live),
     };
     let sampler = Sampler::spawn(
         settings,

@@ -26,6 +26,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{Analyzer, FailFast, Metric};
+use crate::live::SamplerView;
+
+/// How often the live view gets a fresh judgement.
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 
 /// One row of `samples.csv`. Empty cells mean "not measured".
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -132,6 +136,9 @@ pub struct Settings {
     /// Early-fail looks: the rule, the time between looks, and the
     /// channel to report an early fail on.
     pub fail_fast: Option<(FailFast, Duration, tokio::sync::oneshot::Sender<EarlyFail>)>,
+    /// Where to publish the latest reading and judgement for the live view
+    /// (at most once a second).
+    pub live: Option<tokio::sync::watch::Sender<Option<SamplerView>>>,
 }
 
 /// A run failed early (`--fail-fast`).
@@ -252,6 +259,7 @@ fn sample_loop(
     let limit = analyzer.criteria().max_growth_bytes_per_hour;
     let mut fail_fast = settings.fail_fast;
     let mut look: u32 = 0;
+    let mut published: Option<Instant> = None;
     loop {
         let due = start + settings.interval * u32::try_from(tick).unwrap_or(u32::MAX);
         if !stopping {
@@ -276,7 +284,14 @@ fn sample_loop(
                     late.as_secs_f64() * 1000.0
                 };
                 let metric = chosen
-                    .get_or_insert_with(|| choose_metric(settings.metric, &sample))
+                    .get_or_insert_with(|| {
+                        let (m, note) = choose_metric(settings.metric, &sample);
+                        tracing::info!(
+                            "judging {m}{}",
+                            note.as_deref().map_or(String::new(), |n| format!(" ({n})"))
+                        );
+                        (m, note)
+                    })
                     .0;
                 if !write_failed {
                     if let Err(e) = writer.serialize(&sample).and_then(|()| Ok(writer.flush()?)) {
@@ -291,22 +306,39 @@ fn sample_loop(
                 );
                 tally.samples += 1;
                 tally.max_processes = tally.max_processes.max(sample.processes);
+                if let Some(tx) = &settings.live {
+                    if published.is_none_or(|t: Instant| now.duration_since(t) >= PUBLISH_EVERY) {
+                        published = Some(now);
+                        tx.send_replace(Some(SamplerView {
+                            elapsed_s: sample.elapsed_s,
+                            metric,
+                            metric_bytes: sample.metric(metric),
+                            rss_bytes: sample.rss_bytes,
+                            processes: sample.processes,
+                            judgement: analyzer.judge(),
+                        }));
+                    }
+                }
                 // An early-fail look is due every `every` after warm-up.
                 let mut fired = None;
                 if let Some((rule, every, _)) = &fail_fast {
                     let due = warmup_s + f64::from(look + 1) * every.as_secs_f64();
                     if sample.elapsed_s >= due && look < rule.looks {
                         look += 1;
-                        fired = analyzer
-                            .early_fail_bound(rule)
-                            .filter(|lo| *lo > limit)
-                            .map(|lo| EarlyFail {
-                                look,
-                                looks: rule.looks,
-                                elapsed_s: sample.elapsed_s,
-                                lower_bound_bytes_per_hour: lo,
-                                alpha: rule.alpha,
-                            });
+                        let bound = analyzer.early_fail_bound(rule);
+                        tracing::info!(
+                            "fail-fast look {look} of {} at {:.0}s: growth lower bound {} bytes/h, limit {limit:.0}",
+                            rule.looks,
+                            sample.elapsed_s,
+                            bound.map_or("unknown".into(), |b| format!("{b:.0}"))
+                        );
+                        fired = bound.filter(|lo| *lo > limit).map(|lo| EarlyFail {
+                            look,
+                            looks: rule.looks,
+                            elapsed_s: sample.elapsed_s,
+                            lower_bound_bytes_per_hour: lo,
+                            alpha: rule.alpha,
+                        });
                     }
                 }
                 if let Some(e) = fired {
@@ -317,13 +349,18 @@ fn sample_loop(
                 }
                 if !stopping && late > settings.interval / 4 {
                     tally.late_samples += 1;
+                    tracing::debug!("sample at {:.1}s was {late:?} late", sample.elapsed_s);
                 }
             }
             Err(ProbeError::RootGone) => {
+                tracing::info!("the root process {} is gone", settings.root);
                 let _ = root_gone.send(());
                 break;
             }
-            Err(ProbeError::Other(e)) => tally.failed(e),
+            Err(ProbeError::Other(e)) => {
+                tracing::debug!("reading the process tree failed: {e}");
+                tally.failed(e);
+            }
         }
         if stopping {
             break;

@@ -153,10 +153,17 @@ impl Target {
         let pid = child
             .id()
             .ok_or_else(|| spawn_err(std::io::Error::other("exited at once")))?;
+        tracing::info!(
+            "launched {} as pid {pid}, in process group {pid}",
+            spec.program
+        );
         let watchdog = match watchdog::Watchdog::spawn(pid as i32, grace) {
-            Ok(w) => Some(w),
+            Ok(w) => {
+                tracing::debug!("watchdog guards process group {pid}");
+                Some(w)
+            }
             Err(e) => {
-                eprintln!("memsoak: warning: no watchdog for the target ({e}); if memsoak is killed, stop process group {pid} yourself");
+                tracing::warn!("no watchdog for the target ({e}); if memsoak is killed, stop process group {pid} yourself");
                 None
             }
         };
@@ -260,6 +267,7 @@ impl Target {
         *stopped = true;
         // ESRCH means the group is already gone; nothing else can fail for
         // our own child's group.
+        tracing::debug!("stopping process group {pgid}: SIGTERM");
         let _ = killpg(pgid, Signal::SIGTERM);
         let deadline = Instant::now() + *grace;
         loop {
@@ -274,6 +282,10 @@ impl Target {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        tracing::info!(
+            "process group {pgid} still running {} after SIGTERM: SIGKILL",
+            humantime::format_duration(*grace)
+        );
         let _ = killpg(pgid, Signal::SIGKILL);
         let until = Instant::now() + Duration::from_secs(2);
         while root.is_none() && Instant::now() < until {

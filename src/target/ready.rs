@@ -25,12 +25,21 @@ pub async fn wait_ready(
             last_error: e.to_string(),
             tail: String::new(),
         })?;
-    let deadline = Instant::now() + timeout;
+    let began = Instant::now();
+    let deadline = began + timeout;
     loop {
         let last_error = match probe(&client, readiness).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                tracing::info!(
+                    "ready after {:.1?} ({})",
+                    began.elapsed(),
+                    describe(readiness)
+                );
+                return Ok(());
+            }
             Err(e) => e,
         };
+        tracing::debug!("not ready yet: {last_error}");
         if Instant::now() >= deadline {
             return Err(TargetError::NotReady {
                 timeout: humantime::format_duration(timeout).to_string(),

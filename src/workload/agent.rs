@@ -93,11 +93,17 @@ pub struct HealthSummary {
 }
 
 impl HealthMonitor {
-    fn record(&self, healthy: bool, unhealthy_after: Duration) {
-        let Ok(mut s) = self.state.lock() else { return };
+    /// Records one poll; returns whether health changed and whether this
+    /// poll flagged the target (for the log).
+    fn record(&self, healthy: bool, unhealthy_after: Duration) -> (bool, bool) {
+        let Ok(mut s) = self.state.lock() else {
+            return (false, false);
+        };
         let now = Instant::now();
+        let was_flagged = s.flagged;
         s.polls += 1;
-        if s.healthy.is_some_and(|h| h != healthy) {
+        let changed = s.healthy.is_some_and(|h| h != healthy);
+        if changed {
             s.transitions += 1;
         }
         s.healthy = Some(healthy);
@@ -112,6 +118,7 @@ impl HealthMonitor {
                 s.flagged = true;
             }
         }
+        (changed, s.flagged && !was_flagged)
     }
 
     /// The record so far.
@@ -348,7 +355,25 @@ async fn poll_health(
             _ = phase.wait_for(|p| *p != Phase::Run) => return,
         }
         let healthy = send(&client, &step, 0, seq, &mut body).await.is_ok();
-        monitor.record(healthy, unhealthy_after);
+        let (changed, flagged) = monitor.record(healthy, unhealthy_after);
+        if changed {
+            tracing::info!(
+                "health {}: {}",
+                step.url,
+                if healthy {
+                    "healthy again"
+                } else {
+                    "unhealthy"
+                }
+            );
+        }
+        if flagged {
+            tracing::warn!(
+                "health {}: unhealthy for longer than {}; flagged",
+                step.url,
+                humantime::format_duration(unhealthy_after)
+            );
+        }
         seq += 1;
     }
 }

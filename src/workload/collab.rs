@@ -230,9 +230,11 @@ async fn back_off(
     *failures += 1;
     if spec.backoff.max_retries.is_some_and(|max| *failures > max) {
         bump(&stats.gave_up);
+        tracing::debug!("collab client: gave up after {failures} failures");
         return false;
     }
     let delay = jittered(spec.backoff.nominal(*failures - 1));
+    tracing::debug!("collab client: failure {failures}, reconnecting in {delay:.1?}");
     let stopped = tokio::select! {
         _ = tokio::time::sleep(delay) => false,
         _ = phase.wait_for(|p| *p != Phase::Run) => true,

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::analysis::Growth;
+use crate::live::LoadView;
 use agent::{AgentRun, HealthSummary};
 pub use spec::WorkloadSpec;
 use stats::{Counters, Stats, Totals};
@@ -153,6 +154,7 @@ pub struct Workloads {
     phase: watch::Sender<Phase>,
     csv: Option<csv::Writer<File>>,
     start: Instant,
+    last_at: Instant,
 }
 
 /// A row of `workload.csv`: one workload over one interval.
@@ -224,14 +226,19 @@ impl Workloads {
             phase,
             csv,
             start,
+            last_at: start,
         })
     }
 
     /// Appends one row per workload to `workload.csv` for the interval since
-    /// the last call, and flushes.
-    pub fn write_interval(&mut self) {
-        let Some(csv) = &mut self.csv else { return };
-        let elapsed_s = self.start.elapsed().as_secs_f64();
+    /// the last call, flushes, and returns the interval's rates for the
+    /// live view.
+    pub fn write_interval(&mut self) -> Vec<LoadView> {
+        let now_at = Instant::now();
+        let elapsed_s = now_at.duration_since(self.start).as_secs_f64();
+        let secs = now_at.duration_since(self.last_at).as_secs_f64().max(1e-3);
+        self.last_at = now_at;
+        let mut views = Vec::with_capacity(self.running.len());
         for r in &mut self.running {
             let now = r.stats.counters();
             let latency = r.stats.take_interval_latency();
@@ -249,14 +256,26 @@ impl Workloads {
                 p50_ms: has_latency.then_some(latency.p50_ms),
                 p99_ms: has_latency.then_some(latency.p99_ms),
             };
+            views.push(LoadView {
+                name: r.name.clone(),
+                kind: r.kind,
+                sent_per_s: row.sent as f64 / secs,
+                errors: row.errors,
+                errors_total: now.errors,
+            });
             r.last = now;
-            if csv.serialize(&row).is_err() {
-                // A full disk must not end the soak: stop writing rows.
-                self.csv = None;
-                return;
+            if let Some(csv) = &mut self.csv {
+                if let Err(e) = csv.serialize(&row) {
+                    // A full disk must not end the soak: stop writing rows.
+                    tracing::warn!("workload.csv: {e}; no more rows are written");
+                    self.csv = None;
+                }
             }
         }
-        let _ = csv.flush();
+        if let Some(csv) = &mut self.csv {
+            let _ = csv.flush();
+        }
+        views
     }
 
     /// Stops sending, drains, closes every connection, writes the last

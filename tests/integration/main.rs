@@ -3,6 +3,7 @@
 //! temporary folder and bounds its runs in time.
 
 mod common;
+mod live;
 mod profiles;
 mod report;
 mod reports;

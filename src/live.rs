@@ -1,0 +1,605 @@
+//! The live view of a running soak test.
+//!
+//! On a terminal, a progress display (indicatif) redrawn in place: elapsed
+//! and remaining time, current memory, the slope so far with its interval,
+//! the verdict so far and an estimate of when it will be decided, and the
+//! load. Off a terminal (a CI log), the same facts as one plain line per
+//! `--status-every`, without escape codes. `--quiet` shows neither.
+//!
+//! The facts come from two places: the sampler thread publishes a
+//! [`SamplerView`] (at most once a second), and the run loop reads the
+//! workloads' counters each stats interval ([`LoadView`]). Rendering is
+//! plain functions of those, so it is tested without a terminal.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::analysis::{Judgement, Metric, Verdict};
+use crate::units::{format_mb, Rate};
+
+/// How the user asked to be told about the run.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// No live view, no status lines, no notes: errors and the verdict only.
+    pub quiet: bool,
+    /// Time between plain status lines off a terminal.
+    pub status_every: Duration,
+}
+
+/// What the sampler saw last.
+#[derive(Debug, Clone)]
+pub struct SamplerView {
+    /// Seconds since the start of the measured run.
+    pub elapsed_s: f64,
+    /// The metric judged.
+    pub metric: Metric,
+    /// Its current value for the whole tree, bytes.
+    pub metric_bytes: Option<u64>,
+    /// Current RSS of the tree, bytes.
+    pub rss_bytes: u64,
+    /// Processes in the tree.
+    pub processes: u32,
+    /// The judgement of the data so far.
+    pub judgement: Judgement,
+}
+
+/// One workload over the last stats interval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadView {
+    /// Workload name.
+    pub name: String,
+    /// `collab` or `agent`.
+    pub kind: &'static str,
+    /// Messages or requests sent per second.
+    pub sent_per_s: f64,
+    /// Errors in the interval.
+    pub errors: u64,
+    /// Errors since the start.
+    pub errors_total: u64,
+}
+
+/// Where the verdict is heading.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outlook {
+    /// Still in warm-up; seconds left.
+    WarmingUp(f64),
+    /// Too few judged samples for a slope yet.
+    Gathering,
+    /// The interval already excludes the limit (or the ceiling was crossed).
+    Decided(Verdict),
+    /// Expected to be decided in this many seconds, heading for the verdict.
+    DecidesIn(f64, Verdict),
+    /// Not expected to be decided before the planned end.
+    NotByTheEnd,
+    /// The slope sits on the limit: no estimate.
+    Unknown,
+}
+
+/// Where the verdict is heading, with an estimate of when it is decided.
+///
+/// The estimate assumes the current slope holds and that the interval
+/// narrows as (judged time)^-3/2, as a trend's standard error does once the
+/// judged window is long against the noise's memory. It is a guide for the
+/// person watching, never used for the verdict itself.
+pub fn outlook(j: &Judgement, limit_bph: f64, warmup_s: f64, duration_s: f64) -> Outlook {
+    let elapsed = j.last_elapsed_s;
+    if j.ceiling_crossed {
+        return Outlook::Decided(Verdict::Fail);
+    }
+    if elapsed < warmup_s {
+        return Outlook::WarmingUp(warmup_s - elapsed);
+    }
+    let Some(g) = &j.growth else {
+        return Outlook::Gathering;
+    };
+    if j.verdict != Verdict::Inconclusive {
+        return Outlook::Decided(j.verdict);
+    }
+    let [lo, hi] = g.ci95_bytes_per_hour;
+    let slope = g.slope_bytes_per_hour;
+    let (half_width, gap, heading) = if slope < limit_bph {
+        (hi - slope, limit_bph - slope, Verdict::Pass)
+    } else {
+        (slope - lo, slope - limit_bph, Verdict::Fail)
+    };
+    let judged = elapsed - warmup_s;
+    if gap <= 0.0 || half_width <= 0.0 || judged <= 0.0 {
+        return Outlook::Unknown;
+    }
+    let needed = judged * (half_width / gap).powf(2.0 / 3.0);
+    if warmup_s + needed > duration_s {
+        Outlook::NotByTheEnd
+    } else {
+        Outlook::DecidesIn((needed - judged).max(0.0), heading)
+    }
+}
+
+/// A duration as a person reads it at a glance: `45s`, `12m03s`, `1h47m`.
+pub fn short_duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    }
+}
+
+/// The facts of one status, rendered as up to three lines.
+pub struct Status<'a> {
+    /// Seconds since the start of the measured run.
+    pub elapsed_s: f64,
+    /// Planned measured duration, seconds.
+    pub duration_s: f64,
+    /// Warm-up, seconds.
+    pub warmup_s: f64,
+    /// The growth limit, for its unit.
+    pub limit: &'a Rate,
+    /// What the sampler saw last, if anything yet.
+    pub sampler: Option<&'a SamplerView>,
+    /// The load over the last interval.
+    pub load: &'a [LoadView],
+}
+
+impl Status<'_> {
+    /// Time and memory: `12m03s of 2h00m (1h47m left) · anon 512.3 MB, rss 640.1 MB, 5 processes`.
+    pub fn progress_line(&self) -> String {
+        let mut line = format!(
+            "{} of {} ({} left)",
+            short_duration(self.elapsed_s),
+            short_duration(self.duration_s),
+            short_duration(self.duration_s - self.elapsed_s)
+        );
+        if let Some(v) = self.sampler {
+            match v.metric_bytes {
+                Some(b) if v.metric != Metric::Rss => line.push_str(&format!(
+                    " · {} {}, rss {}",
+                    v.metric,
+                    format_mb(b as f64),
+                    format_mb(v.rss_bytes as f64)
+                )),
+                _ => line.push_str(&format!(" · rss {}", format_mb(v.rss_bytes as f64))),
+            }
+            line.push_str(&format!(
+                ", {} process{}",
+                v.processes,
+                if v.processes == 1 { "" } else { "es" }
+            ));
+        }
+        line
+    }
+
+    /// The judgement so far: slope ± interval against the limit, and the outlook.
+    pub fn verdict_line(&self) -> String {
+        let unit = &self.limit.unit;
+        let Some(v) = self.sampler else {
+            return "waiting for the first sample".into();
+        };
+        let j = &v.judgement;
+        let slope = j.growth.as_ref().map(|g| {
+            format!(
+                "slope {} (95% CI {} … {}) vs limit {}",
+                signed(&unit.format(g.slope_bytes_per_hour)),
+                signed(&unit.format_number(g.ci95_bytes_per_hour[0])),
+                signed(&unit.format_number(g.ci95_bytes_per_hour[1])),
+                unit.format(self.limit.bytes_per_hour)
+            )
+        });
+        let outlook = match outlook(j, self.limit.bytes_per_hour, self.warmup_s, self.duration_s) {
+            Outlook::WarmingUp(left) => format!("warming up, {} left", short_duration(left)),
+            Outlook::Gathering => "gathering samples for a slope".into(),
+            Outlook::Decided(Verdict::Fail) if j.ceiling_crossed => {
+                "fail: RSS ceiling crossed".into()
+            }
+            Outlook::Decided(verdict) => format!("{verdict} so far"),
+            // Early estimates are rough: under a minute reads as such.
+            Outlook::DecidesIn(left, heading) if left < 60.0 => {
+                format!("inconclusive so far, heading for {heading} within ~1m")
+            }
+            Outlook::DecidesIn(left, heading) => format!(
+                "inconclusive so far, heading for {heading} in ~{}",
+                short_duration(left)
+            ),
+            Outlook::NotByTheEnd => "inconclusive so far; may not be decided by the end".into(),
+            Outlook::Unknown => "inconclusive so far; slope at the limit".into(),
+        };
+        match slope {
+            Some(s) => format!("{s} · {outlook}"),
+            None => outlook,
+        }
+    }
+
+    /// The load: `collab 120.0 msg/s, 0 errors · agent 4.0 req/s, 2 errors (17 total)`.
+    pub fn load_line(&self) -> Option<String> {
+        if self.load.is_empty() {
+            return None;
+        }
+        let parts: Vec<String> = self
+            .load
+            .iter()
+            .map(|l| {
+                let unit = if l.kind == "collab" { "msg/s" } else { "req/s" };
+                let mut part = format!(
+                    "{} {:.1} {unit}, {} error{}",
+                    l.name,
+                    l.sent_per_s,
+                    l.errors,
+                    if l.errors == 1 { "" } else { "s" }
+                );
+                if l.errors_total > l.errors {
+                    part.push_str(&format!(" ({} total)", l.errors_total));
+                }
+                part
+            })
+            .collect();
+        Some(format!("load: {}", parts.join(" · ")))
+    }
+
+    /// Everything on one line, for logs.
+    pub fn plain_line(&self) -> String {
+        let mut line = format!(
+            "memsoak: {} | {}",
+            self.progress_line(),
+            self.verdict_line()
+        );
+        if let Some(load) = self.load_line() {
+            line.push_str(" | ");
+            line.push_str(&load);
+        }
+        line
+    }
+}
+
+/// Puts a `+` before a positive number, so growth reads as growth.
+fn signed(text: &str) -> String {
+    let number = text.split(' ').next().unwrap_or_default();
+    match number.parse::<f64>() {
+        Ok(v) if v > 0.0 => format!("+{text}"),
+        _ => text.to_string(),
+    }
+}
+
+/// The progress display, if one is drawn now. Log lines and notes are
+/// printed around it ([`suspend`]) so they do not tear the display.
+static ACTIVE: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Runs `f` (which writes to the terminal) with the progress display
+/// hidden, if there is one.
+pub fn suspend<R>(f: impl FnOnce() -> R) -> R {
+    let bar = ACTIVE.lock().ok().and_then(|a| a.clone());
+    match bar {
+        Some(bar) => bar.suspend(f),
+        None => f(),
+    }
+}
+
+/// Prints a note to stderr without tearing the progress display.
+pub fn note(text: &str) {
+    suspend(|| {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{text}");
+    });
+}
+
+/// The live view of one run.
+pub struct LiveView {
+    mode: Mode,
+    duration: Duration,
+    every: Duration,
+    last_line_at: Option<f64>,
+}
+
+enum Mode {
+    Bar(ProgressBar),
+    Lines,
+    Quiet,
+}
+
+impl LiveView {
+    /// Chooses the display: a progress display when stderr is a terminal
+    /// (and `TERM` is not `dumb`), plain lines otherwise, nothing when quiet.
+    pub fn start(options: Options, duration: Duration) -> LiveView {
+        let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+        let mode = if options.quiet {
+            Mode::Quiet
+        } else if std::io::stderr().is_terminal() && !dumb {
+            let bar = ProgressBar::with_draw_target(
+                Some(duration.as_millis() as u64),
+                ProgressDrawTarget::stderr_with_hz(4),
+            );
+            // Colours go through `console`, which honours NO_COLOR.
+            let style = ProgressStyle::with_template(
+                "{spinner:.green} [{bar:24.cyan/blue}] {prefix}\n  {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(250));
+            if let Ok(mut active) = ACTIVE.lock() {
+                *active = Some(bar.clone());
+            }
+            Mode::Bar(bar)
+        } else {
+            Mode::Lines
+        };
+        LiveView {
+            mode,
+            duration,
+            every: options.status_every,
+            last_line_at: None,
+        }
+    }
+
+    /// Shows the current status: redraws the display, or prints a plain
+    /// line when one is due (the first after the first interval).
+    pub fn update(&mut self, status: &Status<'_>) {
+        match &self.mode {
+            Mode::Quiet => {}
+            Mode::Bar(bar) => {
+                let pos = (status.elapsed_s * 1000.0).max(0.0) as u64;
+                bar.set_position(pos.min(self.duration.as_millis() as u64));
+                bar.set_prefix(status.progress_line());
+                let mut msg = status.verdict_line();
+                if let Some(load) = status.load_line() {
+                    msg.push_str("\n  ");
+                    msg.push_str(&load);
+                }
+                bar.set_message(msg);
+            }
+            Mode::Lines => {
+                let every = self.every.as_secs_f64();
+                let due = match self.last_line_at {
+                    Some(last) => status.elapsed_s >= last + every,
+                    None => status.elapsed_s >= every,
+                };
+                if due {
+                    // Keep the cadence: the next line is due a whole period
+                    // after this one's slot, not after a late print.
+                    let slot = (status.elapsed_s / every).floor() * every;
+                    self.last_line_at = Some(slot);
+                    note(&status.plain_line());
+                }
+            }
+        }
+    }
+
+    /// Removes the display before the final summary is printed.
+    pub fn finish(&mut self) {
+        if let Mode::Bar(bar) = &self.mode {
+            bar.finish_and_clear();
+            if let Ok(mut active) = ACTIVE.lock() {
+                *active = None;
+            }
+        }
+        self.mode = Mode::Quiet;
+    }
+
+    /// Whether notes should be printed (not with `--quiet`).
+    pub fn chatty(&self) -> bool {
+        !matches!(self.mode, Mode::Quiet)
+    }
+}
+
+impl Drop for LiveView {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// Installs the tracing subscriber: `-v` info, `-vv` debug, `-vvv` trace;
+/// default warnings (errors only with `--quiet`). `RUST_LOG` overrides, in
+/// the `target=level,level` form. Log lines go to stderr around the
+/// progress display.
+///
+/// `Targets` parses `RUST_LOG` without the regex engine `EnvFilter` needs;
+/// memsoak has a handful of targets, so span and field filters add nothing.
+pub fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let level = match (quiet, verbose) {
+        (true, _) => LevelFilter::ERROR,
+        (false, 0) => LevelFilter::WARN,
+        (false, 1) => LevelFilter::INFO,
+        (false, 2) => LevelFilter::DEBUG,
+        (false, _) => LevelFilter::TRACE,
+    };
+    let from_env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let (filter, bad_env) = match from_env.as_deref().map(str::parse::<Targets>) {
+        Some(Ok(t)) => (t, None),
+        Some(Err(e)) => (Targets::new().with_default(level), Some(e)),
+        None => (Targets::new().with_default(level), None),
+    };
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let layer = tracing_subscriber::fmt::layer()
+        .with_ansi(ansi)
+        .with_target(verbose >= 2)
+        .with_writer(|| LogWriter(Vec::new()));
+    // A second initialisation (tests calling `execute` twice) is harmless.
+    let _ = tracing_subscriber::registry()
+        .with(layer.with_filter(filter))
+        .try_init();
+    if let Some(e) = bad_env {
+        tracing::warn!("RUST_LOG ignored: {e} (expected e.g. 'debug' or 'memsoak=debug')");
+    }
+}
+
+/// Buffers one log event and writes it to stderr around the progress display.
+struct LogWriter(Vec<u8>);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogWriter {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            let bytes = std::mem::take(&mut self.0);
+            suspend(|| {
+                let _ = std::io::stderr().lock().write_all(&bytes);
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::Growth;
+
+    fn judgement(elapsed: f64, slope: f64, ci: [f64; 2], verdict: Verdict) -> Judgement {
+        Judgement {
+            verdict,
+            reasons: Vec::new(),
+            growth: Some(Growth {
+                slope_bytes_per_hour: slope,
+                ci95_bytes_per_hour: ci,
+                intercept_bytes: 1e8,
+                blocks: 48,
+                samples_per_block: 10,
+                variance_inflation: 1.0,
+            }),
+            samples: 500,
+            samples_judged: 480,
+            peak_rss_bytes: Some(2e8 as u64),
+            peak_rss_elapsed_s: Some(400.0),
+            last_elapsed_s: elapsed,
+            ceiling_crossed: false,
+        }
+    }
+
+    const MB: f64 = 1e6;
+
+    #[test]
+    fn outlook_follows_the_interval() {
+        let limit = 10.0 * MB;
+        // Warm-up not over.
+        let mut j = judgement(20.0, 0.0, [0.0, 0.0], Verdict::Inconclusive);
+        j.growth = None;
+        assert_eq!(outlook(&j, limit, 60.0, 3600.0), Outlook::WarmingUp(40.0));
+        assert_eq!(outlook(&j, limit, 10.0, 3600.0), Outlook::Gathering);
+        // Decided either way.
+        let j = judgement(600.0, 2.0 * MB, [1.0 * MB, 3.0 * MB], Verdict::Pass);
+        assert_eq!(
+            outlook(&j, limit, 60.0, 3600.0),
+            Outlook::Decided(Verdict::Pass)
+        );
+        // Heading for pass: half-width 16 MB/h against a gap of 8 MB/h after
+        // 540 s judged needs 540 × 2^(2/3) ≈ 857 s judged: ~317 s more.
+        let j = judgement(
+            600.0,
+            2.0 * MB,
+            [-14.0 * MB, 18.0 * MB],
+            Verdict::Inconclusive,
+        );
+        match outlook(&j, limit, 60.0, 3600.0) {
+            Outlook::DecidesIn(left, Verdict::Pass) => {
+                assert!((left - 317.2).abs() < 1.0, "{left}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // Heading for fail, the same way round.
+        let j = judgement(
+            600.0,
+            18.0 * MB,
+            [2.0 * MB, 34.0 * MB],
+            Verdict::Inconclusive,
+        );
+        assert!(matches!(
+            outlook(&j, limit, 60.0, 3600.0),
+            Outlook::DecidesIn(_, Verdict::Fail)
+        ));
+        // Needs more time than the run has.
+        assert_eq!(outlook(&j, limit, 60.0, 700.0), Outlook::NotByTheEnd);
+        // On the limit: no estimate.
+        let j = judgement(600.0, limit, [0.0, 2.0 * limit], Verdict::Inconclusive);
+        assert_eq!(outlook(&j, limit, 60.0, 3600.0), Outlook::Unknown);
+        // The ceiling decides at once.
+        let mut j = judgement(20.0, 0.0, [0.0, 0.0], Verdict::Fail);
+        j.ceiling_crossed = true;
+        assert_eq!(
+            outlook(&j, limit, 60.0, 3600.0),
+            Outlook::Decided(Verdict::Fail)
+        );
+    }
+
+    #[test]
+    fn status_lines_say_what_a_person_needs() {
+        let limit = Rate::parse("10MB/h").unwrap();
+        let view = SamplerView {
+            elapsed_s: 723.0,
+            metric: Metric::Anon,
+            metric_bytes: Some(512_300_000),
+            rss_bytes: 640_100_000,
+            processes: 5,
+            judgement: judgement(723.0, 3.2 * MB, [1.1 * MB, 5.3 * MB], Verdict::Pass),
+        };
+        let load = [
+            LoadView {
+                name: "editors".into(),
+                kind: "collab",
+                sent_per_s: 120.0,
+                errors: 0,
+                errors_total: 0,
+            },
+            LoadView {
+                name: "agents".into(),
+                kind: "agent",
+                sent_per_s: 4.0,
+                errors: 2,
+                errors_total: 17,
+            },
+        ];
+        let status = Status {
+            elapsed_s: 723.0,
+            duration_s: 7200.0,
+            warmup_s: 600.0,
+            limit: &limit,
+            sampler: Some(&view),
+            load: &load,
+        };
+        assert_eq!(
+            status.progress_line(),
+            "12m03s of 2h00m (1h47m left) · anon 512.3 MB, rss 640.1 MB, 5 processes"
+        );
+        assert_eq!(
+            status.verdict_line(),
+            "slope +3.20 MB/h (95% CI +1.10 … +5.30) vs limit 10.0 MB/h · pass so far"
+        );
+        assert_eq!(
+            status.load_line().unwrap(),
+            "load: editors 120.0 msg/s, 0 errors · agents 4.0 req/s, 2 errors (17 total)"
+        );
+        let line = status.plain_line();
+        assert!(line.starts_with("memsoak: 12m03s of 2h00m"), "{line}");
+        assert!(!line.contains('\x1b') && !line.contains('\n'), "{line}");
+        // Before the first sample, and without load.
+        let early = Status {
+            sampler: None,
+            load: &[],
+            ..status
+        };
+        assert_eq!(early.verdict_line(), "waiting for the first sample");
+        assert_eq!(early.load_line(), None);
+    }
+
+    #[test]
+    fn short_durations_read_at_a_glance() {
+        assert_eq!(short_duration(45.4), "45s");
+        assert_eq!(short_duration(723.0), "12m03s");
+        assert_eq!(short_duration(6420.0), "1h47m");
+        assert_eq!(short_duration(-3.0), "0s");
+    }
+}
