@@ -7,8 +7,9 @@
 //! with an honest interval, and the verdict) → `report` (summary.json, the
 //! terminal summary, re-analysis). `workload` drives the target (WebSocket
 //! collab clients, HTTP agents) beside the sampler, from readiness to the
-//! end of the run. `demo` is the reference backend used by the quickstart
-//! and tests.
+//! end of the run. `live` shows the run as it goes (a progress display on a
+//! terminal, status lines in a log) and sets up logging. `demo` is the
+//! reference backend used by the quickstart and tests.
 
 pub mod analysis;
 pub mod cli;
