@@ -107,19 +107,19 @@ pub struct RunArgs {
     pub ready_tcp: Option<String>,
 
     /// Give up waiting for readiness after this long [default: 60s].
-    #[arg(long, value_name = "DUR", value_parser = units::parse_positive_duration)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = units::parse_positive_duration)]
     pub ready_timeout: Option<Duration>,
 
     /// Measured duration, from readiness on [default: 2m].
-    #[arg(long, value_name = "DUR", value_parser = units::parse_positive_duration)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = units::parse_positive_duration)]
     pub duration: Option<Duration>,
 
     /// Sampling interval [default: 1s].
-    #[arg(long, value_name = "DUR", value_parser = units::parse_positive_duration)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = units::parse_positive_duration)]
     pub interval: Option<Duration>,
 
     /// PSS sampling interval; PSS walks page tables, so it may be slower [default: the interval, at least 1s].
-    #[arg(long, value_name = "DUR", value_parser = units::parse_positive_duration)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = units::parse_positive_duration)]
     pub pss_interval: Option<Duration>,
 
     /// How the growth is judged.
@@ -131,7 +131,7 @@ pub struct RunArgs {
     pub fail_fast: bool,
 
     /// Off a terminal, print a status line this often [default: 1m].
-    #[arg(long, value_name = "DUR", value_parser = units::parse_positive_duration)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = units::parse_positive_duration)]
     pub status_every: Option<Duration>,
 
     /// Run folder [default: reports/<name>-<UTC timestamp>].
@@ -159,7 +159,7 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 pub struct JudgeArgs {
     /// Initial part not judged [default: 10% of the duration, at least 30s, at most half].
-    #[arg(long, value_name = "DUR", value_parser = units::parse_duration)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = units::parse_duration)]
     pub warmup: Option<Duration>,
 
     /// Largest acceptable growth, e.g. 10MB/h [default: 10MB/h].

@@ -96,6 +96,8 @@ pub mod defaults {
     pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
     /// SIGTERM → SIGKILL grace.
     pub const STOP_GRACE: Duration = Duration::from_secs(5);
+    /// Shortest sampling interval.
+    pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
     /// Shortest PSS interval.
     pub const MIN_PSS_INTERVAL: Duration = Duration::from_secs(1);
     /// Growth limit.
@@ -127,28 +129,37 @@ impl RunConfig {
         };
         let mut expander = Placeholders::default();
         let invalid = |m: String| ConfigError::Invalid(m);
-        let where_ = args
-            .profile
-            .as_ref()
-            .map_or_else(String::new, |p| format!(" in '{}'", p.display()));
+        // Errors in values taken from the profile start with `file:line: `;
+        // a value given by a flag has no place in the file.
+        let at = |from_flag: bool, path: &[&str]| {
+            if from_flag {
+                String::new()
+            } else {
+                profile.at(path)
+            }
+        };
 
         let t = &profile.target;
         let target = if let Some(pid) = args.pid {
             TargetSpec::Attach { pid }
         } else if !args.command.is_empty() {
-            launch_spec(&args.command, t, &mut expander)?
+            launch_spec(&args.command, t, &mut expander, "")?
         } else {
             match (&t.command, t.pid) {
                 (Some(_), Some(_)) => {
                     return Err(invalid(format!(
-                        "[target] sets both 'command' and 'pid'{where_}: choose one"
+                        "{}[target] sets both 'command' and 'pid': choose one",
+                        profile.at(&["target", "pid"])
                     )))
                 }
-                (Some(cmd), None) => launch_spec(cmd, t, &mut expander)?,
+                (Some(cmd), None) => {
+                    launch_spec(cmd, t, &mut expander, &profile.at(&["target", "command"]))?
+                }
                 (None, Some(pid)) => TargetSpec::Attach { pid },
                 (None, None) => {
                     return Err(invalid(format!(
-                        "nothing to measure{where_}: give a profile with [target] command or pid, `--pid N`, or `-- COMMAND`"
+                        "{}nothing to measure: give a profile with [target] command or pid, `--pid N`, or `-- COMMAND`",
+                        profile.at(&["target"])
                     )))
                 }
             }
@@ -160,7 +171,8 @@ impl RunConfig {
             _ => match (&t.ready_url, &t.ready_tcp) {
                 (Some(_), Some(_)) => {
                     return Err(invalid(format!(
-                        "[target] sets both 'ready_url' and 'ready_tcp'{where_}: choose one"
+                        "{}[target] sets both 'ready_url' and 'ready_tcp': choose one",
+                        profile.at(&["target", "ready_tcp"])
                     )))
                 }
                 (Some(u), None) => Some(Readiness::Http(expander.expand(u)?)),
@@ -168,12 +180,26 @@ impl RunConfig {
                 (None, None) => None,
             },
         };
-        if let Some(Readiness::Http(url)) = &readiness {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
+        match &readiness {
+            Some(Readiness::Http(url)) if !url.starts_with("http://") => {
                 return Err(invalid(format!(
-                    "ready URL '{url}' must start with http:// (e.g. http://127.0.0.1:8000/health)"
+                    "{}ready URL '{url}' must start with http://, e.g. http://127.0.0.1:8000/health{}",
+                    at(args.ready_url.is_some(), &["target", "ready_url"]),
+                    crate::workload::spec::NO_TLS
                 )));
             }
+            Some(Readiness::Tcp(addr)) => {
+                let port = addr
+                    .rsplit_once(':')
+                    .map(|(host, port)| (host, port.parse::<u16>()));
+                if !matches!(port, Some((host, Ok(_))) if !host.is_empty()) {
+                    return Err(invalid(format!(
+                        "{}ready TCP address '{addr}' must be HOST:PORT (e.g. 127.0.0.1:8000)",
+                        at(args.ready_tcp.is_some(), &["target", "ready_tcp"])
+                    )));
+                }
+            }
+            _ => {}
         }
 
         let r = &profile.run;
@@ -195,15 +221,29 @@ impl RunConfig {
             .or(r.pss_interval.map(|d| d.0))
             .unwrap_or(interval.max(defaults::MIN_PSS_INTERVAL));
         if warmup >= duration {
+            let place = if args.judge.warmup.is_none() && r.warmup.is_some() {
+                at(false, &["run", "warmup"])
+            } else {
+                at(args.duration.is_some(), &["run", "duration"])
+            };
             return Err(invalid(format!(
-                "warm-up ({}) must be shorter than the duration ({})",
+                "{place}warm-up ({}) must be shorter than the duration ({})",
                 humantime::format_duration(warmup),
                 humantime::format_duration(duration)
             )));
         }
+        if interval < defaults::MIN_INTERVAL {
+            return Err(invalid(format!(
+                "{}interval ({}) must be at least {}: reading a process tree takes about a millisecond",
+                at(args.interval.is_some(), &["run", "interval"]),
+                humantime::format_duration(interval),
+                humantime::format_duration(defaults::MIN_INTERVAL)
+            )));
+        }
         if interval > duration {
             return Err(invalid(format!(
-                "interval ({}) must not be longer than the duration ({})",
+                "{}interval ({}) must not be longer than the duration ({})",
+                at(args.interval.is_some(), &["run", "interval"]),
                 humantime::format_duration(interval),
                 humantime::format_duration(duration)
             )));
@@ -235,7 +275,10 @@ impl RunConfig {
         let workloads = spec::build(&profile.workloads, &mut |t| {
             expander.expand(t).map_err(|e| e.to_string())
         })
-        .map_err(|m| invalid(format!("{m}{where_}")))?;
+        .map_err(|e| {
+            let path: Vec<&str> = e.at.iter().map(String::as_str).collect();
+            invalid(format!("{}{}", profile.at(&path), e.message))
+        })?;
         let out_dir = match args.out.clone().or(r.out.clone()) {
             Some(dir) => dir,
             None => default_out_dir(&name),
@@ -270,17 +313,22 @@ impl RunConfig {
     }
 }
 
+/// The launch from `command`; `place` prefixes errors (`file:line: ` when
+/// the command came from the profile).
 fn launch_spec(
     command: &[String],
     t: &crate::profile::TargetSection,
     expander: &mut Placeholders,
+    place: &str,
 ) -> Result<TargetSpec, ConfigError> {
     let mut words = command
         .iter()
         .map(|w| expander.expand(w))
         .collect::<Result<Vec<_>, _>>()?;
     if words.first().is_none_or(|p| p.is_empty()) {
-        return Err(ConfigError::Invalid("[target] command is empty".into()));
+        return Err(ConfigError::Invalid(format!(
+            "{place}[target] command is empty"
+        )));
     }
     let program = words.remove(0);
     let env = t

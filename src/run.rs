@@ -17,7 +17,7 @@ use crate::config::{RunConfig, TargetSpec};
 use crate::live::{self, LiveView, Status};
 use crate::report::{export, terminal, Environment, Summary, TargetSummary};
 use crate::sampler::{self, EarlyFail, Sampler};
-use crate::target::{wait_ready, ExitInfo, Target};
+use crate::target::{pid_alive, wait_ready, ExitInfo, Target, TargetError};
 use crate::workload::{state_growth_per_unit, WorkloadSummary, Workloads};
 use crate::{exit, exit_code_for, Failure};
 
@@ -36,6 +36,15 @@ enum Ending {
 /// Runs a soak test; returns the exit code.
 pub async fn run(config: RunConfig, options: live::Options) -> Result<i32, Failure> {
     let dir = &config.out_dir;
+    // A run that cannot start leaves no run folder behind: a missing pid
+    // is found before the folder is made, and a program that cannot be
+    // started removes the folder made for its logs.
+    if let TargetSpec::Attach { pid } = &config.target {
+        if !pid_alive(*pid) {
+            return Err(Failure::Target(TargetError::NoSuchPid(*pid).into()));
+        }
+    }
+    let existed = dir.exists();
     std::fs::create_dir_all(dir)
         .with_context(|| format!("could not create the run folder '{}'", dir.display()))
         .map_err(Failure::Usage)?;
@@ -50,8 +59,15 @@ pub async fn run(config: RunConfig, options: live::Options) -> Result<i32, Failu
         dir.display()
     ));
 
-    let mut target = Target::start(&config.target, dir, config.stop_grace)
-        .map_err(|e| Failure::Target(e.into()))?;
+    let mut target = match Target::start(&config.target, dir, config.stop_grace) {
+        Ok(t) => t,
+        Err(e) => {
+            if !existed {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            return Err(Failure::Target(e.into()));
+        }
+    };
     if let Some(readiness) = &config.readiness {
         tokio::select! {
             r = wait_ready(&mut target, readiness, config.ready_timeout) => {
@@ -323,7 +339,13 @@ pub async fn run(config: RunConfig, options: live::Options) -> Result<i32, Failu
 
 fn describe_target(t: &TargetSpec) -> String {
     match t {
-        TargetSpec::Launch(l) => format!("launching {} {}", l.program, l.args.join(" ")),
+        TargetSpec::Launch(l) => format!(
+            "launching {}",
+            std::iter::once(l.program.as_str())
+                .chain(l.args.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
         TargetSpec::Attach { pid } => format!("attaching to pid {pid}"),
     }
 }

@@ -13,6 +13,11 @@ use serde::{Deserialize, Deserializer};
 
 /// Parses a human duration such as `90s`, `30m`, `1h 30m` or `8h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    if text.trim_start().starts_with('-') {
+        return Err(format!(
+            "invalid duration '{text}': a duration cannot be negative (examples: 90s, 30m, 8h)"
+        ));
+    }
     humantime::parse_duration(text.trim())
         .map_err(|e| format!("invalid duration '{text}': {e} (examples: 90s, 30m, 8h)"))
 }

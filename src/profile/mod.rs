@@ -35,6 +35,18 @@ pub struct Profile {
     /// Load driven against the target while it is sampled.
     #[serde(default, rename = "workload")]
     pub workloads: Vec<WorkloadSection>,
+    /// The file and its text, to point later errors at a line.
+    #[serde(skip)]
+    pub source: Option<Source>,
+}
+
+/// Where a profile came from.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    /// The file.
+    pub path: PathBuf,
+    /// Its text.
+    pub text: String,
 }
 
 /// `[target]`: launch a command or attach to a pid.
@@ -232,16 +244,24 @@ pub enum ProfileError {
 impl Profile {
     /// Reads and parses a profile file.
     pub fn load(path: &Path) -> Result<Profile, ProfileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Read {
+        let bytes = std::fs::read(path).map_err(|source| ProfileError::Read {
             path: path.to_path_buf(),
             source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            ProfileError::Invalid {
+                path: path.to_path_buf(),
+                line: valid.iter().filter(|&&b| b == b'\n').count() + 1,
+                message: "not UTF-8 text (TOML profiles must be UTF-8)".into(),
+            }
         })?;
         Profile::parse(&text, path)
     }
 
     /// Parses profile text; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Profile, ProfileError> {
-        toml::from_str(text).map_err(|e| {
+        let mut profile: Profile = toml::from_str(text).map_err(|e| {
             let offset = e.span().map_or(0, |s| s.start);
             let line = text[..offset.min(text.len())].matches('\n').count() + 1;
             ProfileError::Invalid {
@@ -249,8 +269,61 @@ impl Profile {
                 line,
                 message: describe(e.message(), text, line),
             }
-        })
+        })?;
+        profile.source = Some(Source {
+            path: path.to_path_buf(),
+            text: text.to_string(),
+        });
+        Ok(profile)
     }
+
+    /// Where a value found wrong after parsing is, as a message prefix:
+    /// `file:line: ` for the key at `path` (`["run", "warmup"]`,
+    /// `["workload", "1", "url"]`; the deepest part found counts), `file: `
+    /// when no part is found, nothing for a profile without a file.
+    pub fn at(&self, path: &[&str]) -> String {
+        let Some(source) = &self.source else {
+            return String::new();
+        };
+        match locate(&source.text, path) {
+            Some(line) => format!("{}:{line}: ", source.path.display()),
+            None => format!("{}: ", source.path.display()),
+        }
+    }
+}
+
+/// The line of the key at `path`, or of its deepest part that exists.
+/// Tables and arrays (of tables) are walked with toml's spanned document,
+/// which keeps the position of every key.
+fn locate(text: &str, path: &[&str]) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let root = DeTable::parse(text).ok()?;
+    let mut offset = None;
+    let mut table = Some(root.get_ref());
+    let mut array: Option<&[toml::Spanned<DeValue<'_>>]> = None;
+    for part in path {
+        let value = if let Some(t) = table {
+            let Some((key, value)) = t.iter().find(|(k, _)| k.get_ref() == part) else {
+                break;
+            };
+            offset = Some(key.span().start);
+            value
+        } else if let Some(items) = array {
+            let Some(value) = part.parse::<usize>().ok().and_then(|i| items.get(i)) else {
+                break;
+            };
+            offset = Some(value.span().start);
+            value
+        } else {
+            break;
+        };
+        (table, array) = match value.get_ref() {
+            DeValue::Table(t) => (Some(t), None),
+            DeValue::Array(a) => (None, Some(a.as_ref())),
+            _ => (None, None),
+        };
+    }
+    offset.map(|o| text[..o.min(text.len())].matches('\n').count() + 1)
 }
 
 /// Rewrites serde's wording into memsoak's: keys, not fields, and the table
@@ -264,6 +337,13 @@ fn describe(message: &str, text: &str, line: usize) -> String {
                 .trim_start_matches(", ")
                 .replace("expected one of ", "expected one of: ")
                 .replace('`', "");
+            let header = text
+                .lines()
+                .nth(line - 1)
+                .is_some_and(|l| l.trim_start().starts_with('['));
+            if header {
+                return format!("unknown table [{key}] ({expected})");
+            }
             return format!("unknown key '{key}' in {table} ({expected})");
         }
     }
@@ -343,6 +423,19 @@ mod tests {
         );
         let e = err("[run]\ninterval = 5\n");
         assert!(e.starts_with("p.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn values_found_wrong_later_are_placed_on_their_line() {
+        let text = "[run]\nduration = \"5m\"\nwarmup = \"10m\"\n\n[[workload]]\nkind = \"collab\"\n\n[[workload]]\nkind = \"agent\"\n\n[[workload.step]]\npath = \"/a\"\n\n[[workload.step]]\nurl = \"x\"\n";
+        let p = Profile::parse(text, Path::new("p.toml")).unwrap();
+        assert_eq!(p.at(&["run", "warmup"]), "p.toml:3: ");
+        assert_eq!(p.at(&["workload", "1", "kind"]), "p.toml:9: ");
+        assert_eq!(p.at(&["workload", "1", "step", "1", "url"]), "p.toml:15: ");
+        // The deepest part that exists: the workload's header.
+        assert_eq!(p.at(&["workload", "0", "url"]), "p.toml:5: ");
+        assert_eq!(p.at(&["limits", "max_rss"]), "p.toml: ");
+        assert_eq!(Profile::default().at(&["run"]), "");
     }
 
     #[test]

@@ -60,16 +60,27 @@ impl ExitInfo {
     }
 }
 
+/// Why a program could not be started, with the usual remedy.
+fn spawn_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            format!("{e} (is it installed, and on PATH or given with its path?)")
+        }
+        std::io::ErrorKind::PermissionDenied => format!("{e} (is it executable?)"),
+        _ => e.to_string(),
+    }
+}
+
 /// Target failures: each ends the run with exit code 3.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     /// The program could not be started.
-    #[error("could not start '{program}': {source}")]
+    #[error("could not start '{program}': {}", spawn_reason(.reason))]
     Spawn {
         /// The program.
         program: String,
-        /// Why.
-        source: std::io::Error,
+        /// Why (not a `source`: the message already says it once).
+        reason: std::io::Error,
     },
     /// The pid to attach to does not exist.
     #[error("no process with pid {0} to attach to")]
@@ -130,9 +141,9 @@ impl Target {
     }
 
     fn launch(spec: &LaunchSpec, run_dir: &Path, grace: Duration) -> Result<Target, TargetError> {
-        let spawn_err = |source| TargetError::Spawn {
+        let spawn_err = |reason| TargetError::Spawn {
             program: spec.program.clone(),
-            source,
+            reason,
         };
         let stdout_path = run_dir.join("target.stdout.log");
         let stderr_path = run_dir.join("target.stderr.log");

@@ -7,6 +7,20 @@ use crate::profile::{StepKind, StepSection, WorkloadKind, WorkloadSection};
 
 use super::template::{env_refs, Template};
 
+/// A workload that cannot run: what is wrong, and where in the profile
+/// (`["workload", "0", "step", "1", "url"]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpecError {
+    /// The key's path in the profile.
+    pub at: Vec<String>,
+    /// What is wrong, naming the workload.
+    pub message: String,
+}
+
+/// Why `wss://` and `https://` are refused.
+pub const NO_TLS: &str =
+    " (memsoak speaks plain HTTP and WebSocket, without TLS: point it at the backend's local port)";
+
 /// Defaults for workloads.
 pub mod defaults {
     use std::time::Duration;
@@ -167,7 +181,7 @@ pub struct HealthStep {
 pub fn build(
     sections: &[WorkloadSection],
     expand: &mut dyn FnMut(&str) -> Result<String, String>,
-) -> Result<Vec<WorkloadSpec>, String> {
+) -> Result<Vec<WorkloadSpec>, SpecError> {
     let mut specs: Vec<WorkloadSpec> = Vec::new();
     for (i, w) in sections.iter().enumerate() {
         let kind = match w.kind {
@@ -178,9 +192,16 @@ pub fn build(
             .name
             .clone()
             .unwrap_or_else(|| format!("{kind}-{}", i + 1));
-        let ctx = |m: String| format!("[[workload]] '{name}': {m}");
+        // The error, placed at `key` of this workload (empty: the table).
+        let at = |key: &str, m: String| SpecError {
+            at: [String::from("workload"), i.to_string()]
+                .into_iter()
+                .chain(key.split('.').filter(|k| !k.is_empty()).map(String::from))
+                .collect(),
+            message: format!("[[workload]] '{name}': {m}"),
+        };
         if specs.iter().any(|s| s.name() == name) {
-            return Err(ctx("two workloads have this name".into()));
+            return Err(at("name", "two workloads have this name".into()));
         }
         let misplaced: &[(&str, bool)] = match w.kind {
             WorkloadKind::Collab => &[
@@ -201,12 +222,16 @@ pub fn build(
             ],
         };
         if let Some((key, _)) = misplaced.iter().find(|(_, set)| *set) {
-            return Err(ctx(format!(
-                "key '{key}' does not apply to {kind} workloads"
-            )));
+            return Err(at(
+                key,
+                format!("key '{key}' does not apply to {kind} workloads"),
+            ));
         }
         if w.rate.is_some() && w.total_rate.is_some() {
-            return Err(ctx("set 'rate' or 'total_rate', not both".into()));
+            return Err(at(
+                "total_rate",
+                "set 'rate' or 'total_rate', not both".into(),
+            ));
         }
         let backoff = Backoff {
             initial: w.backoff_initial.map_or(defaults::BACKOFF_INITIAL, |d| d.0),
@@ -217,17 +242,26 @@ pub fn build(
         let spec = match w.kind {
             WorkloadKind::Collab => {
                 let url = w.url.as_deref().ok_or_else(|| {
-                    ctx("'url' is required, e.g. \"ws://127.0.0.1:8000/collab/{doc}\"".into())
+                    at(
+                        "",
+                        "'url' is required, e.g. \"ws://127.0.0.1:8000/collab/{doc}\"".into(),
+                    )
                 })?;
-                let url = expand(url).map_err(ctx)?;
-                if !(url.starts_with("ws://") || url.starts_with("wss://")) {
-                    return Err(ctx(format!("url '{url}' must start with ws://")));
+                let url = expand(url).map_err(|m| at("url", m))?;
+                if !url.starts_with("ws://") {
+                    return Err(at(
+                        "url",
+                        format!("url '{url}' must start with ws://{NO_TLS}"),
+                    ));
                 }
-                check_env(&url).map_err(ctx)?;
+                check_env(&url).map_err(|m| at("url", m))?;
                 let docs = w.docs.unwrap_or(1);
                 let clients_per_doc = w.clients_per_doc.unwrap_or(2);
                 if docs == 0 || clients_per_doc == 0 {
-                    return Err(ctx("'docs' and 'clients_per_doc' must be at least 1".into()));
+                    return Err(at(
+                        if docs == 0 { "docs" } else { "clients_per_doc" },
+                        "'docs' and 'clients_per_doc' must be at least 1".into(),
+                    ));
                 }
                 let clients = f64::from(docs * clients_per_doc);
                 let rate_per_client = match (w.rate, w.total_rate) {
@@ -239,16 +273,20 @@ pub fn build(
                     .message_bytes
                     .map_or(defaults::MESSAGE_BYTES, |b| b.0 as usize);
                 let text = w.message.as_deref().unwrap_or(defaults::MESSAGE);
-                check_env(text).map_err(ctx)?;
+                check_env(text).map_err(|m| at("message", m))?;
                 let message = Template::parse(text, random);
                 if !message.has_tag() {
-                    return Err(ctx(
+                    return Err(at(
+                        "message",
                         "'message' must contain {tag} (memsoak's delivery tag, used for latency and loss)".into(),
                     ));
                 }
                 let abrupt_fraction = w.abrupt_fraction.unwrap_or(0.1);
                 if !(0.0..=1.0).contains(&abrupt_fraction) {
-                    return Err(ctx("'abrupt_fraction' must be between 0 and 1".into()));
+                    return Err(at(
+                        "abrupt_fraction",
+                        "'abrupt_fraction' must be between 0 and 1".into(),
+                    ));
                 }
                 WorkloadSpec::Collab(CollabSpec {
                     name,
@@ -266,11 +304,14 @@ pub fn build(
             WorkloadKind::Agent => {
                 let agents = w.agents.unwrap_or(1);
                 if agents == 0 {
-                    return Err(ctx("'agents' must be at least 1".into()));
+                    return Err(at("agents", "'agents' must be at least 1".into()));
                 }
                 let pacing = match (w.think_time, w.rate, w.total_rate) {
                     (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-                        return Err(ctx("set a rate or 'think_time', not both".into()))
+                        return Err(at(
+                            "think_time",
+                            "set a rate or 'think_time', not both".into(),
+                        ))
                     }
                     (Some(t), None, None) => Pacing::Think(t.0),
                     (None, Some(r), _) => Pacing::Rate(r.0),
@@ -282,19 +323,23 @@ pub fn build(
                     .as_deref()
                     .map(&mut *expand)
                     .transpose()
-                    .map_err(ctx)?;
+                    .map_err(|m| at("base_url", m))?;
                 let mut steps = Vec::new();
                 let mut health = Vec::new();
                 for (j, s) in w.steps.iter().enumerate() {
-                    let step = request_step(s, base.as_deref(), expand)
-                        .map_err(|m| ctx(format!("step {}: {m}", j + 1)))?;
+                    let step = request_step(s, base.as_deref(), expand).map_err(|(key, m)| {
+                        at(&format!("step.{j}.{key}"), format!("step {}: {m}", j + 1))
+                    })?;
                     match s.kind {
                         StepKind::Request => {
                             if s.every.is_some() || s.unhealthy_after.is_some() {
-                                return Err(ctx(format!(
-                                    "step {}: 'every' and 'unhealthy_after' apply to kind = \"health\" steps",
-                                    j + 1
-                                )));
+                                return Err(at(
+                                    &format!("step.{j}.every"),
+                                    format!(
+                                        "step {}: 'every' and 'unhealthy_after' apply to kind = \"health\" steps",
+                                        j + 1
+                                    ),
+                                ));
                             }
                             steps.push(step);
                         }
@@ -308,7 +353,8 @@ pub fn build(
                     }
                 }
                 if steps.is_empty() && health.is_empty() {
-                    return Err(ctx(
+                    return Err(at(
+                        "",
                         "an agent workload needs at least one [[workload.step]]".into(),
                     ));
                 }
@@ -332,35 +378,41 @@ fn request_step(
     s: &StepSection,
     base: Option<&str>,
     expand: &mut dyn FnMut(&str) -> Result<String, String>,
-) -> Result<RequestStep, String> {
+) -> Result<RequestStep, (&'static str, String)> {
     let url = match (&s.url, &s.path, base) {
-        (Some(u), None, _) => expand(u)?,
+        (Some(u), None, _) => expand(u).map_err(|m| ("url", m))?,
         (None, Some(p), Some(b)) => format!(
             "{}/{}",
             b.trim_end_matches('/'),
-            expand(p)?.trim_start_matches('/')
+            expand(p).map_err(|m| ("path", m))?.trim_start_matches('/')
         ),
         (None, Some(_), None) => {
-            return Err("'path' needs the workload's 'base_url' (or give 'url')".into())
+            return Err((
+                "path",
+                "'path' needs the workload's 'base_url' (or give 'url')".into(),
+            ))
         }
-        (Some(_), Some(_), _) => return Err("set 'url' or 'path', not both".into()),
-        (None, None, _) => return Err("'url' or 'path' is required".into()),
+        (Some(_), Some(_), _) => return Err(("path", "set 'url' or 'path', not both".into())),
+        (None, None, _) => return Err(("", "'url' or 'path' is required".into())),
     };
-    if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with("${")) {
-        return Err(format!("url '{url}' must start with http://"));
+    if !(url.starts_with("http://") || url.starts_with("${")) {
+        return Err((
+            "url",
+            format!("url '{url}' must start with http://{NO_TLS}"),
+        ));
     }
-    check_env(&url)?;
+    check_env(&url).map_err(|m| ("url", m))?;
     let (body_text, json) = match (&s.json, &s.body) {
         (Some(j), None) => (Some(j.clone()), true),
         (None, Some(b)) => (Some(b.clone()), false),
         (None, None) => (None, false),
-        (Some(_), Some(_)) => return Err("set 'json' or 'body', not both".into()),
+        (Some(_), Some(_)) => return Err(("body", "set 'json' or 'body', not both".into())),
     };
     if let Some(b) = &body_text {
-        check_env(b)?;
+        check_env(b).map_err(|m| (if json { "json" } else { "body" }, m))?;
     }
     for v in s.headers.values() {
-        check_env(v)?;
+        check_env(v).map_err(|m| ("headers", m))?;
     }
     let method = s
         .method
@@ -368,7 +420,7 @@ fn request_step(
         .unwrap_or_else(|| if body_text.is_some() { "POST" } else { "GET" }.into())
         .to_ascii_uppercase();
     if reqwest::Method::from_bytes(method.as_bytes()).is_err() {
-        return Err(format!("'{method}' is not an HTTP method"));
+        return Err(("method", format!("'{method}' is not an HTTP method")));
     }
     let path = url
         .split_once("://")

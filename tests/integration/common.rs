@@ -27,13 +27,6 @@ pub fn describe(o: &Output) -> String {
     )
 }
 
-/// The path of the fixture `name` under `tests/fixtures/`.
-pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
 /// Parsed `summary.json` of a run folder.
 pub fn summary(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("summary.json")).expect("summary.json exists");
