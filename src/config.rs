@@ -127,6 +127,11 @@ impl RunConfig {
             None if builtin => Profile::parse(QUICKSTART, Path::new("<built-in quickstart>"))?,
             None => Profile::default(),
         };
+        RunConfig::from_profile(args, profile)
+    }
+
+    /// Builds the run from the flags and a loaded profile.
+    pub fn from_profile(args: &RunArgs, profile: Profile) -> Result<RunConfig, ConfigError> {
         let mut expander = Placeholders::default();
         let invalid = |m: String| ConfigError::Invalid(m);
         // Errors in values taken from the profile start with `file:line: `;

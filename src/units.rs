@@ -201,7 +201,26 @@ impl PerSecond {
         let secs = humantime::parse_duration(&format!("1{}", time.trim()))
             .map_err(|_| bad("unknown time unit"))?
             .as_secs_f64();
-        Ok(PerSecond(count / secs))
+        let rate = count / secs;
+        if !(PerSecond::MIN..=PerSecond::MAX).contains(&rate) {
+            return Err(bad("it must be between 1/day and 1000000/s"));
+        }
+        Ok(PerSecond(rate))
+    }
+
+    /// Slowest rate accepted: one a day.
+    pub const MIN: f64 = 1.0 / 86_400.0;
+    /// Fastest rate accepted: a million a second.
+    pub const MAX: f64 = 1e6;
+
+    /// The time between two events at `rate` per second, kept within
+    /// 1 µs … 1 year whatever the rate (a total rate split among many
+    /// clients can fall below [`PerSecond::MIN`]).
+    pub fn period(rate: f64) -> Duration {
+        const YEAR: Duration = Duration::from_secs(365 * 86_400);
+        Duration::try_from_secs_f64(1.0 / rate)
+            .unwrap_or(YEAR)
+            .clamp(Duration::from_micros(1), YEAR)
     }
 }
 
@@ -293,6 +312,15 @@ mod tests {
     fn event_rates() {
         assert_eq!(PerSecond::parse("2/s").unwrap().0, 2.0);
         assert_eq!(PerSecond::parse("120/min").unwrap().0, 2.0);
+        assert!(PerSecond::parse("1e-300/s").is_err());
+        assert!(PerSecond::parse("1e300/s").is_err());
+        assert!(PerSecond::parse("0/s").is_err());
+        assert_eq!(PerSecond::period(1e300), Duration::from_micros(1));
+        assert_eq!(PerSecond::period(0.0), Duration::from_secs(365 * 86_400));
+        assert_eq!(
+            PerSecond::period(f64::NAN),
+            Duration::from_secs(365 * 86_400)
+        );
         assert!(PerSecond::parse("0/s").is_err());
         assert!(PerSecond::parse("fast").is_err());
     }

@@ -12,8 +12,9 @@ use anyhow::{bail, Context};
 
 use super::terminal;
 use super::Summary;
+use crate::analysis::Judgement;
 use crate::analysis::{default_warmup, Analyzer, BlockStat, Criteria, Metric};
-use crate::cli::ReportArgs;
+use crate::cli::{JudgeArgs, ReportArgs};
 use crate::config::defaults;
 use crate::units::Rate;
 
@@ -53,63 +54,14 @@ pub fn report_command(args: &ReportArgs) -> anyhow::Result<ReportOutcome> {
     }
     let previous = Summary::read(&folder.join("summary.json"));
     let out_dir = args.out.clone().unwrap_or_else(|| folder.clone());
-
-    let (columns, scan) = scan(&csv_path)?;
-    let limit = match (&args.judge.max_growth, &previous) {
-        (Some(r), _) => r.clone(),
-        (None, Some(p)) => Rate::parse(&p.threshold).map_err(anyhow::Error::msg)?,
-        (None, None) => Rate::parse(defaults::MAX_GROWTH).map_err(anyhow::Error::msg)?,
-    };
-    let warmup = args
-        .judge
-        .warmup
-        .or(previous
-            .as_ref()
-            .map(|p| Duration::from_secs_f64(p.warmup_s)))
-        .unwrap_or_else(|| default_warmup(Duration::from_secs_f64(scan.last_elapsed.max(0.0))));
-    let asked = args.judge.metric.or(previous.as_ref().map(|p| p.metric));
-    let metric = match asked {
-        Some(m) if scan.metrics_with_values.contains(&m) => m,
-        Some(m) => bail!(
-            "'{}' has no values in column '{}': choose another --metric",
-            csv_path.display(),
-            m.column()
-        ),
-        None => Metric::PREFERENCE
-            .into_iter()
-            .find(|m| scan.metrics_with_values.contains(m))
-            .unwrap_or(Metric::Rss),
-    };
-    let max_rss = args
-        .judge
-        .max_rss
-        .or(previous.as_ref().and_then(|p| p.max_rss_bytes));
-
-    let mut analyzer = Analyzer::new(Criteria {
+    let Judged {
+        judgement,
+        metric,
         warmup,
-        max_growth_bytes_per_hour: limit.bytes_per_hour,
-        max_rss_bytes: max_rss,
-        block_stat: BlockStat::Min,
-    });
-    let metric_col = columns
-        .metrics
-        .iter()
-        .find(|(m, _)| *m == metric)
-        .map(|(_, i)| *i);
-    for_each_row(&csv_path, |line, record| {
-        let elapsed = number(record, columns.elapsed, "elapsed_s", line, &csv_path)?;
-        let rss = number(record, columns.rss, "rss_bytes", line, &csv_path)?;
-        let value = match metric_col {
-            Some(i) => number(record, i, metric.column(), line, &csv_path)?,
-            None => rss,
-        };
-        if let Some(t) = elapsed {
-            analyzer.observe(t, value, rss.map(|r| r as u64));
-        }
-        Ok(())
-    })?;
+        limit,
+        max_rss,
+    } = judge_csv(&csv_path, &args.judge, previous.as_ref())?;
 
-    let judgement = analyzer.judge();
     let mut summary = Summary::from_judgement(&judgement, &limit);
     if let Some(p) = &previous {
         summary.name = p.name.clone();
@@ -161,6 +113,88 @@ pub fn report_command(args: &ReportArgs) -> anyhow::Result<ReportOutcome> {
     Ok(ReportOutcome {
         summary,
         summary_path: out_dir.join("summary.json"),
+    })
+}
+
+/// A CSV judged as `report` judges it.
+pub struct Judged {
+    /// The analysis result.
+    pub judgement: Judgement,
+    /// The metric judged.
+    pub metric: Metric,
+    /// The warm-up used.
+    pub warmup: Duration,
+    /// The growth limit.
+    pub limit: Rate,
+    /// The RSS ceiling.
+    pub max_rss: Option<u64>,
+}
+
+/// Judges `csv_path` (streamed twice, in bounded memory) with the flags in
+/// `judge`, falling back to a previous summary's settings. Writes nothing.
+pub fn judge_csv(
+    csv_path: &Path,
+    judge: &JudgeArgs,
+    previous: Option<&Summary>,
+) -> anyhow::Result<Judged> {
+    let (columns, scan) = scan(csv_path)?;
+    let limit = match (&judge.max_growth, &previous) {
+        (Some(r), _) => r.clone(),
+        (None, Some(p)) => Rate::parse(&p.threshold).map_err(anyhow::Error::msg)?,
+        (None, None) => Rate::parse(defaults::MAX_GROWTH).map_err(anyhow::Error::msg)?,
+    };
+    // Times from files may be anything (a hand-edited summary, a huge
+    // elapsed_s): out-of-range values fall back rather than panic.
+    let secs = |s: f64| Duration::try_from_secs_f64(s.max(0.0)).ok();
+    let warmup = judge
+        .warmup
+        .or(previous.and_then(|p| secs(p.warmup_s)))
+        .unwrap_or_else(|| default_warmup(secs(scan.last_elapsed).unwrap_or(Duration::MAX)));
+    let asked = judge.metric.or(previous.map(|p| p.metric));
+    let metric = match asked {
+        Some(m) if scan.metrics_with_values.contains(&m) => m,
+        Some(m) => bail!(
+            "'{}' has no values in column '{}': choose another --metric",
+            csv_path.display(),
+            m.column()
+        ),
+        None => Metric::PREFERENCE
+            .into_iter()
+            .find(|m| scan.metrics_with_values.contains(m))
+            .unwrap_or(Metric::Rss),
+    };
+    let max_rss = judge.max_rss.or(previous.and_then(|p| p.max_rss_bytes));
+
+    let mut analyzer = Analyzer::new(Criteria {
+        warmup,
+        max_growth_bytes_per_hour: limit.bytes_per_hour,
+        max_rss_bytes: max_rss,
+        block_stat: BlockStat::Min,
+    });
+    let metric_col = columns
+        .metrics
+        .iter()
+        .find(|(m, _)| *m == metric)
+        .map(|(_, i)| *i);
+    for_each_row(csv_path, |line, record| {
+        let elapsed = number(record, columns.elapsed, "elapsed_s", line, csv_path)?;
+        let rss = number(record, columns.rss, "rss_bytes", line, csv_path)?;
+        let value = match metric_col {
+            Some(i) => number(record, i, metric.column(), line, csv_path)?,
+            None => rss,
+        };
+        if let Some(t) = elapsed {
+            analyzer.observe(t, value, rss.map(|r| r as u64));
+        }
+        Ok(())
+    })?;
+
+    Ok(Judged {
+        judgement: analyzer.judge(),
+        metric,
+        warmup,
+        limit,
+        max_rss,
     })
 }
 

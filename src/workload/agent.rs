@@ -16,6 +16,7 @@ use super::spec::{AgentSpec, Pacing, RequestStep};
 use super::stats::{bump, ErrorKind, Stats};
 use super::template::{expand_env, Template, Values};
 use super::{unix_us, Phase};
+use crate::units::PerSecond;
 
 /// A step ready to send: `${ENV}` expanded (kept in memory only).
 struct Prepared {
@@ -229,7 +230,7 @@ async fn run_agent(
     loop {
         let step_index = (seq % steps.len() as u64) as usize;
         if let Pacing::Rate(rate) = pacing {
-            let period = Duration::from_secs_f64(1.0 / rate);
+            let period = PerSecond::period(rate);
             tokio::select! {
                 _ = tokio::time::sleep_until(next.into()) => {}
                 _ = phase.wait_for(|p| *p != Phase::Run) => return,

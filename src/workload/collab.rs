@@ -27,6 +27,7 @@ use super::spec::CollabSpec;
 use super::stats::{bump, ErrorKind, Stats};
 use super::template::{find_tag, Values};
 use super::{jittered, unix_us, Phase};
+use crate::units::PerSecond;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -89,7 +90,7 @@ async fn client(
     }
     let doc = format!("{}-{doc_index}", spec.name);
     let url = spec.url.replace("{doc}", &doc);
-    let period = Duration::from_secs_f64(1.0 / spec.rate_per_client);
+    let period = PerSecond::period(spec.rate_per_client);
     let receivers = &shared.receivers[doc_index as usize];
     let mut failures: u32 = 0;
     let mut seq: u64 = 0;
