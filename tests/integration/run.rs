@@ -224,26 +224,45 @@ fn target_ending_before_ready_is_reported_with_its_status() {
 }
 
 #[test]
-fn sigterm_writes_a_partial_summary_and_stops_the_target() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("run");
-    let child = spawn_soak(&dir, &["sleep", "300"]);
-    assert!(eventually(Duration::from_secs(10), || samples_written(
-        &dir
-    ) >= 5));
-    // The `kill` command sends SIGTERM as a supervisor (or a CI timeout) would.
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(130), "{}", describe(&o));
-    let s = summary(&dir);
-    assert_eq!(s["partial"], true);
-    assert_eq!(s["exit_code"], 130);
-    assert_eq!(s["samples"], samples_written(&dir) as u64);
-    let pgid = s["target"]["pid"].as_i64().unwrap() as i32;
-    assert!(eventually(Duration::from_secs(2), || group_members(pgid).is_empty()));
+fn ctrl_c_or_sigterm_writes_every_output_marked_partial_and_stops_the_target() {
+    for signal in ["INT", "TERM"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run");
+        let child = spawn_soak(&dir, &["sleep", "300"]);
+        assert!(eventually(Duration::from_secs(10), || samples_written(
+            &dir
+        ) >= 5));
+        // `kill -INT` is what a terminal's Ctrl-C sends; `kill -TERM` what a
+        // supervisor or a CI timeout sends.
+        std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(130), "SIG{signal}: {}", describe(&o));
+        let s = summary(&dir);
+        assert_eq!(s["partial"], true);
+        assert_eq!(s["exit_code"], 130);
+        assert_eq!(s["samples"], samples_written(&dir) as u64);
+        for file in [
+            "samples.csv",
+            "memory.png",
+            "memory.svg",
+            "report.html",
+            "report.md",
+            "junit.xml",
+        ] {
+            assert!(dir.join(file).exists(), "SIG{signal}: no {file}");
+        }
+        let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+        assert!(md.contains("(partial: interrupted)"), "{md}");
+        let pgid = s["target"]["pid"].as_i64().unwrap() as i32;
+        assert!(
+            eventually(Duration::from_secs(2), || group_members(pgid).is_empty()),
+            "SIG{signal}: left behind: {:?}",
+            group_members(pgid)
+        );
+    }
 }
 
 #[test]
