@@ -99,7 +99,7 @@ pub fn execute(cli: Cli) -> Result<i32, Failure> {
                 })?;
             runtime.block_on(run::run(config, options))
         }
-        Command::Report(args) => report::report_command(&args)
+        Command::Report(args) => report::report_command(&args, cli.quiet)
             .map(|o| o.summary.exit_code)
             .map_err(Failure::Usage),
         Command::Compare(args) => {
@@ -111,7 +111,13 @@ pub fn execute(cli: Cli) -> Result<i32, Failure> {
                 args.out.clone(),
             )
             .map_err(Failure::Usage)?;
-            print!("{}", report::compare::render(&c, &args.margin));
+            print!(
+                "{}",
+                report::terminal::quiet_or_whole(
+                    &report::compare::render(&c, &args.margin),
+                    cli.quiet
+                )
+            );
             Ok(if c.worse { exit::FAIL } else { exit::PASS })
         }
         Command::Completions { shell } => {

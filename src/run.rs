@@ -318,19 +318,10 @@ pub async fn run(config: RunConfig, options: live::Options) -> Result<i32, Failu
             "memsoak: warning: the verdict is in summary.json, but the reports failed: {e:#}"
         );
     }
-    let rendered = terminal::render(&s, dir);
-    if options.quiet {
-        // The verdict line alone.
-        print!(
-            "{}",
-            rendered
-                .lines()
-                .next()
-                .map_or(String::new(), |l| format!("{l}\n"))
-        );
-    } else {
-        print!("{rendered}");
-    }
+    print!(
+        "{}",
+        terminal::quiet_or_whole(&terminal::render(&s, dir), options.quiet)
+    );
     if failure.is_some() {
         eprint!("{}", target_tail(&target, dir));
     }

@@ -38,8 +38,8 @@ struct Scan {
     metrics_with_values: Vec<Metric>,
 }
 
-/// Runs `memsoak report`.
-pub fn report_command(args: &ReportArgs) -> anyhow::Result<ReportOutcome> {
+/// Runs `memsoak report`; `quiet` prints the verdict line only.
+pub fn report_command(args: &ReportArgs, quiet: bool) -> anyhow::Result<ReportOutcome> {
     let (csv_path, folder) = if args.path.is_dir() {
         (args.path.join("samples.csv"), args.path.clone())
     } else {
@@ -109,7 +109,10 @@ pub fn report_command(args: &ReportArgs) -> anyhow::Result<ReportOutcome> {
             "memsoak: warning: the verdict is in summary.json, but the reports failed: {e:#}"
         );
     }
-    print!("{}", terminal::render(&summary, &out_dir));
+    print!(
+        "{}",
+        terminal::quiet_or_whole(&terminal::render(&summary, &out_dir), quiet)
+    );
     Ok(ReportOutcome {
         summary,
         summary_path: out_dir.join("summary.json"),

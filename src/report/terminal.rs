@@ -123,3 +123,11 @@ pub fn render(s: &Summary, folder: &Path) -> String {
     let _ = writeln!(out, "  run folder: {}", folder.display());
     out
 }
+
+/// The rendered summary, or with `--quiet` its first (verdict) line only.
+pub fn quiet_or_whole(rendered: &str, quiet: bool) -> String {
+    match (quiet, rendered.lines().next()) {
+        (true, Some(first)) => format!("{first}\n"),
+        _ => rendered.to_string(),
+    }
+}

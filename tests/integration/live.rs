@@ -129,6 +129,14 @@ fn quiet_prints_the_verdict_line_only_and_verbose_logs() {
     let out = r.stdout();
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(out.starts_with("memsoak: PASS"), "{out}");
+    // `report` and `compare` are quiet the same way.
+    let dir = r.dir.to_str().unwrap();
+    for args in [&["-q", "report", dir][..], &["-q", "compare", dir, dir][..]] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", describe(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(out.lines().count(), 1, "{args:?}: {out}");
+    }
 
     // -v: informational log lines about the run's decisions.
     let r = soak(
