@@ -103,14 +103,16 @@ fn off_a_terminal_one_plain_status_line_per_interval() {
             "/profiles/quickstart.toml"
         ))
         .unwrap(),
-        "--duration 7s --warmup 2s --interval 250ms --status-every 2s --max-growth 100GB/h --on-inconclusive pass",
+        "--duration 7s --warmup 3s --interval 100ms --status-every 2s --max-growth 100GB/h --on-inconclusive pass",
         &[],
     );
     assert_eq!(r.code(), Some(0), "{}", r.describe());
     let err = r.stderr();
     assert!(!err.contains('\x1b'), "escape codes in a log: {err:?}");
     let lines: Vec<&str> = err.lines().filter(|l| l.contains(" of 7s (")).collect();
-    // Due at 2 s, 4 s and 6 s.
+    // Due at 2 s, 4 s and 6 s: in warm-up at 2 s, and with the ten judged
+    // samples a slope needs (from 4 s) by 6 s, with a second to spare for
+    // the once-a-second publishing.
     assert_eq!(lines.len(), 3, "{err}");
     for line in &lines {
         assert!(line.starts_with("memsoak: "), "{line}");
