@@ -32,8 +32,6 @@ pub struct Options {
 /// What the sampler saw last.
 #[derive(Debug, Clone)]
 pub struct SamplerView {
-    /// Seconds since the start of the measured run.
-    pub elapsed_s: f64,
     /// The metric judged.
     pub metric: Metric,
     /// Its current value for the whole tree, bytes.
@@ -377,11 +375,6 @@ impl LiveView {
         }
         self.mode = Mode::Quiet;
     }
-
-    /// Whether notes should be printed (not with `--quiet`).
-    pub fn chatty(&self) -> bool {
-        !matches!(self.mode, Mode::Quiet)
-    }
 }
 
 impl Drop for LiveView {
@@ -539,7 +532,6 @@ mod tests {
     fn status_lines_say_what_a_person_needs() {
         let limit = Rate::parse("10MB/h").unwrap();
         let view = SamplerView {
-            elapsed_s: 723.0,
             metric: Metric::Anon,
             metric_bytes: Some(512_300_000),
             rss_bytes: 640_100_000,

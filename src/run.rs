@@ -152,23 +152,16 @@ pub async fn run(config: RunConfig, options: live::Options) -> Result<i32, Failu
             Err(_) => std::future::pending().await,
         }
     };
+    let launched = target.is_launched();
     tokio::pin!(deadline, interrupt, gone, early);
     let ending = loop {
         tokio::select! {
             _ = &mut deadline => break Ending::Completed,
             info = target.exited() => break Ending::TargetExited(info),
-            () = &mut gone => {
-                // The sampler can see a launched root as a zombie before its
-                // exit status is collected; wait briefly for that status.
-                if target.is_launched() {
-                    if let Ok(info) =
-                        tokio::time::timeout(Duration::from_secs(2), target.exited()).await
-                    {
-                        break Ending::TargetExited(info);
-                    }
-                }
-                break Ending::TargetGone;
-            }
+            // A launched root's end is its exit status (`exited`); the
+            // sampler, which may see it as a zombie first, only decides for
+            // an attached process, whose status memsoak cannot collect.
+            () = &mut gone, if !launched => break Ending::TargetGone,
             e = &mut early => break Ending::FailedEarly(e),
             _ = &mut interrupt => break Ending::Interrupted,
             _ = stats_tick.tick() => load_now = workloads.write_interval(),

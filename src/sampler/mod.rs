@@ -310,7 +310,6 @@ fn sample_loop(
                     if published.is_none_or(|t: Instant| now.duration_since(t) >= PUBLISH_EVERY) {
                         published = Some(now);
                         tx.send_replace(Some(SamplerView {
-                            elapsed_s: sample.elapsed_s,
                             metric,
                             metric_bytes: sample.metric(metric),
                             rss_bytes: sample.rss_bytes,
