@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::analysis::Metric;
 use crate::profile::OnInconclusive;
@@ -15,7 +15,7 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0    pass: growth below the limit with 95% confidence
   1    fail: growth above the limit, or the RSS ceiling crossed
-  2    usage or profile error
+  2    usage, profile or I/O error
   3    target failure: not ready in time, died during the run, pid gone
   4    inconclusive: the data cannot tell (see --on-inconclusive)
   130  interrupted (Ctrl-C or SIGTERM); outputs are still written
@@ -172,11 +172,55 @@ pub struct JudgeArgs {
 
     /// Metric to judge [default: anon where measured, else pss, else rss].
     #[arg(long, value_enum)]
-    pub metric: Option<Metric>,
+    pub metric: Option<MetricArg>,
 
     /// Exit code of an inconclusive verdict: pass (0), fail (1) or inconclusive (4) [default: inconclusive].
     #[arg(long, value_enum, value_name = "MODE")]
-    pub on_inconclusive: Option<OnInconclusive>,
+    pub on_inconclusive: Option<OnInconclusiveArg>,
+}
+
+/// `--metric`: the flag's spelling of [`Metric`], so the analysis stays
+/// free of the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MetricArg {
+    /// Resident set size summed over the process tree (double-counts shared pages).
+    Rss,
+    /// Proportional set size: shared pages split among their sharers, so the
+    /// sum over a tree is what the tree really costs.
+    Pss,
+    /// Anonymous resident memory (heap, stacks): where heap leaks live.
+    Anon,
+}
+
+impl From<MetricArg> for Metric {
+    fn from(m: MetricArg) -> Metric {
+        match m {
+            MetricArg::Rss => Metric::Rss,
+            MetricArg::Pss => Metric::Pss,
+            MetricArg::Anon => Metric::Anon,
+        }
+    }
+}
+
+/// `--on-inconclusive`: the flag's spelling of [`OnInconclusive`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnInconclusiveArg {
+    /// Exit 0, as if passed.
+    Pass,
+    /// Exit 1, as if failed.
+    Fail,
+    /// Exit 4, its own code.
+    Inconclusive,
+}
+
+impl From<OnInconclusiveArg> for OnInconclusive {
+    fn from(m: OnInconclusiveArg) -> OnInconclusive {
+        match m {
+            OnInconclusiveArg::Pass => OnInconclusive::Pass,
+            OnInconclusiveArg::Fail => OnInconclusive::Fail,
+            OnInconclusiveArg::Inconclusive => OnInconclusive::Inconclusive,
+        }
+    }
 }
 
 /// `memsoak demo-backend`.

@@ -1,50 +1,23 @@
 //! The validated configuration of one run: the profile merged with the
 //! command-line flags (flags win), placeholders expanded, defaults applied.
 //! This is the only configuration the engine sees.
+//!
+//! It belongs to the command layer (ripgrep's high-level arguments): it
+//! reads the flags, and hands the layers below only their own types
+//! ([`TargetSpec`], [`WorkloadSpec`], analysis criteria). The judging
+//! flags shared by `run` and `report` are resolved in one place,
+//! [`JudgeSettings::resolve`]: flag, then the profile or the previous
+//! summary, then the default.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::analysis::{default_warmup, FailFast, Metric};
-use crate::cli::RunArgs;
+use crate::cli::{JudgeArgs, RunArgs};
+pub use crate::process::spec::{LaunchSpec, Readiness, TargetSpec};
 use crate::profile::{OnInconclusive, Profile, QUICKSTART};
 use crate::units::Rate;
 use crate::workload::{spec, WorkloadSpec};
-
-/// What to measure.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TargetSpec {
-    /// Start this command and measure it and its descendants.
-    Launch(LaunchSpec),
-    /// Measure this running process and its descendants; never signal it.
-    Attach {
-        /// The process id.
-        pid: u32,
-    },
-}
-
-/// A command to launch, without a shell.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LaunchSpec {
-    /// Program, looked up in PATH when it has no slash.
-    pub program: String,
-    /// Arguments.
-    pub args: Vec<String>,
-    /// Working directory; memsoak's own when absent.
-    pub cwd: Option<PathBuf>,
-    /// Extra environment variables.
-    pub env: BTreeMap<String, String>,
-}
-
-/// How memsoak knows the target is ready to be measured.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Readiness {
-    /// A GET on this URL returns 2xx.
-    Http(String),
-    /// A TCP connection to this `host:port` succeeds.
-    Tcp(String),
-}
 
 /// One run, fully decided.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,6 +77,69 @@ pub mod defaults {
     pub const MAX_GROWTH: &str = "10MB/h";
     /// Parent of run folders.
     pub const REPORTS_DIR: &str = "reports";
+}
+
+/// The judging settings, decided: what `run` judges with and what
+/// `report` judges a recording again with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JudgeSettings {
+    /// Initial part not judged.
+    pub warmup: Duration,
+    /// Growth limit.
+    pub max_growth: Rate,
+    /// RSS ceiling of the tree.
+    pub max_rss_bytes: Option<u64>,
+    /// Metric asked for; `None` picks the best one measured.
+    pub metric: Option<Metric>,
+    /// Exit code for an inconclusive verdict.
+    pub on_inconclusive: OnInconclusive,
+}
+
+/// What the judging flags fall back to: the profile's `[run]`/`[limits]`
+/// for `run`, the previous `summary.json` for `report`.
+#[derive(Debug, Clone, Default)]
+pub struct JudgeFallback {
+    /// Warm-up.
+    pub warmup: Option<Duration>,
+    /// Growth limit.
+    pub max_growth: Option<Rate>,
+    /// RSS ceiling.
+    pub max_rss_bytes: Option<u64>,
+    /// Metric.
+    pub metric: Option<Metric>,
+    /// Inconclusive exit code.
+    pub on_inconclusive: Option<OnInconclusive>,
+}
+
+impl JudgeSettings {
+    /// Flag, then fallback, then default; the default warm-up is taken
+    /// over `span` (the planned duration, or a recording's length).
+    pub fn resolve(flags: &JudgeArgs, fallback: JudgeFallback, span: Duration) -> JudgeSettings {
+        JudgeSettings {
+            warmup: flags
+                .warmup
+                .or(fallback.warmup)
+                .unwrap_or_else(|| default_warmup(span)),
+            max_growth: flags
+                .max_growth
+                .clone()
+                .or(fallback.max_growth)
+                .unwrap_or_else(default_limit),
+            max_rss_bytes: flags.max_rss.or(fallback.max_rss_bytes),
+            metric: flags.metric.map(Metric::from).or(fallback.metric),
+            on_inconclusive: flags
+                .on_inconclusive
+                .map(OnInconclusive::from)
+                .or(fallback.on_inconclusive)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The default growth limit, [`defaults::MAX_GROWTH`].
+pub fn default_limit() -> Rate {
+    // A constant in the rate syntax, parsed in the tests below: cannot fail.
+    Rate::parse(defaults::MAX_GROWTH).expect("the default limit parses")
 }
 
 /// A configuration that cannot run: the message says what to change.
@@ -216,11 +252,19 @@ impl RunConfig {
             .interval
             .or(r.interval.map(|d| d.0))
             .unwrap_or(defaults::INTERVAL);
-        let warmup = args
-            .judge
-            .warmup
-            .or(r.warmup.map(|d| d.0))
-            .unwrap_or_else(|| default_warmup(duration));
+        let l = &profile.limits;
+        let judge = JudgeSettings::resolve(
+            &args.judge,
+            JudgeFallback {
+                warmup: r.warmup.map(|d| d.0),
+                max_growth: l.max_growth.clone(),
+                max_rss_bytes: l.max_rss.map(|s| s.0),
+                metric: l.metric,
+                on_inconclusive: l.on_inconclusive,
+            },
+            duration,
+        );
+        let warmup = judge.warmup;
         let pss_interval = args
             .pss_interval
             .or(r.pss_interval.map(|d| d.0))
@@ -253,12 +297,6 @@ impl RunConfig {
                 humantime::format_duration(duration)
             )));
         }
-
-        let l = &profile.limits;
-        let max_growth = match args.judge.max_growth.clone().or(l.max_growth.clone()) {
-            Some(r) => r,
-            None => Rate::parse(defaults::MAX_GROWTH).map_err(invalid)?,
-        };
 
         let name = sanitize(
             &profile
@@ -303,14 +341,10 @@ impl RunConfig {
             warmup,
             interval,
             pss_interval,
-            max_growth,
-            max_rss_bytes: args.judge.max_rss.or(l.max_rss.map(|s| s.0)),
-            metric: args.judge.metric.or(l.metric),
-            on_inconclusive: args
-                .judge
-                .on_inconclusive
-                .or(l.on_inconclusive)
-                .unwrap_or_default(),
+            max_growth: judge.max_growth,
+            max_rss_bytes: judge.max_rss_bytes,
+            metric: judge.metric,
+            on_inconclusive: judge.on_inconclusive,
             out_dir,
             workloads,
             fail_fast: (args.fail_fast || l.fail_fast == Some(true)).then_some(FailFast::DEFAULT),

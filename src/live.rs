@@ -7,8 +7,8 @@
 //! `--status-every`, without escape codes. `--quiet` shows neither.
 //!
 //! The facts come from two places: the sampler thread publishes a
-//! [`SamplerView`] (at most once a second), and the run loop reads the
-//! workloads' counters each stats interval ([`LoadView`]). Rendering is
+//! [`Snapshot`] (at most once a second), and the run loop reads the
+//! workloads' counters each stats interval ([`IntervalLoad`]). Rendering is
 //! plain functions of those, so it is tested without a terminal.
 
 use std::io::{IsTerminal, Write};
@@ -18,7 +18,9 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::analysis::{Judgement, Metric, Verdict};
+use crate::sampler::Snapshot;
 use crate::units::{format_mb, Rate};
+use crate::workload::IntervalLoad;
 
 /// How the user asked to be told about the run.
 #[derive(Debug, Clone, Copy)]
@@ -27,36 +29,6 @@ pub struct Options {
     pub quiet: bool,
     /// Time between plain status lines off a terminal.
     pub status_every: Duration,
-}
-
-/// What the sampler saw last.
-#[derive(Debug, Clone)]
-pub struct SamplerView {
-    /// The metric judged.
-    pub metric: Metric,
-    /// Its current value for the whole tree, bytes.
-    pub metric_bytes: Option<u64>,
-    /// Current RSS of the tree, bytes.
-    pub rss_bytes: u64,
-    /// Processes in the tree.
-    pub processes: u32,
-    /// The judgement of the data so far.
-    pub judgement: Judgement,
-}
-
-/// One workload over the last stats interval.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoadView {
-    /// Workload name.
-    pub name: String,
-    /// `collab` or `agent`.
-    pub kind: &'static str,
-    /// Messages or requests sent per second.
-    pub sent_per_s: f64,
-    /// Errors in the interval.
-    pub errors: u64,
-    /// Errors since the start.
-    pub errors_total: u64,
 }
 
 /// Where the verdict is heading.
@@ -138,9 +110,9 @@ pub struct Status<'a> {
     /// The growth limit, for its unit.
     pub limit: &'a Rate,
     /// What the sampler saw last, if anything yet.
-    pub sampler: Option<&'a SamplerView>,
+    pub sampler: Option<&'a Snapshot>,
     /// The load over the last interval.
-    pub load: &'a [LoadView],
+    pub load: &'a [IntervalLoad],
 }
 
 impl Status<'_> {
@@ -220,7 +192,7 @@ impl Status<'_> {
             .load
             .iter()
             .map(|l| {
-                let unit = if l.kind == "collab" { "msg/s" } else { "req/s" };
+                let unit = l.kind.rate_unit();
                 let mut part = format!(
                     "{} {:.1} {unit}, {} error{}",
                     l.name,
@@ -451,6 +423,7 @@ impl Drop for LogWriter {
 mod tests {
     use super::*;
     use crate::analysis::Growth;
+    use crate::workload::WorkloadKind;
 
     fn judgement(elapsed: f64, slope: f64, ci: [f64; 2], verdict: Verdict) -> Judgement {
         Judgement {
@@ -531,7 +504,7 @@ mod tests {
     #[test]
     fn status_lines_say_what_a_person_needs() {
         let limit = Rate::parse("10MB/h").unwrap();
-        let view = SamplerView {
+        let view = Snapshot {
             metric: Metric::Anon,
             metric_bytes: Some(512_300_000),
             rss_bytes: 640_100_000,
@@ -539,16 +512,16 @@ mod tests {
             judgement: judgement(723.0, 3.2 * MB, [1.1 * MB, 5.3 * MB], Verdict::Pass),
         };
         let load = [
-            LoadView {
+            IntervalLoad {
                 name: "editors".into(),
-                kind: "collab",
+                kind: WorkloadKind::Collab,
                 sent_per_s: 120.0,
                 errors: 0,
                 errors_total: 0,
             },
-            LoadView {
+            IntervalLoad {
                 name: "agents".into(),
-                kind: "agent",
+                kind: WorkloadKind::Agent,
                 sent_per_s: 4.0,
                 errors: 2,
                 errors_total: 17,

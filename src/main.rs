@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     #[cfg(feature = "dhat-heap")]
     let _profiler = dhat::Profiler::new_heap();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if memsoak::target::watchdog::run_if_requested(&args) {
+    if memsoak::process::watchdog::run_if_requested(&args) {
         return ExitCode::SUCCESS;
     }
     let cli = memsoak::cli::Cli::parse();

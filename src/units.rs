@@ -9,7 +9,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// Parses a human duration such as `90s`, `30m`, `1h 30m` or `8h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -267,6 +267,14 @@ pub struct HumanSize(pub u64);
 impl<'de> Deserialize<'de> for HumanSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         from_text(d, |t| parse_size(t).map(HumanSize))
+    }
+}
+
+/// Stored as typed (`"10MB/h"`), so a summary shows the limit in the
+/// user's unit and reads back to the same `Rate`.
+impl Serialize for Rate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.spec())
     }
 }
 

@@ -15,6 +15,7 @@
 //!   few samples after warm-up to fit a trend.
 
 pub mod blocks;
+pub mod failfast;
 pub mod trend;
 
 #[cfg(test)]
@@ -26,6 +27,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use blocks::{BlockStat, Blocks};
+pub use failfast::{EarlyFail, FailFast, FailFastMonitor};
 pub use trend::{normal_quantile, theil_sen, theil_sen_at, Trend};
 
 /// Blocks kept for the fit: between this and twice this many.
@@ -35,7 +37,7 @@ pub const TARGET_BLOCKS: usize = 48;
 pub const MIN_JUDGED_SAMPLES: u64 = 10;
 
 /// The memory measure whose growth is judged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Metric {
     /// Resident set size summed over the process tree (double-counts shared pages).
@@ -279,36 +281,6 @@ impl Analyzer {
             last_elapsed_s: self.last_elapsed_s,
             ceiling_crossed,
         }
-    }
-}
-
-/// Early-fail rule (`--fail-fast`): the growth is checked at `looks`
-/// planned looks during the run, and the run fails early when, at one of
-/// them, the lower confidence bound of the growth is above the limit.
-///
-/// Each look uses a one-sided bound at level `1 − alpha/looks`, so by the
-/// union bound (Bonferroni alpha spending) the chance that *any* look fails
-/// a run whose true growth is at or below the limit is at most `alpha`,
-/// however the looks fall. The price is a stricter bound per look: an
-/// over-limit leak must be clearer to be caught early than at the end.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FailFast {
-    /// Number of planned looks.
-    pub looks: u32,
-    /// Family-wise false early-fail probability.
-    pub alpha: f64,
-}
-
-impl FailFast {
-    /// The default: 20 looks, 1% family-wise.
-    pub const DEFAULT: FailFast = FailFast {
-        looks: 20,
-        alpha: 0.01,
-    };
-
-    /// The normal quantile each look's bound uses.
-    pub fn z(&self) -> f64 {
-        normal_quantile(1.0 - self.alpha / f64::from(self.looks.max(1)))
     }
 }
 

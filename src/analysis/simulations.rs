@@ -140,16 +140,17 @@ fn allocator_steps() {
 /// hour; returns the time of the early fail, if any.
 fn early_fail_time(y: &[f64], limit: f64) -> Option<usize> {
     let rule = super::FailFast::DEFAULT;
-    let every = y.len() / rule.looks as usize;
     let mut a = Analyzer::new(Criteria {
         warmup: Duration::ZERO,
         max_growth_bytes_per_hour: limit,
         max_rss_bytes: None,
         block_stat: BlockStat::Min,
     });
+    let duration = Duration::from_secs(y.len() as u64);
+    let mut monitor = super::FailFastMonitor::new(rule, &a, duration, Duration::from_secs(1));
     for (t, v) in y.iter().enumerate() {
         a.observe(t as f64, Some(*v), None);
-        if t > 0 && t % every == 0 && a.early_fail_bound(&rule).is_some_and(|lo| lo > limit) {
+        if monitor.observe(t as f64, &a).is_some() {
             return Some(t);
         }
     }

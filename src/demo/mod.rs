@@ -28,7 +28,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::cli::DemoArgs;
+use crate::units::Rate;
 use leak::Leak;
 
 /// Messages queued for one slow client before further ones are dropped.
@@ -48,8 +48,23 @@ struct AppState {
     agent_token: Option<String>,
 }
 
+/// What the demo backend serves and leaks.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Port on 127.0.0.1; 0 picks a free one and prints it.
+    pub port: u16,
+    /// A steady leak, allocated every 100 ms.
+    pub leak: Option<Rate>,
+    /// Bytes leaked per WebSocket message received.
+    pub leak_per_message: u64,
+    /// Bytes leaked per WebSocket connection opened.
+    pub leak_per_connection: u64,
+    /// Bearer token the agent endpoints require, if any.
+    pub agent_token: Option<String>,
+}
+
 /// Runs the demo backend until SIGTERM or Ctrl-C.
-pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
+pub fn run(args: &Options) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -58,7 +73,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     runtime.block_on(serve(args))
 }
 
-async fn serve(args: &DemoArgs) -> anyhow::Result<()> {
+async fn serve(args: &Options) -> anyhow::Result<()> {
     let state = Arc::new(AppState {
         docs: Mutex::new(HashMap::new()),
         next_client: AtomicU64::new(0),
@@ -66,8 +81,8 @@ async fn serve(args: &DemoArgs) -> anyhow::Result<()> {
         messages: AtomicU64::new(0),
         dropped: AtomicU64::new(0),
         leak: Leak::default(),
-        leak_per_message: args.leak_per_message.unwrap_or(0),
-        leak_per_connection: args.leak_per_connection.unwrap_or(0),
+        leak_per_message: args.leak_per_message,
+        leak_per_connection: args.leak_per_connection,
         agent_token: args.agent_token.clone(),
     });
     let app = Router::new()

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::analysis::Metric;
 use crate::units::{HumanDuration, HumanDurationOrZero, HumanSize, PerSecond, Rate};
@@ -151,14 +151,38 @@ pub struct WorkloadSection {
     pub steps: Vec<StepSection>,
 }
 
-/// The two kinds of workload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// The two kinds of workload; `collab` and `agent` in profiles and outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WorkloadKind {
     /// WebSocket collaboration clients.
     Collab,
     /// Scripted HTTP request sequences.
     Agent,
+}
+
+impl WorkloadKind {
+    /// The name in profiles and outputs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::Collab => "collab",
+            WorkloadKind::Agent => "agent",
+        }
+    }
+
+    /// The unit of its send rate: messages or requests per second.
+    pub fn rate_unit(self) -> &'static str {
+        match self {
+            WorkloadKind::Collab => "msg/s",
+            WorkloadKind::Agent => "req/s",
+        }
+    }
+}
+
+impl std::fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// `[[workload.step]]`: one HTTP request of an agent's sequence, or a
@@ -206,7 +230,7 @@ pub enum StepKind {
 }
 
 /// What an inconclusive verdict does to the exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnInconclusive {
     /// Exit 0, as if passed.

@@ -25,49 +25,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{Analyzer, FailFast, Metric};
-use crate::live::SamplerView;
+use crate::analysis::{Analyzer, EarlyFail, FailFastMonitor, Judgement, Metric};
+pub use crate::samples::Sample;
 
 /// How often the live view gets a fresh judgement.
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
-
-/// One row of `samples.csv`. Empty cells mean "not measured".
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Sample {
-    /// Seconds since the measured clock started (readiness).
-    pub elapsed_s: f64,
-    /// Wall-clock time, seconds since the Unix epoch.
-    pub unix_time_s: f64,
-    /// How late the sample was taken after its due time, milliseconds.
-    pub late_ms: f64,
-    /// Processes in the tree.
-    pub processes: u32,
-    /// Sum of resident set sizes, bytes.
-    pub rss_bytes: u64,
-    /// Sum of proportional set sizes, bytes.
-    pub pss_bytes: Option<u64>,
-    /// Sum of anonymous resident memory, bytes.
-    pub anon_bytes: Option<u64>,
-    /// Sum of swapped-out memory, bytes.
-    pub swap_bytes: Option<u64>,
-    /// Open file descriptors.
-    pub fds: Option<u64>,
-    /// Threads.
-    pub threads: Option<u64>,
-    /// CPU used by the tree since the previous sample, percent of one core.
-    pub cpu_percent: Option<f64>,
-}
-
-impl Sample {
-    /// The value of `metric` in this sample, if measured.
-    pub fn metric(&self, metric: Metric) -> Option<u64> {
-        match metric {
-            Metric::Rss => Some(self.rss_bytes),
-            Metric::Pss => self.pss_bytes,
-            Metric::Anon => self.anon_bytes,
-        }
-    }
-}
 
 /// Why a reading failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -133,27 +95,35 @@ pub struct Settings {
     pub pss_every: u32,
     /// The metric asked for, or `None` for the best available.
     pub metric: Option<Metric>,
-    /// Early-fail looks: the rule, the time between looks, and the
-    /// channel to report an early fail on.
-    pub fail_fast: Option<(FailFast, Duration, tokio::sync::oneshot::Sender<EarlyFail>)>,
-    /// Where to publish the latest reading and judgement for the live view
-    /// (at most once a second).
-    pub live: Option<tokio::sync::watch::Sender<Option<SamplerView>>>,
+    /// Early-fail looks, with `--fail-fast`.
+    pub fail_fast: Option<FailFastWatch>,
+    /// Where to publish the latest reading and judgement (at most once a
+    /// second), for whoever shows the run as it goes.
+    pub live: Option<tokio::sync::watch::Sender<Option<Snapshot>>>,
 }
 
-/// A run failed early (`--fail-fast`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct EarlyFail {
-    /// The look that failed it (1-based).
-    pub look: u32,
-    /// Planned looks.
-    pub looks: u32,
-    /// When, seconds since start.
-    pub elapsed_s: f64,
-    /// The growth's lower bound at that look, bytes/hour.
-    pub lower_bound_bytes_per_hour: f64,
-    /// Family-wise false-fail probability of the rule.
-    pub alpha: f64,
+/// Fail-fast during sampling: the monitor that takes the looks, and where
+/// to report the early fail it finds.
+pub struct FailFastWatch {
+    /// Decides when a look is due and whether it fails.
+    pub monitor: FailFastMonitor,
+    /// Receives the early fail, at most once.
+    pub report: tokio::sync::oneshot::Sender<EarlyFail>,
+}
+
+/// What the sampler saw last: its latest reading and the judgement so far.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The metric judged.
+    pub metric: Metric,
+    /// Its current value for the whole tree, bytes.
+    pub metric_bytes: Option<u64>,
+    /// Current RSS of the tree, bytes.
+    pub rss_bytes: u64,
+    /// Processes in the tree.
+    pub processes: u32,
+    /// The judgement of the data so far.
+    pub judgement: Judgement,
 }
 
 /// What the sampler hands back when stopped.
@@ -255,10 +225,7 @@ fn sample_loop(
     let mut write_failed = false;
     let mut tick: u64 = 0;
     let mut stopping = false;
-    let warmup_s = analyzer.criteria().warmup.as_secs_f64();
-    let limit = analyzer.criteria().max_growth_bytes_per_hour;
     let mut fail_fast = settings.fail_fast;
-    let mut look: u32 = 0;
     let mut published: Option<Instant> = None;
     loop {
         let due = start + settings.interval * u32::try_from(tick).unwrap_or(u32::MAX);
@@ -309,7 +276,7 @@ fn sample_loop(
                 if let Some(tx) = &settings.live {
                     if published.is_none_or(|t: Instant| now.duration_since(t) >= PUBLISH_EVERY) {
                         published = Some(now);
-                        tx.send_replace(Some(SamplerView {
+                        tx.send_replace(Some(Snapshot {
                             metric,
                             metric_bytes: sample.metric(metric),
                             rss_bytes: sample.rss_bytes,
@@ -318,32 +285,12 @@ fn sample_loop(
                         }));
                     }
                 }
-                // An early-fail look is due every `every` after warm-up.
-                let mut fired = None;
-                if let Some((rule, every, _)) = &fail_fast {
-                    let due = warmup_s + f64::from(look + 1) * every.as_secs_f64();
-                    if sample.elapsed_s >= due && look < rule.looks {
-                        look += 1;
-                        let bound = analyzer.early_fail_bound(rule);
-                        tracing::info!(
-                            "fail-fast look {look} of {} at {:.0}s: growth lower bound {} bytes/h, limit {limit:.0}",
-                            rule.looks,
-                            sample.elapsed_s,
-                            bound.map_or("unknown".into(), |b| format!("{b:.0}"))
-                        );
-                        fired = bound.filter(|lo| *lo > limit).map(|lo| EarlyFail {
-                            look,
-                            looks: rule.looks,
-                            elapsed_s: sample.elapsed_s,
-                            lower_bound_bytes_per_hour: lo,
-                            alpha: rule.alpha,
-                        });
-                    }
-                }
-                if let Some(e) = fired {
-                    // Report once; no more looks after the run failed.
-                    if let Some((_, _, tx)) = fail_fast.take() {
-                        let _ = tx.send(e);
+                if let Some(watch) = &mut fail_fast {
+                    if let Some(e) = watch.monitor.observe(sample.elapsed_s, &analyzer) {
+                        // Reported once; the monitor takes no more looks.
+                        if let Some(watch) = fail_fast.take() {
+                            let _ = watch.report.send(e);
+                        }
                     }
                 }
                 if !stopping && late > settings.interval / 4 {

@@ -12,52 +12,12 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use super::pacing::{ramp_delay, sleep_or_stop, until_or_stop, JudgedFrom, OpenLoop};
 use super::spec::{AgentSpec, Pacing, RequestStep};
 use super::stats::{bump, ErrorKind, Stats};
-use super::template::{expand_env, Template, Values};
+use super::template::Values;
 use super::{unix_us, Phase};
 use crate::units::PerSecond;
-
-/// A step ready to send: `${ENV}` expanded (kept in memory only).
-struct Prepared {
-    method: reqwest::Method,
-    url: String,
-    headers: reqwest::header::HeaderMap,
-    body: Option<(Template, bool)>,
-    expect_status: Option<u16>,
-    expect_field: Option<String>,
-}
-
-fn prepare(step: &RequestStep) -> Result<Prepared, String> {
-    let name = &step.name;
-    let mut headers = reqwest::header::HeaderMap::new();
-    for (k, v) in &step.headers {
-        let value = expand_env(v)?;
-        // Messages name the header, never its value: it may hold a secret.
-        let key = reqwest::header::HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| format!("step '{name}': '{k}' is not a valid header name"))?;
-        let value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
-            format!("step '{name}': the value of header '{k}' is not valid in HTTP")
-        })?;
-        headers.insert(key, value);
-    }
-    let body = match &step.body {
-        Some(b) => Some((
-            Template::parse(&expand_env(b)?, super::spec::defaults::MESSAGE_BYTES),
-            step.json,
-        )),
-        None => None,
-    };
-    Ok(Prepared {
-        method: reqwest::Method::from_bytes(step.method.as_bytes())
-            .map_err(|_| format!("step '{name}': bad method"))?,
-        url: expand_env(&step.url)?,
-        headers,
-        body,
-        expect_status: step.expect_status,
-        expect_field: step.expect_field.clone(),
-    })
-}
 
 /// Health of the target as seen by one health step.
 #[derive(Debug, Default)]
@@ -144,6 +104,16 @@ pub struct AgentRun {
     pub health: Vec<(String, Arc<HealthMonitor>)>,
 }
 
+/// What every agent of one workload shares.
+struct AgentContext {
+    client: reqwest::Client,
+    steps: Vec<RequestStep>,
+    step_stats: Vec<Arc<Stats>>,
+    stats: Arc<Stats>,
+    pacing: Pacing,
+    judged_from: JudgedFrom,
+}
+
 /// Starts the agents and health polls of `spec`.
 pub fn spawn(
     spec: &AgentSpec,
@@ -157,36 +127,33 @@ pub fn spawn(
         .no_proxy()
         .build()
         .map_err(|e| format!("could not build the HTTP client: {e}"))?;
-    let steps: Vec<Prepared> = spec.steps.iter().map(prepare).collect::<Result<_, _>>()?;
-    let step_stats: Vec<Arc<Stats>> = spec
-        .steps
-        .iter()
-        .map(|_| Arc::new(Stats::default()))
-        .collect();
-    let steps = Arc::new(steps);
+    let context = Arc::new(AgentContext {
+        client: client.clone(),
+        steps: spec.steps.clone(),
+        step_stats: spec
+            .steps
+            .iter()
+            .map(|_| Arc::new(Stats::default()))
+            .collect(),
+        stats,
+        pacing: spec.pacing,
+        judged_from: JudgedFrom(judged_from),
+    });
     for agent in 0..spec.agents {
-        let delay = spec
-            .ramp_up
-            .mul_f64(f64::from(agent) / f64::from(spec.agents));
+        let delay = ramp_delay(spec.ramp_up, agent, spec.agents);
         tasks.push(tokio::spawn(run_agent(
-            client.clone(),
-            steps.clone(),
-            step_stats.clone(),
-            stats.clone(),
-            spec.pacing,
+            context.clone(),
             agent,
             delay,
-            judged_from,
             phase.clone(),
         )));
     }
     let mut health = Vec::new();
     for h in &spec.health {
         let monitor = Arc::new(HealthMonitor::default());
-        let prepared = prepare(&h.request)?;
         tasks.push(tokio::spawn(poll_health(
             client.clone(),
-            prepared,
+            h.request.clone(),
             monitor.clone(),
             h.every,
             h.unhealthy_after,
@@ -199,58 +166,43 @@ pub fn spawn(
             .steps
             .iter()
             .map(|s| s.name.clone())
-            .zip(step_stats)
+            .zip(context.step_stats.iter().cloned())
             .collect(),
         health,
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One agent: the steps in order, in a loop, until the run stops.
 async fn run_agent(
-    client: reqwest::Client,
-    steps: Arc<Vec<Prepared>>,
-    step_stats: Vec<Arc<Stats>>,
-    stats: Arc<Stats>,
-    pacing: Pacing,
+    cx: Arc<AgentContext>,
     agent: u32,
     delay: Duration,
-    judged_from: Instant,
     mut phase: watch::Receiver<Phase>,
 ) {
-    if steps.is_empty() {
+    if cx.steps.is_empty() || !sleep_or_stop(delay, &mut phase).await {
         return;
     }
-    tokio::select! {
-        _ = tokio::time::sleep(delay) => {}
-        _ = phase.wait_for(|p| *p != Phase::Run) => return,
-    }
-    let mut next = Instant::now();
+    let mut schedule = match cx.pacing {
+        Pacing::Rate(rate) => Some(OpenLoop::new(PerSecond::period(rate), Instant::now())),
+        Pacing::Think(_) => None,
+    };
     let mut body = String::new();
     let mut seq: u64 = 0;
     loop {
-        let step_index = (seq % steps.len() as u64) as usize;
-        if let Pacing::Rate(rate) = pacing {
-            let period = PerSecond::period(rate);
-            tokio::select! {
-                _ = tokio::time::sleep_until(next.into()) => {}
-                _ = phase.wait_for(|p| *p != Phase::Run) => return,
+        let step_index = (seq % cx.steps.len() as u64) as usize;
+        if let Some(schedule) = &mut schedule {
+            if !until_or_stop(schedule.due(), &mut phase).await {
+                return;
             }
-            if Instant::now().saturating_duration_since(next) > period {
-                bump(&stats.late);
-            }
-            next += period;
+            schedule.advance(&cx.stats);
         }
-        let step = &steps[step_index];
-        let judged = Instant::now() >= judged_from;
+        let started = Instant::now();
         let outcome = tokio::select! {
-            o = send(&client, step, agent, seq, &mut body) => o,
+            o = send(&cx.client, &cx.steps[step_index], agent, seq, &mut body) => o,
             _ = phase.wait_for(|p| *p == Phase::Close) => return,
         };
-        for s in [&stats, &step_stats[step_index]] {
-            bump(&s.sent);
-            if judged {
-                bump(&s.sent_judged);
-            }
+        for s in [&cx.stats, &cx.step_stats[step_index]] {
+            cx.judged_from.sent(s, started);
             match outcome {
                 Ok(latency) => {
                     bump(&s.received);
@@ -265,10 +217,9 @@ async fn run_agent(
             }
         }
         seq += 1;
-        if let Pacing::Think(pause) = pacing {
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = phase.wait_for(|p| *p != Phase::Run) => return,
+        if let Pacing::Think(pause) = cx.pacing {
+            if !sleep_or_stop(pause, &mut phase).await {
+                return;
             }
         }
         if *phase.borrow() != Phase::Run {
@@ -281,15 +232,16 @@ async fn run_agent(
 /// response arrived at all.
 async fn send(
     client: &reqwest::Client,
-    step: &Prepared,
+    step: &RequestStep,
     agent: u32,
     seq: u64,
     body: &mut String,
 ) -> Result<Duration, (ErrorKind, bool)> {
+    let request = &step.request.0;
     let mut req = client
-        .request(step.method.clone(), &step.url)
-        .headers(step.headers.clone());
-    if let Some((template, json)) = &step.body {
+        .request(step.method.clone(), &request.url)
+        .headers(request.headers.clone());
+    if let Some(template) = &request.body {
         template.render(
             &Values {
                 doc: "",
@@ -301,7 +253,7 @@ async fn send(
             body,
         );
         req = req.body(body.clone());
-        if *json {
+        if step.json {
             req = req.header(reqwest::header::CONTENT_TYPE, "application/json");
         }
     }
@@ -340,7 +292,7 @@ fn classify(e: &reqwest::Error) -> ErrorKind {
 
 async fn poll_health(
     client: reqwest::Client,
-    step: Prepared,
+    step: RequestStep,
     monitor: Arc<HealthMonitor>,
     every: Duration,
     unhealthy_after: Duration,

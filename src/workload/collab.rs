@@ -23,6 +23,7 @@ use tokio::sync::watch;
 use tokio::time::sleep_until;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::pacing::{ramp_delay, sleep_or_stop, JudgedFrom, OpenLoop};
 use super::spec::CollabSpec;
 use super::stats::{bump, ErrorKind, Stats};
 use super::template::{find_tag, Values};
@@ -38,8 +39,8 @@ pub struct Shared {
     pub stats: Arc<Stats>,
     /// Clients connected per document.
     pub receivers: Vec<AtomicU64>,
-    /// Sends and connects from this instant on count as judged.
-    pub judged_from: Instant,
+    /// Sends and connects from then on count as judged.
+    pub judged_from: JudgedFrom,
 }
 
 /// Starts every client of `spec`; they run until `phase` says close.
@@ -53,11 +54,11 @@ pub fn spawn(
     let shared = Arc::new(Shared {
         stats,
         receivers: (0..spec.docs).map(|_| AtomicU64::new(0)).collect(),
-        judged_from,
+        judged_from: JudgedFrom(judged_from),
     });
     let total = spec.docs * spec.clients_per_doc;
     for i in 0..total {
-        let delay = spec.ramp_up.mul_f64(f64::from(i) / f64::from(total));
+        let delay = ramp_delay(spec.ramp_up, i, total);
         tasks.push(tokio::spawn(client(
             spec.clone(),
             shared.clone(),
@@ -84,9 +85,8 @@ async fn client(
     mut phase: watch::Receiver<Phase>,
 ) {
     let stats = &shared.stats;
-    tokio::select! {
-        _ = tokio::time::sleep(delay) => {}
-        _ = phase.wait_for(|p| *p != Phase::Run) => return,
+    if !sleep_or_stop(delay, &mut phase).await {
+        return;
     }
     let doc = format!("{}-{doc_index}", spec.name);
     let url = spec.url.replace("{doc}", &doc);
@@ -121,10 +121,7 @@ async fn client(
             bump(&stats.reconnects);
         }
         failures = 0;
-        bump(&stats.connects);
-        if Instant::now() >= shared.judged_from {
-            bump(&stats.connects_judged);
-        }
+        shared.judged_from.connected(stats);
         bump(&stats.open);
         receivers.fetch_add(1, Ordering::Relaxed);
 
@@ -135,15 +132,13 @@ async fn client(
             now + mean.mul_f64(-u.ln())
         });
         let far = now + Duration::from_secs(365 * 24 * 3600);
-        let mut next = now + period.mul_f64(rand::rng().random_range(0.0..1.0));
+        let first = now + period.mul_f64(rand::rng().random_range(0.0..1.0));
+        let mut schedule = OpenLoop::new(period, first);
         let mut sending = true;
         let ended = loop {
             tokio::select! {
-                _ = sleep_until(next.into()), if sending => {
-                    let late = Instant::now().saturating_duration_since(next);
-                    if late > period {
-                        bump(&stats.late);
-                    }
+                _ = sleep_until(schedule.due().into()), if sending => {
+                    schedule.advance(stats);
                     spec.message.render(
                         &Values { doc: &doc, doc_index, client, seq, sent_unix_us: unix_us() },
                         &mut text,
@@ -154,13 +149,9 @@ async fn client(
                         stats.error(ErrorKind::Send);
                         break Ended::Failed;
                     }
-                    bump(&stats.sent);
-                    if Instant::now() >= shared.judged_from {
-                        bump(&stats.sent_judged);
-                    }
+                    shared.judged_from.sent(stats, Instant::now());
                     stats.expected.fetch_add(peers, Ordering::Relaxed);
                     seq += 1;
-                    next += period;
                 }
                 incoming = ws.next() => match incoming {
                     Some(Ok(Message::Text(t))) => receive(&shared, doc_index, client, t.as_str()),
@@ -236,9 +227,5 @@ async fn back_off(
     }
     let delay = jittered(spec.backoff.nominal(*failures - 1));
     tracing::debug!("collab client: failure {failures}, reconnecting in {delay:.1?}");
-    let stopped = tokio::select! {
-        _ = tokio::time::sleep(delay) => false,
-        _ = phase.wait_for(|p| *p != Phase::Run) => true,
-    };
-    !stopped && *phase.borrow() == Phase::Run
+    sleep_or_stop(delay, phase).await
 }

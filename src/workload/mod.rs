@@ -15,6 +15,7 @@
 
 pub mod agent;
 pub mod collab;
+pub mod pacing;
 pub mod spec;
 pub mod stats;
 pub mod template;
@@ -30,10 +31,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::analysis::Growth;
-use crate::live::LoadView;
+pub use crate::profile::WorkloadKind;
 use agent::{AgentRun, HealthSummary};
 pub use spec::WorkloadSpec;
-use stats::{Counters, Stats, Totals};
+pub use stats::Totals;
+use stats::{Counters, Stats};
 
 /// How long clients keep reading after sending stops.
 const DRAIN: Duration = Duration::from_millis(500);
@@ -70,7 +72,7 @@ pub struct WorkloadSummary {
     /// Workload name.
     pub name: String,
     /// `collab` or `agent`.
-    pub kind: String,
+    pub kind: WorkloadKind,
     /// Totals over the run.
     #[serde(flatten)]
     pub totals: Totals,
@@ -93,38 +95,36 @@ pub struct WorkloadSummary {
     pub growth_per_connection_ci95_bytes: Option<[f64; 2]>,
 }
 
-/// Fills in growth per message and per connection (with 95% intervals) for
-/// the workloads `steady` accepts: the growth rate divided by the
-/// workload's send or connect rate over the `judged_s` seconds after
-/// warm-up. Without a growth estimate, clears them.
+/// States growth per message and per connection (with 95% intervals) for
+/// a workload whose load was `steady` over the judged window: the growth
+/// rate divided by the workload's send or connect rate over the `judged_s`
+/// seconds after warm-up. Otherwise, or without a growth estimate, clears
+/// them.
 pub fn state_growth_per_unit(
-    load: &mut [WorkloadSummary],
-    steady: impl Fn(&WorkloadSummary) -> bool,
+    w: &mut WorkloadSummary,
+    steady: bool,
     growth: Option<&Growth>,
     judged_s: f64,
 ) {
-    for w in load.iter_mut() {
-        let was_steady = steady(w);
-        w.growth_per_message_bytes = None;
-        w.growth_per_message_ci95_bytes = None;
-        w.growth_per_connection_bytes = None;
-        w.growth_per_connection_ci95_bytes = None;
-        let Some(growth) = growth.filter(|_| judged_s > 0.0 && was_steady) else {
-            continue;
-        };
-        let [lo, hi] = growth.ci95_bytes_per_hour;
-        // Bytes per hour divided by events per hour.
-        let per = |count: u64, bytes_per_hour: f64| {
-            (count > 0).then(|| bytes_per_hour / (count as f64 / judged_s * 3600.0))
-        };
-        let both = |count: u64| per(count, lo).zip(per(count, hi)).map(|(a, b)| [a, b]);
-        let t = &w.totals;
-        w.growth_per_message_bytes = per(t.sent_judged, growth.slope_bytes_per_hour);
-        w.growth_per_message_ci95_bytes = both(t.sent_judged);
-        if t.clean_closes + t.abrupt_drops > 0 {
-            w.growth_per_connection_bytes = per(t.connects_judged, growth.slope_bytes_per_hour);
-            w.growth_per_connection_ci95_bytes = both(t.connects_judged);
-        }
+    w.growth_per_message_bytes = None;
+    w.growth_per_message_ci95_bytes = None;
+    w.growth_per_connection_bytes = None;
+    w.growth_per_connection_ci95_bytes = None;
+    let Some(growth) = growth.filter(|_| judged_s > 0.0 && steady) else {
+        return;
+    };
+    let [lo, hi] = growth.ci95_bytes_per_hour;
+    // Bytes per hour divided by events per hour.
+    let per = |count: u64, bytes_per_hour: f64| {
+        (count > 0).then(|| bytes_per_hour / (count as f64 / judged_s * 3600.0))
+    };
+    let both = |count: u64| per(count, lo).zip(per(count, hi)).map(|(a, b)| [a, b]);
+    let t = &w.totals;
+    w.growth_per_message_bytes = per(t.sent_judged, growth.slope_bytes_per_hour);
+    w.growth_per_message_ci95_bytes = both(t.sent_judged);
+    if t.clean_closes + t.abrupt_drops > 0 {
+        w.growth_per_connection_bytes = per(t.connects_judged, growth.slope_bytes_per_hour);
+        w.growth_per_connection_ci95_bytes = both(t.connects_judged);
     }
 }
 
@@ -138,9 +138,35 @@ pub struct StepSummary {
     pub totals: Totals,
 }
 
+/// One workload over the last stats interval, for the live view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntervalLoad {
+    /// Workload name.
+    pub name: String,
+    /// Its kind.
+    pub kind: WorkloadKind,
+    /// Messages or requests sent per second.
+    pub sent_per_s: f64,
+    /// Errors in the interval.
+    pub errors: u64,
+    /// Errors since the start.
+    pub errors_total: u64,
+}
+
+/// A stopped workload: its totals, and whether its load was steady over
+/// the judged window (every client or agent started by the end of
+/// warm-up), which growth per message and per connection need.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// The totals.
+    pub summary: WorkloadSummary,
+    /// Ramp-up over by the end of warm-up.
+    pub steady: bool,
+}
+
 struct Running {
     name: String,
-    kind: &'static str,
+    kind: WorkloadKind,
     ramp_up: Duration,
     stats: Arc<Stats>,
     agent: Option<AgentRun>,
@@ -154,6 +180,7 @@ pub struct Workloads {
     phase: watch::Sender<Phase>,
     csv: Option<csv::Writer<File>>,
     start: Instant,
+    warmup: Duration,
     last_at: Instant,
 }
 
@@ -187,7 +214,7 @@ impl Workloads {
         let judged_from = start + warmup;
         for spec in specs {
             let stats = Arc::new(Stats::default());
-            let (kind, agent) = match spec {
+            let agent = match spec {
                 WorkloadSpec::Collab(c) => {
                     collab::spawn(
                         Arc::new(c.clone()),
@@ -196,17 +223,16 @@ impl Workloads {
                         &phase_rx,
                         &mut tasks,
                     );
-                    ("collab", None)
+                    None
                 }
-                WorkloadSpec::Agent(a) => {
-                    let run = agent::spawn(a, stats.clone(), judged_from, &phase_rx, &mut tasks)
-                        .map_err(|e| anyhow::anyhow!("[[workload]] '{}': {e}", a.name))?;
-                    ("agent", Some(run))
-                }
+                WorkloadSpec::Agent(a) => Some(
+                    agent::spawn(a, stats.clone(), judged_from, &phase_rx, &mut tasks)
+                        .map_err(|e| anyhow::anyhow!("[[workload]] '{}': {e}", a.name))?,
+                ),
             };
             running.push(Running {
                 name: spec.name().to_string(),
-                kind,
+                kind: spec.kind(),
                 ramp_up: spec.ramp_up(),
                 stats,
                 agent,
@@ -226,6 +252,7 @@ impl Workloads {
             phase,
             csv,
             start,
+            warmup,
             last_at: start,
         })
     }
@@ -233,7 +260,7 @@ impl Workloads {
     /// Appends one row per workload to `workload.csv` for the interval since
     /// the last call, flushes, and returns the interval's rates for the
     /// live view.
-    pub fn write_interval(&mut self) -> Vec<LoadView> {
+    pub fn write_interval(&mut self) -> Vec<IntervalLoad> {
         let now_at = Instant::now();
         let elapsed_s = now_at.duration_since(self.start).as_secs_f64();
         let secs = now_at.duration_since(self.last_at).as_secs_f64().max(1e-3);
@@ -246,7 +273,7 @@ impl Workloads {
             let row = Row {
                 elapsed_s,
                 workload: &r.name,
-                kind: r.kind,
+                kind: r.kind.as_str(),
                 sent: now.sent - r.last.sent,
                 received: now.received - r.last.received,
                 errors: now.errors - r.last.errors,
@@ -256,7 +283,7 @@ impl Workloads {
                 p50_ms: has_latency.then_some(latency.p50_ms),
                 p99_ms: has_latency.then_some(latency.p99_ms),
             };
-            views.push(LoadView {
+            views.push(IntervalLoad {
                 name: r.name.clone(),
                 kind: r.kind,
                 sent_per_s: row.sent as f64 / secs,
@@ -280,7 +307,7 @@ impl Workloads {
 
     /// Stops sending, drains, closes every connection, writes the last
     /// interval, and returns the totals.
-    pub async fn stop(mut self) -> Vec<WorkloadSummary> {
+    pub async fn stop(mut self) -> Vec<Finished> {
         if !self.running.is_empty() {
             let _ = self.phase.send(Phase::Drain);
             tokio::time::sleep(DRAIN).await;
@@ -297,38 +324,40 @@ impl Workloads {
         }
         self.running
             .iter()
-            .map(|r| WorkloadSummary {
-                name: r.name.clone(),
-                kind: r.kind.to_string(),
-                totals: r.stats.totals(),
-                steps: r
-                    .agent
-                    .iter()
-                    .flat_map(|a| &a.steps)
-                    .map(|(name, s)| StepSummary {
-                        name: name.clone(),
-                        totals: s.totals(),
-                    })
-                    .collect(),
-                health: r
-                    .agent
-                    .iter()
-                    .flat_map(|a| &a.health)
-                    .map(|(name, m)| m.summary(name))
-                    .collect(),
-                growth_per_message_bytes: None,
-                growth_per_message_ci95_bytes: None,
-                growth_per_connection_bytes: None,
-                growth_per_connection_ci95_bytes: None,
+            .map(|r| Finished {
+                steady: r.ramp_up <= self.warmup,
+                summary: r.summary(),
             })
             .collect()
     }
+}
 
-    /// Ramp-up of each workload, by name (for the steadiness check).
-    pub fn ramp_ups(&self) -> Vec<(String, Duration)> {
-        self.running
-            .iter()
-            .map(|r| (r.name.clone(), r.ramp_up))
-            .collect()
+impl Running {
+    fn summary(&self) -> WorkloadSummary {
+        let r = self;
+        WorkloadSummary {
+            name: r.name.clone(),
+            kind: r.kind,
+            totals: r.stats.totals(),
+            steps: r
+                .agent
+                .iter()
+                .flat_map(|a| &a.steps)
+                .map(|(name, s)| StepSummary {
+                    name: name.clone(),
+                    totals: s.totals(),
+                })
+                .collect(),
+            health: r
+                .agent
+                .iter()
+                .flat_map(|a| &a.health)
+                .map(|(name, m)| m.summary(name))
+                .collect(),
+            growth_per_message_bytes: None,
+            growth_per_message_ci95_bytes: None,
+            growth_per_connection_bytes: None,
+            growth_per_connection_ci95_bytes: None,
+        }
     }
 }

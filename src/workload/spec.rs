@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::profile::{StepKind, StepSection, WorkloadKind, WorkloadSection};
 
-use super::template::{env_refs, Template};
+use super::template::{env_refs, expand_env, Template};
 
 /// A workload that cannot run: what is wrong, and where in the profile
 /// (`["workload", "0", "step", "1", "url"]`).
@@ -60,6 +60,14 @@ impl WorkloadSpec {
         match self {
             WorkloadSpec::Collab(c) => &c.name,
             WorkloadSpec::Agent(a) => &a.name,
+        }
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> WorkloadKind {
+        match self {
+            WorkloadSpec::Collab(_) => WorkloadKind::Collab,
+            WorkloadSpec::Agent(_) => WorkloadKind::Agent,
         }
     }
 
@@ -144,25 +152,44 @@ pub enum Pacing {
     Think(Duration),
 }
 
-/// One HTTP request of an agent's loop.
+/// One HTTP request of an agent's loop, parsed and ready to send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestStep {
     /// Name in outputs.
     pub name: String,
     /// HTTP method.
-    pub method: String,
-    /// URL (may contain `${ENV}`, expanded at start).
+    pub method: reqwest::Method,
+    /// URL as written, `${ENV}` unexpanded: what logs and messages show.
     pub url: String,
-    /// Headers (values may contain `${ENV}`).
-    pub headers: Vec<(String, String)>,
-    /// Body template text (`${ENV}` is expanded when the workload starts).
-    pub body: Option<String>,
+    /// What is sent: `${ENV}` expanded, so it may hold secrets.
+    pub request: Sensitive<Request>,
     /// Whether the body is JSON.
     pub json: bool,
     /// Expected status; `None` accepts any 2xx.
     pub expect_status: Option<u16>,
     /// Top-level JSON field the response must have.
     pub expect_field: Option<String>,
+}
+
+/// The parts of a request that may carry secrets from `${ENV}`.
+#[derive(Clone, PartialEq)]
+pub struct Request {
+    /// URL, expanded.
+    pub url: String,
+    /// Headers, expanded (values marked sensitive).
+    pub headers: reqwest::header::HeaderMap,
+    /// Body template, expanded.
+    pub body: Option<Template>,
+}
+
+/// A value that never shows in `Debug` output: it may hold a secret.
+#[derive(Clone, PartialEq)]
+pub struct Sensitive<T>(pub T);
+
+impl<T> std::fmt::Debug for Sensitive<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// A health poll.
@@ -184,10 +211,7 @@ pub fn build(
 ) -> Result<Vec<WorkloadSpec>, SpecError> {
     let mut specs: Vec<WorkloadSpec> = Vec::new();
     for (i, w) in sections.iter().enumerate() {
-        let kind = match w.kind {
-            WorkloadKind::Collab => "collab",
-            WorkloadKind::Agent => "agent",
-        };
+        let kind = w.kind;
         let name = w
             .name
             .clone()
@@ -419,12 +443,22 @@ fn request_step(
         .clone()
         .unwrap_or_else(|| if body_text.is_some() { "POST" } else { "GET" }.into())
         .to_ascii_uppercase();
-    if reqwest::Method::from_bytes(method.as_bytes()).is_err() {
-        return Err(("method", format!("'{method}' is not an HTTP method")));
-    }
+    let method = reqwest::Method::from_bytes(method.as_bytes())
+        .map_err(|_| ("method", format!("'{method}' is not an HTTP method")))?;
     let path = url
         .split_once("://")
         .and_then(|(_, r)| r.find('/').map(|i| r[i..].to_string()));
+    let request = Request {
+        url: expand_env(&url).map_err(|m| ("url", m))?,
+        headers: headers(&s.headers)?,
+        body: match &body_text {
+            Some(b) => Some(Template::parse(
+                &expand_env(b).map_err(|m| (if json { "json" } else { "body" }, m))?,
+                defaults::MESSAGE_BYTES,
+            )),
+            None => None,
+        },
+    };
     Ok(RequestStep {
         name: s
             .name
@@ -432,16 +466,33 @@ fn request_step(
             .unwrap_or_else(|| format!("{method} {}", path.unwrap_or_else(|| "/".into()))),
         method,
         url,
-        headers: s
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        body: body_text,
+        request: Sensitive(request),
         json,
         expect_status: s.expect_status,
         expect_field: s.expect_field.clone(),
     })
+}
+
+/// The headers, `${ENV}` expanded and checked as HTTP. Errors name the
+/// header, never its value: it may hold a secret.
+fn headers(
+    given: &std::collections::BTreeMap<String, String>,
+) -> Result<reqwest::header::HeaderMap, (&'static str, String)> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (k, v) in given {
+        let value = expand_env(v).map_err(|m| ("headers", m))?;
+        let key = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| ("headers", format!("'{k}' is not a valid header name")))?;
+        let mut value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
+            (
+                "headers",
+                format!("the value of header '{k}' is not valid in HTTP"),
+            )
+        })?;
+        value.set_sensitive(true);
+        headers.insert(key, value);
+    }
+    Ok(headers)
 }
 
 /// Every `${NAME}` must be set when the run starts (checked without

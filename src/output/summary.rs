@@ -5,8 +5,11 @@ use std::path::Path;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{Growth, Judgement, Metric, Verdict};
-use crate::target::ExitInfo;
+use crate::analysis::{EarlyFail, Growth, Judgement, Metric, Verdict};
+use crate::process::{ExitInfo, TargetMode};
+use crate::sampler::ProcessSummary;
+use crate::units::Rate;
+use crate::workload::WorkloadSummary;
 
 /// Method description stored with every growth estimate.
 pub const METHOD: &str = "Theil-Sen slope over block minima; Sen (1968) 95% interval with Hamed-Rao (1998) autocorrelation correction";
@@ -35,7 +38,7 @@ pub struct Summary {
     /// The limit, bytes per hour.
     pub threshold_bytes_per_hour: f64,
     /// The limit as the user wrote it, e.g. `10MB/h`.
-    pub threshold: String,
+    pub threshold: Rate,
     /// RSS ceiling, bytes.
     pub max_rss_bytes: Option<u64>,
     /// Largest tree RSS seen, bytes.
@@ -70,16 +73,16 @@ pub struct Summary {
     pub unavailable_columns: Vec<String>,
     /// Workload totals.
     #[serde(default)]
-    pub workloads: Vec<crate::workload::WorkloadSummary>,
+    pub workloads: Vec<WorkloadSummary>,
     /// The tree's processes at the last sample (biggest first).
     #[serde(default)]
-    pub processes: Vec<crate::sampler::ProcessSummary>,
+    pub processes: Vec<ProcessSummary>,
     /// Where and how the run was made.
     #[serde(default)]
     pub environment: Option<Environment>,
     /// Set when `--fail-fast` ended the run early.
     #[serde(default)]
-    pub fail_fast: Option<crate::sampler::EarlyFail>,
+    pub fail_fast: Option<EarlyFail>,
 }
 
 /// The machine and the command line of a run.
@@ -145,7 +148,7 @@ pub struct GrowthSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetSummary {
     /// `launch` or `attach`.
-    pub mode: String,
+    pub mode: TargetMode,
     /// Root pid.
     pub pid: u32,
     /// Command line of a launched target.
@@ -181,9 +184,166 @@ impl GrowthSummary {
     }
 }
 
+/// How the judgement was asked for: the settings every summary records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judging {
+    /// The metric judged.
+    pub metric: Metric,
+    /// Why the judged metric is not the one asked for, if so.
+    pub metric_note: Option<String>,
+    /// The growth limit.
+    pub limit: Rate,
+    /// Warm-up, seconds.
+    pub warmup_s: f64,
+    /// RSS ceiling, bytes.
+    pub max_rss_bytes: Option<u64>,
+}
+
+/// How the sampler's run went.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SamplingFacts {
+    /// Samples taken more than a quarter interval late.
+    pub late_samples: u64,
+    /// Ticks skipped because the sampler fell behind.
+    pub missed_ticks: u64,
+    /// Ticks whose reading failed.
+    pub failed_samples: u64,
+    /// The first failure message, if any.
+    pub first_failure: Option<String>,
+    /// `samples.csv` columns the platform could not fill.
+    pub unavailable_columns: Vec<String>,
+    /// The tree's processes at the last sample.
+    pub processes: Vec<ProcessSummary>,
+}
+
+/// Everything a finished `memsoak run` knows, typed.
+#[derive(Debug, Clone)]
+pub struct RunFacts {
+    /// Run name.
+    pub name: String,
+    /// Profile file used.
+    pub profile: Option<String>,
+    /// How the judgement was asked for.
+    pub judging: Judging,
+    /// The planned duration, seconds.
+    pub planned_duration_s: f64,
+    /// Sampling interval, seconds.
+    pub interval_s: f64,
+    /// Start of the measured clock (RFC 3339, UTC).
+    pub started_at: String,
+    /// How sampling went.
+    pub sampling: SamplingFacts,
+    /// Workload totals, growth per unit already stated.
+    pub workloads: Vec<WorkloadSummary>,
+    /// The target and how it ended.
+    pub target: TargetSummary,
+    /// Set when an interruption ended the run.
+    pub partial: bool,
+    /// Set when `--fail-fast` ended the run.
+    pub fail_fast: Option<EarlyFail>,
+    /// This machine and command line.
+    pub environment: Environment,
+}
+
 impl Summary {
-    /// Fills the verdict fields from a judgement; the caller sets the rest.
-    pub fn from_judgement(j: &Judgement, limit: &crate::units::Rate) -> Summary {
+    /// The summary of a finished run: the judgement, overridden by a
+    /// fail-fast look when one fired, with every fact of the run.
+    /// `exit_code` maps the final verdict to the process exit code.
+    pub fn of_run(
+        judgement: &Judgement,
+        facts: RunFacts,
+        exit_code: impl FnOnce(Verdict) -> i32,
+    ) -> Summary {
+        let mut s = Summary::judged(judgement, facts.judging);
+        let f = facts.sampling;
+        if let Some(first) = &f.first_failure {
+            s.reasons.push(format!(
+                "{} sample(s) failed; first: {first}",
+                f.failed_samples
+            ));
+        }
+        if let Some(e) = &facts.fail_fast {
+            s.verdict = Verdict::Fail;
+            s.reasons.insert(
+                0,
+                format!(
+                    "fail-fast: at look {} of {} ({:.0}s), the growth's lower bound {} exceeds the limit (at most {}% of runs within the limit fail early)",
+                    e.look,
+                    e.looks,
+                    e.elapsed_s,
+                    s.threshold.unit.format(e.lower_bound_bytes_per_hour),
+                    e.alpha * 100.0
+                ),
+            );
+        }
+        let mut processes = f.processes;
+        processes.sort_by_key(|p| std::cmp::Reverse(p.rss_bytes));
+        Summary {
+            name: facts.name,
+            exit_code: exit_code(s.verdict),
+            partial: facts.partial,
+            late_samples: f.late_samples,
+            missed_ticks: f.missed_ticks,
+            failed_samples: f.failed_samples,
+            planned_duration_s: Some(facts.planned_duration_s),
+            interval_s: Some(facts.interval_s),
+            target: Some(facts.target),
+            started_at: Some(facts.started_at),
+            profile: facts.profile,
+            unavailable_columns: f.unavailable_columns,
+            workloads: facts.workloads,
+            processes,
+            environment: Some(facts.environment),
+            fail_fast: facts.fail_fast,
+            ..s
+        }
+    }
+
+    /// A recording judged again (`memsoak report`): the new judgement, with
+    /// the run's own facts kept from its `previous` summary when there is
+    /// one. `workloads` are the previous ones with growth per unit stated
+    /// again for the new judgement.
+    pub fn rejudged(
+        judgement: &Judgement,
+        judging: Judging,
+        previous: Option<Summary>,
+        name: String,
+        workloads: Vec<WorkloadSummary>,
+        exit_code: impl FnOnce(Verdict) -> i32,
+    ) -> Summary {
+        let s = Summary::judged(judgement, judging);
+        let exit_code = exit_code(s.verdict);
+        match previous {
+            Some(p) => Summary {
+                name: p.name,
+                exit_code,
+                partial: p.partial,
+                late_samples: p.late_samples,
+                missed_ticks: p.missed_ticks,
+                failed_samples: p.failed_samples,
+                planned_duration_s: p.planned_duration_s,
+                interval_s: p.interval_s,
+                target: p.target,
+                started_at: p.started_at,
+                profile: p.profile,
+                unavailable_columns: p.unavailable_columns,
+                workloads,
+                processes: p.processes,
+                environment: p.environment,
+                ..s
+            },
+            None => Summary {
+                name,
+                exit_code,
+                workloads,
+                ..s
+            },
+        }
+    }
+
+    /// The verdict fields of a judgement; every fact of the run left empty.
+    fn judged(j: &Judgement, judging: Judging) -> Summary {
+        let limit = judging.limit;
         Summary {
             memsoak_version: env!("CARGO_PKG_VERSION").into(),
             name: String::new(),
@@ -191,15 +351,15 @@ impl Summary {
             reasons: j.reasons.clone(),
             exit_code: 0,
             partial: false,
-            metric: Metric::Rss,
-            metric_note: None,
+            metric: judging.metric,
+            metric_note: judging.metric_note,
             growth: j
                 .growth
                 .as_ref()
                 .map(|g| GrowthSummary::new(g, &limit.unit)),
             threshold_bytes_per_hour: limit.bytes_per_hour,
-            threshold: limit.spec(),
-            max_rss_bytes: None,
+            threshold: limit,
+            max_rss_bytes: judging.max_rss_bytes,
             peak_rss_bytes: j.peak_rss_bytes,
             peak_rss_elapsed_s: j.peak_rss_elapsed_s,
             samples: j.samples,
@@ -209,7 +369,7 @@ impl Summary {
             failed_samples: 0,
             duration_s: j.last_elapsed_s,
             planned_duration_s: None,
-            warmup_s: 0.0,
+            warmup_s: judging.warmup_s,
             interval_s: None,
             target: None,
             started_at: None,

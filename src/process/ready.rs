@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use super::spec::Readiness;
 use super::{Target, TargetError};
-use crate::config::Readiness;
 
 const POLL: Duration = Duration::from_millis(200);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);

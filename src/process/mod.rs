@@ -7,6 +7,7 @@
 //! stops a launched group, so no exit path of memsoak leaves it behind.
 
 mod ready;
+pub mod spec;
 pub mod watchdog;
 
 use std::fs::File;
@@ -19,7 +20,7 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{LaunchSpec, TargetSpec};
+pub use spec::{LaunchSpec, Readiness, TargetMode, TargetSpec};
 
 pub use ready::wait_ready;
 

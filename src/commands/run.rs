@@ -1,25 +1,28 @@
-//! `memsoak run`: the spine of a soak test.
+//! `memsoak run`: the spine of a soak test, in three steps.
 //!
-//! Launch or attach → wait for readiness → start the measured clock and the
-//! sampler → wait for the duration, the target's end, or an interruption →
-//! last sample → stop the target → judge → write `summary.json` → print.
-//! Every exit path after the run folder exists writes the summary, and the
-//! target's process group is stopped by [`Target`]'s `Drop` even on errors.
+//! **Prepare**: the run folder, launch or attach, readiness. **Measure**:
+//! the measured clock, the sampler and the workloads, until the duration,
+//! the target's end, a fail-fast look or an interruption. **Conclude**:
+//! last sample, stop the workloads and the target, judge, write
+//! `summary.json` and the reports, print. Every exit path after the run
+//! folder exists writes the summary, and the target's process group is
+//! stopped by [`Target`]'s `Drop` even on errors.
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 
-use crate::analysis::Verdict;
-use crate::analysis::{Analyzer, BlockStat, Criteria};
+use super::{exit, exit_code_for, Failure};
+use crate::analysis::{Analyzer, BlockStat, Criteria, EarlyFail, FailFastMonitor};
 use crate::config::{RunConfig, TargetSpec};
 use crate::live::{self, LiveView, Status};
-use crate::report::{export, terminal, Environment, Summary, TargetSummary};
-use crate::sampler::{self, EarlyFail, Sampler};
-use crate::target::{pid_alive, wait_ready, ExitInfo, Target, TargetError};
-use crate::workload::{state_growth_per_unit, WorkloadSummary, Workloads};
-use crate::{exit, exit_code_for, Failure};
+use crate::output::{
+    terminal, Environment, Judging, RunFacts, SamplingFacts, Summary, TargetSummary,
+};
+use crate::process::{pid_alive, wait_ready, ExitInfo, Target, TargetError};
+use crate::sampler::{self, FailFastWatch, Sampler};
+use crate::workload::{state_growth_per_unit, Finished, Workloads};
 
 /// How often the live view is redrawn.
 const VIEW_EVERY: Duration = Duration::from_secs(1);
@@ -33,8 +36,37 @@ enum Ending {
     Interrupted,
 }
 
+/// What the measured phase hands to the conclusion.
+struct Measured {
+    ending: Ending,
+    /// When it ended, since the measured clock started.
+    ended_at: Duration,
+    started_at: SystemTime,
+    outcome: sampler::Outcome,
+    load: Vec<Finished>,
+    /// Exit status of a target memsoak stopped.
+    stopped: Option<ExitInfo>,
+}
+
 /// Runs a soak test; returns the exit code.
 pub async fn run(config: RunConfig, options: live::Options) -> Result<i32, Failure> {
+    let Some(mut target) = prepare(&config, options).await? else {
+        return Ok(exit::INTERRUPTED);
+    };
+    let measured = measure(&config, &mut target, options).await?;
+    conclude(&config, &target, measured, options)
+}
+
+/// Prints a note unless `--quiet`.
+fn say(options: live::Options, text: &str) {
+    if !options.quiet {
+        live::note(text);
+    }
+}
+
+/// The run folder, the target, and its readiness; `None` when interrupted
+/// while waiting for it.
+async fn prepare(config: &RunConfig, options: live::Options) -> Result<Option<Target>, Failure> {
     let dir = &config.out_dir;
     // A run that cannot start leaves no run folder behind: a missing pid
     // is found before the folder is made, and a program that cannot be
@@ -47,18 +79,15 @@ pub async fn run(config: RunConfig, options: live::Options) -> Result<i32, Failu
     let existed = dir.exists();
     std::fs::create_dir_all(dir)
         .with_context(|| format!("could not create the run folder '{}'", dir.display()))
-        .map_err(Failure::Usage)?;
-    let say = |text: String| {
-        if !options.quiet {
-            live::note(&text);
-        }
-    };
-    say(format!(
-        "memsoak: {} → {}",
-        describe_target(&config.target),
-        dir.display()
-    ));
-
+        .map_err(Failure::Io)?;
+    say(
+        options,
+        &format!(
+            "memsoak: {} → {}",
+            describe_target(&config.target),
+            dir.display()
+        ),
+    );
     let mut target = match Target::start(&config.target, dir, config.stop_grace) {
         Ok(t) => t,
         Err(e) => {
@@ -76,19 +105,35 @@ pub async fn run(config: RunConfig, options: live::Options) -> Result<i32, Failu
             _ = interrupted() => {
                 target.stop();
                 live::note("memsoak: interrupted while waiting for the target to be ready");
-                return Ok(exit::INTERRUPTED);
+                return Ok(None);
             }
         }
     }
+    Ok(Some(target))
+}
 
-    let (early_tx, early_rx) = tokio::sync::oneshot::channel();
-    let (live_tx, live_rx) = tokio::sync::watch::channel(None);
-    let criteria = Criteria {
+/// The analysis criteria of this run.
+fn criteria(config: &RunConfig) -> Criteria {
+    Criteria {
         warmup: config.warmup,
         max_growth_bytes_per_hour: config.max_growth.bytes_per_hour,
         max_rss_bytes: config.max_rss_bytes,
         block_stat: BlockStat::Min,
-    };
+    }
+}
+
+/// Samples and drives load until the run ends, then takes the last sample
+/// (under load: closing connections frees memory, which would read as a
+/// drop at the very end), stops the workloads and the target.
+async fn measure(
+    config: &RunConfig,
+    target: &mut Target,
+    options: live::Options,
+) -> Result<Measured, Failure> {
+    let dir = &config.out_dir;
+    let (early_tx, early_rx) = tokio::sync::oneshot::channel();
+    let (live_tx, live_rx) = tokio::sync::watch::channel(None);
+    let analyzer = Analyzer::new(criteria(config));
     let pss_every =
         (config.pss_interval.as_secs_f64() / config.interval.as_secs_f64()).ceil() as u32;
     let settings = sampler::Settings {
@@ -98,38 +143,33 @@ pub async fn run(config: RunConfig, options: live::Options) -> Result<i32, Failu
         pss_every: pss_every.max(1),
         metric: config.metric,
         live: Some(live_tx),
-        fail_fast: config.fail_fast.map(|rule| {
-            // Looks spread evenly over the judged window, at least one interval apart.
-            let every = ((config.duration - config.warmup) / rule.looks).max(config.interval);
-            (rule, every, early_tx)
+        fail_fast: config.fail_fast.map(|rule| FailFastWatch {
+            monitor: FailFastMonitor::new(rule, &analyzer, config.duration, config.interval),
+            report: early_tx,
         }),
     };
     let started_at = SystemTime::now();
     let start = Instant::now();
     let (gone_tx, gone_rx) = tokio::sync::oneshot::channel();
-    let sampler = Sampler::spawn(
-        settings,
-        Analyzer::new(criteria),
-        &dir.join("samples.csv"),
-        start,
-        gone_tx,
-    )
-    .map_err(Failure::Usage)?;
-    say(format!(
-        "memsoak: ready; sampling pid {} every {} for {} (warm-up {})",
-        target.pid(),
-        humantime::format_duration(config.interval),
-        humantime::format_duration(config.duration),
-        humantime::format_duration(config.warmup)
-    ));
-
+    let sampler = Sampler::spawn(settings, analyzer, &dir.join("samples.csv"), start, gone_tx)
+        .map_err(Failure::Io)?;
+    say(
+        options,
+        &format!(
+            "memsoak: ready; sampling pid {} every {} for {} (warm-up {})",
+            target.pid(),
+            humantime::format_duration(config.interval),
+            humantime::format_duration(config.duration),
+            humantime::format_duration(config.warmup)
+        ),
+    );
     let mut workloads = Workloads::start(
         &config.workloads,
         start,
         config.warmup,
         &dir.join("workload.csv"),
     )
-    .map_err(Failure::Usage)?;
+    .map_err(Failure::Io)?;
     let stats_every = config.interval.max(Duration::from_secs(1));
     let mut stats_tick = tokio::time::interval_at((start + stats_every).into(), stats_every);
     // The live view is redrawn every second, whatever the intervals.
@@ -190,53 +230,106 @@ pub async fn run(config: RunConfig, options: live::Options) -> Result<i32, Failu
             std::process::exit(exit::INTERRUPTED);
         });
     }
-    let ramp_ups = workloads.ramp_ups();
-    // The last sample is taken under load: closing the workloads' connections
-    // frees memory, which would read as a drop at the very end.
     let outcome = sampler.finish();
-    let mut load = workloads.stop().await;
+    let load = workloads.stop().await;
     let stopped = target.stop();
+    Ok(Measured {
+        ending,
+        ended_at,
+        started_at,
+        outcome,
+        load,
+        stopped,
+    })
+}
 
-    let judgement = outcome.analyzer.judge();
-    let mut s = Summary::from_judgement(&judgement, &config.max_growth);
-    s.name = config.name.clone();
-    s.metric = outcome.metric;
-    s.metric_note = outcome.metric_note.clone();
-    s.max_rss_bytes = config.max_rss_bytes;
-    s.late_samples = outcome.late_samples;
-    s.missed_ticks = outcome.missed_ticks;
-    s.failed_samples = outcome.failed_samples;
-    if let Some(f) = &outcome.first_failure {
-        s.reasons.push(format!(
-            "{} sample(s) failed; first: {f}",
-            outcome.failed_samples
-        ));
-    }
-    s.planned_duration_s = Some(config.duration.as_secs_f64());
-    s.warmup_s = config.warmup.as_secs_f64();
-    s.interval_s = Some(config.interval.as_secs_f64());
-    s.started_at = Some(humantime::format_rfc3339_seconds(started_at).to_string());
-    s.profile = config.profile.as_ref().map(|p| p.display().to_string());
-    s.unavailable_columns = outcome.unavailable.iter().map(|c| c.to_string()).collect();
-    // Per-unit figures only where the load was steady over the judged
-    // window: ramp-up over by the end of warm-up.
-    let steady = |w: &WorkloadSummary| {
-        ramp_ups
-            .iter()
-            .any(|(n, r)| *n == w.name && *r <= config.warmup)
+/// Judges, writes `summary.json` and the reports, prints the summary.
+fn conclude(
+    config: &RunConfig,
+    target: &Target,
+    m: Measured,
+    options: live::Options,
+) -> Result<i32, Failure> {
+    let dir = &config.out_dir;
+    let judgement = m.outcome.analyzer.judge();
+    let judged_s = judgement.last_elapsed_s - config.warmup.as_secs_f64();
+    let workloads = m
+        .load
+        .into_iter()
+        .map(
+            |Finished {
+                 mut summary,
+                 steady,
+             }| {
+                state_growth_per_unit(&mut summary, steady, judgement.growth.as_ref(), judged_s);
+                summary
+            },
+        )
+        .collect();
+    let o = m.outcome;
+    let target_summary = TargetSummary {
+        max_processes: o.max_processes,
+        ..target_summary(config, target, &m.ending, m.ended_at, m.stopped)
     };
-    state_growth_per_unit(
-        &mut load,
-        steady,
-        judgement.growth.as_ref(),
-        judgement.last_elapsed_s - s.warmup_s,
+    let target_failed = target_summary.failure.is_some();
+    let facts = RunFacts {
+        name: config.name.clone(),
+        profile: config.profile.as_ref().map(|p| p.display().to_string()),
+        judging: Judging {
+            metric: o.metric,
+            metric_note: o.metric_note,
+            limit: config.max_growth.clone(),
+            warmup_s: config.warmup.as_secs_f64(),
+            max_rss_bytes: config.max_rss_bytes,
+        },
+        planned_duration_s: config.duration.as_secs_f64(),
+        interval_s: config.interval.as_secs_f64(),
+        started_at: humantime::format_rfc3339_seconds(m.started_at).to_string(),
+        sampling: SamplingFacts {
+            late_samples: o.late_samples,
+            missed_ticks: o.missed_ticks,
+            failed_samples: o.failed_samples,
+            first_failure: o.first_failure,
+            unavailable_columns: o.unavailable.iter().map(|c| c.to_string()).collect(),
+            processes: o.processes,
+        },
+        workloads,
+        target: target_summary,
+        partial: matches!(m.ending, Ending::Interrupted),
+        fail_fast: match m.ending {
+            Ending::FailedEarly(e) => Some(e),
+            _ => None,
+        },
+        environment: Environment::current(),
+    };
+    let s = Summary::of_run(&judgement, facts, |verdict| match m.ending {
+        Ending::Interrupted => exit::INTERRUPTED,
+        Ending::TargetExited(_) | Ending::TargetGone => exit::TARGET,
+        Ending::Completed | Ending::FailedEarly(_) => {
+            exit_code_for(verdict, config.on_inconclusive)
+        }
+    });
+    s.write(dir).map_err(Failure::Io)?;
+    super::write_reports(dir, dir, &dir.join("samples.csv"), &s);
+    print!(
+        "{}",
+        terminal::quiet_or_whole(&terminal::render(&s, dir), options.quiet)
     );
-    s.workloads = load;
-    s.processes = outcome.processes.clone();
-    s.processes.sort_by_key(|p| std::cmp::Reverse(p.rss_bytes));
-    s.environment = Some(Environment::current());
+    if target_failed {
+        eprint!("{}", target_tail(target, dir));
+    }
+    Ok(s.exit_code)
+}
 
-    let (exit_info, failure) = match &ending {
+/// The target and how it ended.
+fn target_summary(
+    config: &RunConfig,
+    target: &Target,
+    ending: &Ending,
+    ended_at: Duration,
+    stopped: Option<ExitInfo>,
+) -> TargetSummary {
+    let (exit_info, failure) = match ending {
         Ending::Completed | Ending::FailedEarly(_) | Ending::Interrupted => (stopped, None),
         Ending::TargetExited(info) => (
             Some(*info),
@@ -260,76 +353,24 @@ pub async fn run(config: RunConfig, options: live::Options) -> Result<i32, Failu
             )),
         ),
     };
-    s.target = Some(TargetSummary {
-        mode: if target.is_launched() {
-            "launch"
-        } else {
-            "attach"
-        }
-        .into(),
+    TargetSummary {
+        mode: config.target.mode(),
         pid: target.pid(),
-        command: match &config.target {
-            TargetSpec::Launch(l) => std::iter::once(l.program.clone())
-                .chain(l.args.iter().cloned())
-                .collect(),
-            TargetSpec::Attach { .. } => Vec::new(),
-        },
+        command: config.target.command_line(),
         exit: exit_info,
         exit_description: exit_info.map(|i| match failure {
             Some(_) => i.describe(),
             None => format!("stopped by memsoak: {}", i.describe()),
         }),
-        failure: failure.clone(),
-        max_processes: outcome.max_processes,
-    });
-    s.partial = matches!(ending, Ending::Interrupted);
-    if let Ending::FailedEarly(e) = &ending {
-        s.verdict = Verdict::Fail;
-        s.reasons.insert(
-            0,
-            format!(
-                "fail-fast: at look {} of {} ({:.0}s), the growth's lower bound {} exceeds the limit (at most {}% of runs within the limit fail early)",
-                e.look,
-                e.looks,
-                e.elapsed_s,
-                config.max_growth.unit.format(e.lower_bound_bytes_per_hour),
-                e.alpha * 100.0
-            ),
-        );
-        s.fail_fast = Some(*e);
+        failure,
+        // Filled in from the sampler's outcome.
+        max_processes: 0,
     }
-    s.exit_code = match ending {
-        Ending::Interrupted => exit::INTERRUPTED,
-        Ending::TargetExited(_) | Ending::TargetGone => exit::TARGET,
-        Ending::Completed | Ending::FailedEarly(_) => {
-            exit_code_for(s.verdict, config.on_inconclusive)
-        }
-    };
-    s.write(dir).map_err(Failure::Usage)?;
-    if let Err(e) = export::write_all(dir, dir, &dir.join("samples.csv"), &s) {
-        eprintln!(
-            "memsoak: warning: the verdict is in summary.json, but the reports failed: {e:#}"
-        );
-    }
-    print!(
-        "{}",
-        terminal::quiet_or_whole(&terminal::render(&s, dir), options.quiet)
-    );
-    if failure.is_some() {
-        eprint!("{}", target_tail(&target, dir));
-    }
-    Ok(s.exit_code)
 }
 
 fn describe_target(t: &TargetSpec) -> String {
     match t {
-        TargetSpec::Launch(l) => format!(
-            "launching {}",
-            std::iter::once(l.program.as_str())
-                .chain(l.args.iter().map(String::as_str))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
+        TargetSpec::Launch(_) => format!("launching {}", t.command_line().join(" ")),
         TargetSpec::Attach { pid } => format!("attaching to pid {pid}"),
     }
 }

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::Serialize;
 
-use super::{charts, series, Summary};
+use crate::output::{charts, series, Summary};
+use crate::samples::Recording;
 use crate::units::{format_mb, Rate};
 
 /// The comparison, as written to `compare.json`.
@@ -110,7 +111,10 @@ pub fn compare(
     std::fs::create_dir_all(&out)
         .with_context(|| format!("could not create '{}'", out.display()))?;
     let columns = charts::COLUMNS;
-    let read = |d: &Path| series::read(&d.join("samples.csv"), &d.join("workload.csv"), columns);
+    let read = |d: &Path| {
+        let samples = Recording::scan(&d.join("samples.csv"))?;
+        series::read(&samples, &d.join("workload.csv"), columns)
+    };
     let (bs, ns) = (read(base_dir)?, read(new_dir)?);
     charts::write_comparison(&out, new.metric, [("base", &bs), ("new", &ns)])?;
     let comparison = Comparison {

@@ -69,8 +69,9 @@ impl TimeAxis {
     }
 }
 
-/// Writes `memory.png` and `memory.svg` into `dir`.
-pub fn write(dir: &Path, summary: &Summary, series: &RunSeries) -> anyhow::Result<()> {
+/// Writes `memory.png` and `memory.svg` into `dir`; returns the SVG text
+/// (for `report.html` to inline).
+pub fn write(dir: &Path, summary: &Summary, series: &RunSeries) -> anyhow::Result<String> {
     render_both(
         dir,
         "memory",
@@ -80,15 +81,16 @@ pub fn write(dir: &Path, summary: &Summary, series: &RunSeries) -> anyhow::Resul
     )
 }
 
-/// Draws one chart twice, into `<stem>.png` and `<stem>.svg`. The drawing
-/// code is generic over the backend; the two closures only name it twice.
+/// Draws one chart twice, into `<stem>.png` and `<stem>.svg`, and returns
+/// the SVG text. The drawing code is generic over the backend; the two
+/// closures only name it twice.
 fn render_both(
     dir: &Path,
     stem: &str,
     size: (u32, u32),
     png: impl FnOnce(&DrawingArea<BitMapBackend, Shift>) -> anyhow::Result<()>,
     svg: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     register_font();
     let png_path = dir.join(format!("{stem}.png"));
     let svg_path = dir.join(format!("{stem}.svg"));
@@ -97,11 +99,16 @@ fn render_both(
     root.present()
         .map_err(|e| anyhow!("could not write '{}': {e}", png_path.display()))?;
     drop(root);
-    let root = SVGBackend::new(&svg_path, size).into_drawing_area();
-    svg(&root)?;
-    root.present()
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
+        svg(&root)?;
+        root.present()
+            .map_err(|e| anyhow!("could not draw '{}': {e}", svg_path.display()))?;
+    }
+    std::fs::write(&svg_path, &text)
         .map_err(|e| anyhow!("could not write '{}': {e}", svg_path.display()))?;
-    Ok(())
+    Ok(text)
 }
 
 /// A small panel: title, unit, and labelled series.
@@ -142,10 +149,10 @@ fn draw<DB: DrawingBackend>(
             series
                 .workloads
                 .iter()
-                .flat_map(|(n, thr, errs, _)| {
+                .flat_map(|w| {
                     [
-                        (format!("{n} msgs/s"), thr),
-                        (format!("{n} errors/s"), errs),
+                        (format!("{} msgs/s", w.name), &w.throughput),
+                        (format!("{} errors/s", w.name), &w.errors),
                     ]
                 })
                 .filter(|(_, d)| !d.is_empty())
@@ -157,7 +164,7 @@ fn draw<DB: DrawingBackend>(
             series
                 .workloads
                 .iter()
-                .map(|(n, _, _, p99)| (n.clone(), p99))
+                .map(|w| (w.name.clone(), &w.p99_ms))
                 .filter(|(_, d)| !d.is_empty())
                 .collect(),
         ),
@@ -372,6 +379,7 @@ pub fn write_comparison(
         |root| draw_comparison(root, metric, runs),
         |root| draw_comparison(root, metric, runs),
     )
+    .map(drop)
 }
 
 fn draw_comparison<DB: DrawingBackend>(

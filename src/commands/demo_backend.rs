@@ -1,0 +1,17 @@
+//! `memsoak demo-backend`: the flags turned into the demo's options.
+
+use super::Failure;
+use crate::cli::DemoArgs;
+use crate::demo;
+
+/// Serves the demo backend until SIGTERM or Ctrl-C.
+pub fn demo_backend(args: &DemoArgs) -> Result<(), Failure> {
+    demo::run(&demo::Options {
+        port: args.port,
+        leak: args.leak.clone(),
+        leak_per_message: args.leak_per_message.unwrap_or(0),
+        leak_per_connection: args.leak_per_connection.unwrap_or(0),
+        agent_token: args.agent_token.clone(),
+    })
+    .map_err(Failure::Usage)
+}

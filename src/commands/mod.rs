@@ -1,0 +1,129 @@
+//! The commands: one file per subcommand, each a short prepare → measure →
+//! conclude over the layers below, and the exit codes they map outcomes to.
+//!
+//! This is the top layer with `cli`, `config` and `live`: it may use every
+//! module; nothing below it imports the command line, the live view or the
+//! exit codes.
+
+pub mod compare;
+pub mod demo_backend;
+pub mod report;
+pub mod run;
+
+use std::path::Path;
+
+use crate::analysis::Verdict;
+use crate::cli::{Cli, Command};
+use crate::output::{export, terminal, Summary};
+use crate::profile::OnInconclusive;
+use crate::{config, live};
+
+/// memsoak's exit codes, documented in `--help` and README.
+pub mod exit {
+    /// Growth below the limit.
+    pub const PASS: i32 = 0;
+    /// Growth above the limit or RSS ceiling crossed.
+    pub const FAIL: i32 = 1;
+    /// Usage or profile error.
+    pub const USAGE: i32 = 2;
+    /// A file or folder could not be read or written (a full disk, an
+    /// unwritable folder). Shares 2 with usage errors: both mean "no
+    /// verdict, fix something and run again".
+    pub const IO: i32 = 2;
+    /// Target not ready, died, or pid gone.
+    pub const TARGET: i32 = 3;
+    /// The data cannot tell.
+    pub const INCONCLUSIVE: i32 = 4;
+    /// Ctrl-C or SIGTERM.
+    pub const INTERRUPTED: i32 = 130;
+}
+
+/// Default time between plain status lines off a terminal.
+const STATUS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// An error that ends memsoak, with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Bad arguments, profile or input file: exit 2.
+    #[error("{0:#}")]
+    Usage(anyhow::Error),
+    /// A file or folder could not be written or created: exit 2.
+    #[error("I/O error: {0:#}")]
+    Io(anyhow::Error),
+    /// The target could not be started, was not ready, or vanished: exit 3.
+    #[error("{0:#}")]
+    Target(anyhow::Error),
+}
+
+impl Failure {
+    /// The process exit code.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Failure::Usage(_) => exit::USAGE,
+            Failure::Io(_) => exit::IO,
+            Failure::Target(_) => exit::TARGET,
+        }
+    }
+}
+
+/// The exit code of a completed judgement.
+pub fn exit_code_for(verdict: Verdict, on_inconclusive: OnInconclusive) -> i32 {
+    match (verdict, on_inconclusive) {
+        (Verdict::Pass, _) | (Verdict::Inconclusive, OnInconclusive::Pass) => exit::PASS,
+        (Verdict::Fail, _) | (Verdict::Inconclusive, OnInconclusive::Fail) => exit::FAIL,
+        (Verdict::Inconclusive, OnInconclusive::Inconclusive) => exit::INCONCLUSIVE,
+    }
+}
+
+/// Writes the reports beside a written `summary.json`; a failing exporter
+/// is a warning (the verdict is safe in the summary), each one named.
+fn write_reports(dir: &Path, data_dir: &Path, samples_csv: &Path, s: &Summary) {
+    for e in export::write_all(dir, data_dir, samples_csv, s) {
+        eprintln!("memsoak: warning: the verdict is in summary.json, but a report failed: {e:#}");
+    }
+}
+
+/// Runs a parsed command line; returns the exit code.
+pub fn execute(cli: Cli) -> Result<i32, Failure> {
+    live::init_logging(cli.verbose, cli.quiet);
+    match cli.command {
+        Command::Run(args) => {
+            let options = live::Options {
+                quiet: cli.quiet,
+                status_every: args.status_every.unwrap_or(STATUS_EVERY),
+            };
+            let config =
+                config::RunConfig::from_args(&args).map_err(|e| Failure::Usage(e.into()))?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    Failure::Io(anyhow::Error::new(e).context("could not start the async runtime"))
+                })?;
+            runtime.block_on(run::run(config, options))
+        }
+        Command::Report(args) => report::report_command(&args, cli.quiet).map(|s| s.exit_code),
+        Command::Compare(args) => {
+            let c = compare::compare(
+                &args.base,
+                &args.new,
+                &args.margin,
+                args.peak_margin,
+                args.out.clone(),
+            )
+            .map_err(Failure::Usage)?;
+            print!(
+                "{}",
+                terminal::quiet_or_whole(&compare::render(&c, &args.margin), cli.quiet)
+            );
+            Ok(if c.worse { exit::FAIL } else { exit::PASS })
+        }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "memsoak", &mut std::io::stdout());
+            Ok(exit::PASS)
+        }
+        Command::DemoBackend(args) => demo_backend::demo_backend(&args).map(|()| exit::PASS),
+    }
+}

@@ -1,0 +1,84 @@
+//! Writes every artifact of a run folder from its summary and CSV files:
+//! `memory.png`, `memory.svg`, `report.html`, `report.md`, `junit.xml`, and
+//! the Markdown appended to `$GITHUB_STEP_SUMMARY` when that is set.
+//!
+//! `summary.json` is written before this runs, so a failing exporter never
+//! loses the verdict. Each exporter runs on its own and its failure is
+//! collected, not propagated: a chart that cannot be drawn still leaves
+//! `report.md`, `junit.xml` and a `report.html` that says why it has no
+//! chart.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::html::Chart;
+use super::{charts, html, junit, markdown, series, Summary};
+use crate::samples::Recording;
+
+/// Writes the artifacts into `dir`, reading `samples_csv` and
+/// `workload.csv` from `data_dir`; returns what failed (empty when
+/// everything was written).
+pub fn write_all(
+    dir: &Path,
+    data_dir: &Path,
+    samples_csv: &Path,
+    s: &Summary,
+) -> Vec<anyhow::Error> {
+    let mut failed = Vec::new();
+    let md = markdown::render(s);
+    let mut keep = |r: anyhow::Result<()>| {
+        if let Err(e) = r {
+            failed.push(e);
+        }
+    };
+    keep(write(dir, "report.md", &md));
+    keep(write(dir, "junit.xml", &junit::render(s)));
+    keep(step_summary(&md));
+    let chart = if s.samples > 1 {
+        Recording::scan(samples_csv)
+            .and_then(|samples| {
+                series::read(&samples, &data_dir.join("workload.csv"), charts::COLUMNS)
+            })
+            .and_then(|series| charts::write(dir, s, &series))
+            .context("could not draw the charts")
+    } else {
+        Ok(String::new())
+    };
+    let page = match &chart {
+        Ok(svg) if !svg.is_empty() => html::render(s, Chart::Svg(svg)),
+        Ok(_) => html::render(s, Chart::Missing("too few samples")),
+        Err(e) => html::render(s, Chart::Missing(&format!("drawing it failed ({e:#})"))),
+    };
+    if let Err(e) = chart {
+        failed.push(e);
+    }
+    if let Err(e) = write(dir, "report.html", &page) {
+        failed.push(e);
+    }
+    failed
+}
+
+/// Appends the Markdown report to `$GITHUB_STEP_SUMMARY`, when set.
+fn step_summary(md: &str) -> anyhow::Result<()> {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
+        return Ok(());
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| {
+            format!(
+                "could not open GITHUB_STEP_SUMMARY '{}'",
+                Path::new(&path).display()
+            )
+        })?;
+    writeln!(f, "{md}").context("could not append to GITHUB_STEP_SUMMARY")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> anyhow::Result<()> {
+    let path = dir.join(name);
+    std::fs::write(&path, text).with_context(|| format!("could not write '{}'", path.display()))
+}

@@ -1,0 +1,231 @@
+//! `report.html`: one self-contained page (inline SVG chart, inline CSS, no
+//! network access) that a person reads the morning after a nightly run.
+//! Every string that came from a profile, a target or a server is escaped.
+
+use std::fmt::Write;
+
+use super::view::ReportView;
+use super::Summary;
+use crate::analysis::Verdict;
+use crate::units::format_mb;
+
+/// Escapes text for HTML and XML content and attributes. Written by hand:
+/// five characters, no crate needed.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1250px;color:#222}\
+.banner{padding:1rem 1.5rem;border-radius:8px;color:#fff;font-size:1.4rem}\
+.pass{background:#2c7a3f}.fail{background:#b3261e}.inconclusive{background:#8a6d00}\
+table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}\
+th{background:#f3f3f3}td.n{text-align:right}.chart svg{max-width:100%;height:auto}";
+
+/// The chart part of the page: the SVG to inline, or why there is none.
+#[derive(Debug, Clone, Copy)]
+pub enum Chart<'a> {
+    /// The memory chart, as SVG text.
+    Svg(&'a str),
+    /// No chart, and why (too few samples, or drawing failed).
+    Missing(&'a str),
+}
+
+/// Renders the page.
+pub fn render(s: &Summary, chart: Chart<'_>) -> String {
+    let v = ReportView::new(s);
+    let mut o = String::new();
+    head(&mut o, &v);
+    table(&mut o, "Key numbers", &v.key_numbers());
+    o.push_str("<h2>Memory over time</h2>");
+    match chart {
+        Chart::Svg(svg) => {
+            let _ = write!(
+                o,
+                "<div class=\"chart\">{}</div>",
+                strip_xml_declaration(svg)
+            );
+        }
+        Chart::Missing(why) => {
+            let _ = write!(o, "<p>No chart: {}.</p>", escape(why));
+        }
+    }
+    load_table(&mut o, &v);
+    process_table(&mut o, s);
+    table(&mut o, "Run", &run_rows(s));
+    o.push_str("<p>Data: <a href=\"samples.csv\">samples.csv</a>, <a href=\"summary.json\">summary.json</a>, <a href=\"memory.png\">memory.png</a>.</p>\n</body></html>\n");
+    o
+}
+
+/// The document head, the verdict banner and the reasons.
+fn head(o: &mut String, v: &ReportView<'_>) {
+    let s = v.summary;
+    let class = match s.verdict {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "fail",
+        Verdict::Inconclusive => "inconclusive",
+    };
+    let name = escape(&s.name);
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<title>memsoak: {} — {name}</title><style>{STYLE}</style></head><body>\n",
+        s.verdict
+    );
+    let _ = writeln!(
+        o,
+        "<div class=\"banner {class}\"><b>{}</b>{} — {name}: {}</div>",
+        v.verdict_word,
+        v.partial,
+        escape(&v.headline)
+    );
+    if !s.reasons.is_empty() {
+        o.push_str("<ul>");
+        for r in &s.reasons {
+            let _ = write!(o, "<li>{}</li>", escape(r));
+        }
+        o.push_str("</ul>\n");
+    }
+}
+
+/// A titled two-column table of label and text, both escaped.
+fn table(o: &mut String, title: &str, rows: &[(String, String)]) {
+    let _ = write!(o, "<h2>{title}</h2><table>");
+    for (k, v) in rows {
+        let _ = write!(o, "<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(v));
+    }
+    o.push_str("</table>\n");
+}
+
+/// A table with a header row; `cells` are escaped, and right-aligned when
+/// numeric.
+fn grid(o: &mut String, title: &str, header: &[&str], rows: &[Vec<Cell>]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = write!(o, "<h2>{title}</h2><table><tr>");
+    for h in header {
+        let _ = write!(o, "<th>{h}</th>");
+    }
+    o.push_str("</tr>");
+    for row in rows {
+        o.push_str("<tr>");
+        for cell in row {
+            match cell {
+                Cell::Text(t) => {
+                    let _ = write!(o, "<td>{}</td>", escape(t));
+                }
+                Cell::Number(n) => {
+                    let _ = write!(o, "<td class=n>{}</td>", escape(n));
+                }
+            }
+        }
+        o.push_str("</tr>");
+    }
+    o.push_str("</table>\n");
+}
+
+/// One table cell.
+enum Cell {
+    Text(String),
+    Number(String),
+}
+
+fn load_table(o: &mut String, v: &ReportView<'_>) {
+    let rows: Vec<Vec<Cell>> = v
+        .load
+        .iter()
+        .map(|w| {
+            let t = w.totals;
+            let n = |x: u64| Cell::Number(x.to_string());
+            vec![
+                Cell::Text(w.name.to_string()),
+                Cell::Text(w.kind.to_string()),
+                n(t.sent),
+                n(t.received),
+                n(t.errors),
+                n(t.late_sends),
+                Cell::Number(format!("{:.1}", t.latency.p50_ms)),
+                Cell::Number(format!("{:.1}", t.latency.p99_ms)),
+                n(t.connects),
+                n(t.lost),
+                n(t.misdelivered),
+            ]
+        })
+        .collect();
+    grid(
+        o,
+        "Load",
+        &[
+            "workload",
+            "kind",
+            "sent",
+            "received",
+            "errors",
+            "late sends",
+            "p50 ms",
+            "p99 ms",
+            "connects",
+            "lost",
+            "misdelivered",
+        ],
+        &rows,
+    );
+}
+
+fn process_table(o: &mut String, s: &Summary) {
+    let rows: Vec<Vec<Cell>> = s
+        .processes
+        .iter()
+        .map(|p| {
+            vec![
+                Cell::Number(p.pid.to_string()),
+                Cell::Number(p.ppid.to_string()),
+                Cell::Text(p.name.clone()),
+                Cell::Number(format_mb(p.rss_bytes as f64)),
+                Cell::Number(p.anon_bytes.map_or("–".into(), |a| format_mb(a as f64))),
+                Cell::Number(p.threads.to_string()),
+            ]
+        })
+        .collect();
+    grid(
+        o,
+        "Processes at the end",
+        &["pid", "parent", "name", "RSS", "anon", "threads"],
+        &rows,
+    );
+}
+
+fn run_rows(s: &Summary) -> Vec<(String, String)> {
+    let mut rows = Vec::new();
+    if let Some(e) = &s.environment {
+        rows.push(("Host".into(), e.host.clone()));
+        rows.push(("Kernel".into(), e.kernel.clone()));
+        rows.push(("memsoak".into(), e.memsoak_version.clone()));
+        rows.push(("Command".into(), e.command_line.join(" ")));
+    }
+    if let Some(p) = &s.profile {
+        rows.push(("Profile".into(), p.clone()));
+    }
+    if let Some(t) = &s.started_at {
+        rows.push(("Started".into(), t.clone()));
+    }
+    rows
+}
+
+fn strip_xml_declaration(svg: &str) -> &str {
+    match svg.find("<svg") {
+        Some(i) => &svg[i..],
+        None => svg,
+    }
+}

@@ -1,0 +1,75 @@
+//! `report.md`: a compact summary for a CI job's page. It holds no paths,
+//! pids or clocks, so the same data gives the same text.
+
+use std::fmt::Write;
+
+use super::view::ReportView;
+use super::Summary;
+
+/// Renders the Markdown report.
+pub fn render(s: &Summary) -> String {
+    let v = ReportView::new(s);
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "## memsoak: {}{} — {}\n",
+        v.verdict_word,
+        v.partial,
+        md(&s.name)
+    );
+    let _ = writeln!(o, "| | |\n|---|---|");
+    let _ = writeln!(
+        o,
+        "| Verdict | **{}** (exit code {}) |",
+        v.verdict_word, s.exit_code
+    );
+    let growth = s.growth.as_ref().map_or("no estimate", |g| &g.display);
+    let _ = writeln!(o, "| Growth ({}) | {} |", s.metric, md(growth));
+    let _ = writeln!(o, "| Limit | {} |", v.limit);
+    if let Some(peak) = &v.peak {
+        let ceiling = v
+            .ceiling
+            .as_ref()
+            .map_or(String::new(), |c| format!(" (ceiling {c})"));
+        let _ = writeln!(o, "| Peak RSS | {peak}{ceiling} |");
+    }
+    let _ = writeln!(o, "| Judged | {} |", v.judged_window);
+    if let Some(t) = v.target_failure() {
+        let _ = writeln!(o, "| Target | {} |", md(t));
+    }
+    if !s.reasons.is_empty() {
+        let _ = writeln!(o);
+        for r in &s.reasons {
+            let _ = writeln!(o, "- {}", md(r));
+        }
+    }
+    if !v.load.is_empty() {
+        let _ = writeln!(o, "\n### Load\n");
+        let _ = writeln!(
+            o,
+            "| workload | kind | sent | received | errors | p99 ms | lost | growth per message |"
+        );
+        let _ = writeln!(o, "|---|---|---:|---:|---:|---:|---:|---:|");
+        for w in &v.load {
+            let t = w.totals;
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {:.1} | {} | {} |",
+                md(w.name),
+                w.kind,
+                t.sent,
+                t.received,
+                t.errors,
+                t.latency.p99_ms,
+                t.lost,
+                w.per_message_short.as_deref().unwrap_or("–")
+            );
+        }
+    }
+    o
+}
+
+/// Escapes text for a Markdown table cell.
+fn md(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}

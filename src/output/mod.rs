@@ -1,0 +1,22 @@
+//! Run outputs, rendering only: `summary.json` (the typed output model),
+//! the report view every human-facing output is worded from, and one small
+//! file per exporter (terminal, Markdown, HTML, JUnit, charts).
+//!
+//! `samples.csv` itself is written by the sampler as samples arrive; every
+//! exporter here works from it and from the [`Summary`], so a report can be
+//! regenerated from the folder alone. The commands (`commands/`) decide
+//! what a run or a re-judgement concluded; this folder only says it.
+
+pub mod charts;
+pub mod export;
+pub mod html;
+pub mod junit;
+pub mod markdown;
+pub mod series;
+pub mod summary;
+pub mod terminal;
+pub mod view;
+
+pub use summary::{
+    Environment, GrowthSummary, Judging, RunFacts, SamplingFacts, Summary, TargetSummary,
+};

@@ -1,0 +1,88 @@
+//! The short human summary printed at the end of a run or report.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use super::view::{LoadRow, ReportView};
+use super::Summary;
+use crate::workload::WorkloadKind;
+
+/// Renders the summary for a terminal: verdict, slope ± CI in the limit's
+/// unit, peak, target status, load, where the files are.
+pub fn render(s: &Summary, folder: &Path) -> String {
+    let v = ReportView::new(s);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "memsoak: {}{}: {}",
+        v.verdict_word, v.partial, v.headline
+    );
+    for r in &s.reasons {
+        let _ = writeln!(out, "  {r}");
+    }
+    if let Some(note) = &s.metric_note {
+        let _ = writeln!(out, "  note: {note}");
+    }
+    let blocks = s
+        .growth
+        .as_ref()
+        .map_or(String::new(), |g| format!(" in {} blocks", g.blocks));
+    let _ = writeln!(out, "  judged {}{blocks}", v.judged_window);
+    if let Some(peak) = &v.peak {
+        let ceiling = v
+            .ceiling
+            .as_ref()
+            .map_or(String::new(), |c| format!(" (ceiling {c})"));
+        let _ = writeln!(out, "  peak RSS {peak}{ceiling}");
+    }
+    if let Some(f) = v.target_failure() {
+        let _ = writeln!(out, "  target failure: {f}");
+    }
+    for w in &v.load {
+        load_line(&mut out, w);
+    }
+    if let Some(trouble) = v.sampling_trouble() {
+        let _ = writeln!(out, "  sampling: {trouble}");
+    }
+    let _ = writeln!(out, "  run folder: {}", folder.display());
+    out
+}
+
+fn load_line(out: &mut String, w: &LoadRow<'_>) {
+    let t = w.totals;
+    let _ = write!(
+        out,
+        "  load {} ({}): {} sent, {} received, {} errors, p99 {:.1} ms",
+        w.name, w.kind, t.sent, t.received, t.errors, t.latency.p99_ms
+    );
+    if w.kind == WorkloadKind::Collab {
+        let _ = write!(
+            out,
+            ", {} lost, {} misdelivered, {} connects",
+            t.lost, t.misdelivered, t.connects
+        );
+    }
+    if t.late_sends > 0 {
+        let _ = write!(out, ", {} late sends", t.late_sends);
+    }
+    let _ = writeln!(out);
+    for (unit, text) in [
+        ("message", &w.per_message),
+        ("connection", &w.per_connection),
+    ] {
+        if let Some(text) = text {
+            let _ = writeln!(out, "    growth per {unit}: {text}");
+        }
+    }
+    for h in &w.flagged_health {
+        let _ = writeln!(out, "    {h}");
+    }
+}
+
+/// The rendered summary, or with `--quiet` its first (verdict) line only.
+pub fn quiet_or_whole(rendered: &str, quiet: bool) -> String {
+    match (quiet, rendered.lines().next()) {
+        (true, Some(first)) => format!("{first}\n"),
+        _ => rendered.to_string(),
+    }
+}

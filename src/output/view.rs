@@ -1,0 +1,302 @@
+//! The report view: what every human-facing output says, decided once.
+//!
+//! Terminal, Markdown, HTML and JUnit outputs all say the same things — the
+//! verdict header, the judged window, the limit in the user's unit, the
+//! peak, the load, the outcome of each check — in different markup. The
+//! view words them once from a [`Summary`]; each renderer only lays them
+//! out (hyperfine's `MarkupExporter` does the same for its tables). No
+//! renderer re-derives a verdict or re-parses a unit. New sections (e.g.
+//! attribution, leak sites) are added here once and rendered thinly.
+
+use crate::analysis::Verdict;
+use crate::units::format_mb;
+use crate::workload::{Totals, WorkloadKind};
+
+use super::Summary;
+
+/// Share of sends that may fail before the workload check fails.
+pub const MAX_ERROR_RATIO: f64 = 0.01;
+
+/// A summary worded for people.
+#[derive(Debug, Clone)]
+pub struct ReportView<'a> {
+    /// The summary behind the view, for renderers that list raw facts.
+    pub summary: &'a Summary,
+    /// `PASS`, `FAIL` or `INCONCLUSIVE`.
+    pub verdict_word: String,
+    /// ` (partial: interrupted)` or empty.
+    pub partial: &'static str,
+    /// `anon grows 73.0 MB/h (95% CI 63.0 … 82.7 MB/h), limit 10.0 MB/h`.
+    pub headline: String,
+    /// `anon grows 73.0 MB/h (95% CI …)` or `no growth estimate`.
+    pub growth: String,
+    /// The limit in the user's unit: `10.0 MB/h`.
+    pub limit: String,
+    /// `90 s after a 30 s warm-up: 92 of 122 samples`.
+    pub judged_window: String,
+    /// `11.2 MB at 114 s`, when RSS was read.
+    pub peak: Option<String>,
+    /// The RSS ceiling: `200.0 MB`.
+    pub ceiling: Option<String>,
+    /// The load, one row per workload.
+    pub load: Vec<LoadRow<'a>>,
+    /// The checks a CI system shows as test cases.
+    pub checks: [Check; 4],
+}
+
+/// One workload, worded.
+#[derive(Debug, Clone)]
+pub struct LoadRow<'a> {
+    /// Workload name.
+    pub name: &'a str,
+    /// Its kind.
+    pub kind: WorkloadKind,
+    /// Its totals.
+    pub totals: &'a Totals,
+    /// `847 bytes (95% CI 732 … 960)` per message, when stated.
+    pub per_message: Option<String>,
+    /// The same per connection, when stated.
+    pub per_connection: Option<String>,
+    /// The bare per-message figure, `847 B`, for compact tables.
+    pub per_message_short: Option<String>,
+    /// `health '/health' flagged: unhealthy for 75s`, one per flagged step.
+    pub flagged_health: Vec<String>,
+}
+
+/// One check of the run, as a CI test case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    /// The test case name.
+    pub name: &'static str,
+    /// How it came out.
+    pub outcome: Outcome,
+}
+
+/// A check's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Passed.
+    Pass,
+    /// Failed, with the message.
+    Fail(String),
+    /// Not applicable or not decided, with the reason.
+    Skip(String),
+}
+
+impl<'a> ReportView<'a> {
+    /// Words `s`.
+    pub fn new(s: &'a Summary) -> ReportView<'a> {
+        let unit = &s.threshold.unit;
+        let limit = unit.format(s.threshold_bytes_per_hour);
+        let growth = match &s.growth {
+            Some(g) => format!("{} grows {}", s.metric, g.display),
+            None => "no growth estimate".into(),
+        };
+        ReportView {
+            summary: s,
+            verdict_word: s.verdict.to_string().to_uppercase(),
+            partial: if s.partial {
+                " (partial: interrupted)"
+            } else {
+                ""
+            },
+            headline: format!("{growth}, limit {limit}"),
+            growth,
+            limit,
+            judged_window: format!(
+                "{:.0} s after a {:.0} s warm-up: {} of {} samples",
+                (s.duration_s - s.warmup_s).max(0.0),
+                s.warmup_s,
+                s.samples_judged,
+                s.samples
+            ),
+            peak: s.peak_rss_bytes.map(|p| {
+                format!(
+                    "{} at {:.0} s",
+                    format_mb(p as f64),
+                    s.peak_rss_elapsed_s.unwrap_or(0.0)
+                )
+            }),
+            ceiling: s.max_rss_bytes.map(|c| format_mb(c as f64)),
+            load: s.workloads.iter().map(load_row).collect(),
+            checks: checks(s),
+        }
+    }
+
+    /// The target failure message, if the target failed.
+    pub fn target_failure(&self) -> Option<&'a str> {
+        self.summary
+            .target
+            .as_ref()
+            .and_then(|t| t.failure.as_deref())
+    }
+
+    /// The key numbers, label and text, in reading order.
+    pub fn key_numbers(&self) -> Vec<(String, String)> {
+        let s = self.summary;
+        let mut rows = vec![(
+            "Verdict".to_string(),
+            format!("{} (exit code {})", s.verdict, s.exit_code),
+        )];
+        if let Some(g) = &s.growth {
+            rows.push(("Growth".into(), g.display.clone()));
+            rows.push(("Method".into(), g.method.clone()));
+        }
+        rows.push(("Judged metric".into(), s.metric.to_string()));
+        rows.push(("Limit".into(), self.limit.clone()));
+        if let Some(p) = &self.peak {
+            rows.push(("Peak RSS".into(), p.clone()));
+        }
+        if let Some(c) = &self.ceiling {
+            rows.push(("RSS ceiling".into(), c.clone()));
+        }
+        rows.push(("Judged window".into(), self.judged_window.clone()));
+        for w in &self.load {
+            if let Some(m) = &w.per_message {
+                rows.push((format!("Growth per message ({})", w.name), m.clone()));
+            }
+            if let Some(c) = &w.per_connection {
+                rows.push((format!("Growth per connection ({})", w.name), c.clone()));
+            }
+        }
+        if let Some(t) = &s.target {
+            rows.push((
+                "Target".into(),
+                format!("{} pid {}: {}", t.mode, t.pid, t.command.join(" ")),
+            ));
+            if let Some(e) = &t.exit_description {
+                rows.push(("Target ended".into(), e.clone()));
+            }
+            if let Some(f) = &t.failure {
+                rows.push(("Target failure".into(), f.clone()));
+            }
+        }
+        if let Some(n) = &s.metric_note {
+            rows.push(("Note".into(), n.clone()));
+        }
+        rows
+    }
+
+    /// Sampling trouble, when there was any:
+    /// `2 late, 0 missed ticks, 1 failed readings`.
+    pub fn sampling_trouble(&self) -> Option<String> {
+        let s = self.summary;
+        (s.late_samples + s.missed_ticks + s.failed_samples > 0).then(|| {
+            format!(
+                "{} late, {} missed ticks, {} failed readings",
+                s.late_samples, s.missed_ticks, s.failed_samples
+            )
+        })
+    }
+}
+
+fn load_row(w: &crate::workload::WorkloadSummary) -> LoadRow<'_> {
+    let per = |value: Option<f64>, ci: Option<[f64; 2]>| match (value, ci) {
+        (Some(b), Some([lo, hi])) => Some(format!("{b:.0} bytes (95% CI {lo:.0} … {hi:.0})")),
+        _ => None,
+    };
+    LoadRow {
+        name: &w.name,
+        kind: w.kind,
+        totals: &w.totals,
+        per_message: per(w.growth_per_message_bytes, w.growth_per_message_ci95_bytes),
+        per_connection: per(
+            w.growth_per_connection_bytes,
+            w.growth_per_connection_ci95_bytes,
+        ),
+        per_message_short: w.growth_per_message_bytes.map(|b| format!("{b:.0} B")),
+        flagged_health: w
+            .health
+            .iter()
+            .filter(|h| h.flagged)
+            .map(|h| {
+                format!(
+                    "health '{}' flagged: unhealthy for {:.0}s",
+                    h.name, h.longest_unhealthy_s
+                )
+            })
+            .collect(),
+    }
+}
+
+/// The four checks: memory growth, RSS ceiling, target health and workload
+/// errors (failed above [`MAX_ERROR_RATIO`] of what was sent). They read the
+/// verdict the analysis gave; an inconclusive run that exits 0
+/// (`--on-inconclusive pass`) is a skipped growth check, not a passed one.
+fn checks(s: &Summary) -> [Check; 4] {
+    let growth = match (s.verdict, &s.growth) {
+        (Verdict::Inconclusive, _) if s.exit_code == 0 => {
+            Outcome::Skip(format!("inconclusive: {}", s.reasons.join("; ")))
+        }
+        (_, Some(g)) if s.growth_failed() => Outcome::Fail(format!(
+            "memory grows {} (limit {})",
+            g.display,
+            s.threshold.spec()
+        )),
+        (Verdict::Inconclusive, _) => {
+            Outcome::Fail(format!("inconclusive: {}", s.reasons.join("; ")))
+        }
+        _ => Outcome::Pass,
+    };
+    let ceiling = match s.max_rss_bytes {
+        None => Outcome::Skip("no RSS ceiling set".into()),
+        Some(c) if s.peak_rss_bytes.is_some_and(|p| p > c) => Outcome::Fail(format!(
+            "peak RSS {} bytes exceeds the ceiling of {c} bytes",
+            s.peak_rss_bytes.unwrap_or(0)
+        )),
+        Some(_) => Outcome::Pass,
+    };
+    let flagged: Vec<String> = s
+        .workloads
+        .iter()
+        .flat_map(|w| &w.health)
+        .filter(|h| h.flagged)
+        .map(|h| {
+            format!(
+                "health '{}' unhealthy for {:.0} s",
+                h.name, h.longest_unhealthy_s
+            )
+        })
+        .collect();
+    let health = match s.target.as_ref().and_then(|t| t.failure.clone()) {
+        Some(f) => Outcome::Fail(f),
+        None if !flagged.is_empty() => Outcome::Fail(flagged.join("; ")),
+        None => Outcome::Pass,
+    };
+    let noisy: Vec<String> = s
+        .workloads
+        .iter()
+        .filter(|w| w.totals.errors as f64 > MAX_ERROR_RATIO * w.totals.sent.max(1) as f64)
+        .map(|w| {
+            format!(
+                "{}: {} errors in {} sent",
+                w.name, w.totals.errors, w.totals.sent
+            )
+        })
+        .collect();
+    let workload = if s.workloads.is_empty() {
+        Outcome::Skip("no workloads".into())
+    } else if noisy.is_empty() {
+        Outcome::Pass
+    } else {
+        Outcome::Fail(noisy.join("; "))
+    };
+    [
+        Check {
+            name: "memory growth",
+            outcome: growth,
+        },
+        Check {
+            name: "RSS ceiling",
+            outcome: ceiling,
+        },
+        Check {
+            name: "target health",
+            outcome: health,
+        },
+        Check {
+            name: "workload errors",
+            outcome: workload,
+        },
+    ]
+}

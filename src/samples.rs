@@ -1,0 +1,260 @@
+//! `samples.csv`: its schema, in one place.
+//!
+//! The sampler writes one [`Sample`] per row; re-analysis (`memsoak
+//! report`), the charts and the fuzz targets read rows back through
+//! [`Recording`]. Only `elapsed_s` and `rss_bytes` are required when
+//! reading, so recordings made by other tools can be judged by renaming two
+//! columns. Reading streams the file (once to learn its length and which
+//! columns hold values, again to use it), so a file of any size costs
+//! bounded memory. A short last row (a run killed mid-write) is skipped; a
+//! short row elsewhere, or a cell that is not a number, is an error naming
+//! the file, line and column.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{Analyzer, Metric};
+
+/// The elapsed-time column.
+pub const ELAPSED: &str = "elapsed_s";
+/// The tree's RSS column.
+pub const RSS: &str = "rss_bytes";
+
+/// One row of `samples.csv`. Empty cells mean "not measured".
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Seconds since the measured clock started (readiness).
+    pub elapsed_s: f64,
+    /// Wall-clock time, seconds since the Unix epoch.
+    pub unix_time_s: f64,
+    /// How late the sample was taken after its due time, milliseconds.
+    pub late_ms: f64,
+    /// Processes in the tree.
+    pub processes: u32,
+    /// Sum of resident set sizes, bytes.
+    pub rss_bytes: u64,
+    /// Sum of proportional set sizes, bytes.
+    pub pss_bytes: Option<u64>,
+    /// Sum of anonymous resident memory, bytes.
+    pub anon_bytes: Option<u64>,
+    /// Sum of swapped-out memory, bytes.
+    pub swap_bytes: Option<u64>,
+    /// Open file descriptors.
+    pub fds: Option<u64>,
+    /// Threads.
+    pub threads: Option<u64>,
+    /// CPU used by the tree since the previous sample, percent of one core.
+    pub cpu_percent: Option<f64>,
+}
+
+impl Sample {
+    /// The value of `metric` in this sample, if measured.
+    pub fn metric(&self, metric: Metric) -> Option<u64> {
+        match metric {
+            Metric::Rss => Some(self.rss_bytes),
+            Metric::Pss => self.pss_bytes,
+            Metric::Anon => self.anon_bytes,
+        }
+    }
+}
+
+/// A samples CSV on disk, scanned once: its columns, its length and the
+/// metrics it has values for.
+#[derive(Debug, Clone)]
+pub struct Recording {
+    path: PathBuf,
+    headers: csv::StringRecord,
+    elapsed: usize,
+    rss: usize,
+    metrics: Vec<(Metric, usize)>,
+    /// Data rows.
+    pub rows: u64,
+    /// Elapsed time of the last row, seconds.
+    pub last_elapsed_s: f64,
+    /// Metrics with at least one value, in [`Metric::PREFERENCE`] order.
+    pub metrics_with_values: Vec<Metric>,
+}
+
+impl Recording {
+    /// Scans `path`: checks the required columns and every cell it reads.
+    pub fn scan(path: &Path) -> anyhow::Result<Recording> {
+        if !path.exists() {
+            bail!("no such file: '{}'", path.display());
+        }
+        let mut rdr = reader(path)?;
+        let headers = rdr
+            .headers()
+            .with_context(|| format!("could not read the header of '{}'", path.display()))?
+            .clone();
+        let find = |name: &str| headers.iter().position(|h| h == name);
+        let need = |name: &str| {
+            find(name).with_context(|| {
+                format!(
+                    "'{}' has no column '{name}' (it has: {}); memsoak needs {ELAPSED} and {RSS}",
+                    path.display(),
+                    headers.iter().collect::<Vec<_>>().join(", ")
+                )
+            })
+        };
+        let mut rec = Recording {
+            path: path.to_path_buf(),
+            elapsed: need(ELAPSED)?,
+            rss: need(RSS)?,
+            metrics: Metric::PREFERENCE
+                .into_iter()
+                .filter_map(|m| find(m.column()).map(|i| (m, i)))
+                .collect(),
+            headers: headers.clone(),
+            rows: 0,
+            last_elapsed_s: 0.0,
+            metrics_with_values: Vec::new(),
+        };
+        let (mut rows, mut last, mut with_values) = (0, 0.0, Vec::new());
+        rec.for_each_row(|line, record| {
+            rows += 1;
+            if let Some(t) = rec.number(record, rec.elapsed, line)? {
+                last = t;
+            }
+            for (m, i) in &rec.metrics {
+                if !with_values.contains(m) && rec.number(record, *i, line)?.is_some() {
+                    with_values.push(*m);
+                }
+            }
+            Ok(())
+        })?;
+        if rows == 0 {
+            bail!("'{}' has a header but no samples", path.display());
+        }
+        with_values.sort_by_key(|m| Metric::PREFERENCE.iter().position(|p| p == m));
+        rec.rows = rows;
+        rec.last_elapsed_s = last;
+        rec.metrics_with_values = with_values;
+        Ok(rec)
+    }
+
+    /// The file read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Feeds every row to `analyzer`, judging `metric` (RSS when the file
+    /// has no such column).
+    pub fn feed(&self, analyzer: &mut Analyzer, metric: Metric) -> anyhow::Result<()> {
+        let metric_col = self
+            .metrics
+            .iter()
+            .find(|(m, _)| *m == metric)
+            .map(|(_, i)| *i);
+        self.for_each_row(|line, record| {
+            let elapsed = self.number(record, self.elapsed, line)?;
+            let rss = self.number(record, self.rss, line)?;
+            let value = match metric_col {
+                Some(i) => self.number(record, i, line)?,
+                None => rss,
+            };
+            if let Some(t) = elapsed {
+                analyzer.observe(t, value, rss.map(|r| r as u64));
+            }
+            Ok(())
+        })
+    }
+
+    /// Calls `f(elapsed_s, value)` for every row with both, for each named
+    /// column present (`f` gets the column's index in `names`). Used by the
+    /// charts, which skip unreadable cells rather than fail.
+    pub fn each_value(
+        &self,
+        names: &[&str],
+        mut f: impl FnMut(usize, f64, f64),
+    ) -> anyhow::Result<()> {
+        let cols: Vec<(usize, usize)> = names
+            .iter()
+            .enumerate()
+            .filter_map(|(k, n)| self.headers.iter().position(|h| h == *n).map(|i| (k, i)))
+            .collect();
+        self.for_each_row(|line, record| {
+            let Some(t) = self.number(record, self.elapsed, line).ok().flatten() else {
+                return Ok(());
+            };
+            for &(k, i) in &cols {
+                if let Some(y) = self.number(record, i, line).ok().flatten() {
+                    f(k, t, y);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Whether the file has a column named `name`.
+    pub fn has_column(&self, name: &str) -> bool {
+        self.headers.iter().any(|h| h == name)
+    }
+
+    /// Calls `f(line, record)` for every data row. A short last row (a run
+    /// killed mid-write) is skipped; a short row elsewhere is an error.
+    fn for_each_row(
+        &self,
+        mut f: impl FnMut(u64, &csv::StringRecord) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let path = &self.path;
+        let mut rdr = reader(path)?;
+        let width = rdr.headers()?.len();
+        let mut record = csv::StringRecord::new();
+        let mut pending_short: Option<u64> = None;
+        loop {
+            match rdr.read_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {
+                    let line = record.position().map_or(0, |p| p.line());
+                    if let Some(l) = pending_short {
+                        bail!(
+                            "{}:{l}: row has fewer columns than the header",
+                            path.display()
+                        );
+                    }
+                    if record.len() < width {
+                        pending_short = Some(line);
+                        continue;
+                    }
+                    f(line, &record)?;
+                }
+                Err(e) => bail!("{}: {e}", path.display()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The number in column `i`, `None` when the cell is empty.
+    fn number(
+        &self,
+        record: &csv::StringRecord,
+        i: usize,
+        line: u64,
+    ) -> anyhow::Result<Option<f64>> {
+        match record.get(i).unwrap_or("") {
+            "" => Ok(None),
+            cell => cell
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .map(Some)
+                .with_context(|| {
+                    format!(
+                        "{}:{line}: column '{}': '{cell}' is not a number",
+                        self.path.display(),
+                        self.headers.get(i).unwrap_or("?")
+                    )
+                }),
+        }
+    }
+}
+
+fn reader(path: &Path) -> anyhow::Result<csv::Reader<std::fs::File>> {
+    csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .with_context(|| format!("could not read '{}'", path.display()))
+}

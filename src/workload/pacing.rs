@@ -1,0 +1,92 @@
+//! The pacing core both workload kinds share: when to send, how a stop
+//! interrupts a wait, and which sends count as judged.
+//!
+//! Pacing is open-loop ([`OpenLoop`]): sends are due on a fixed schedule
+//! that does not slow down when the target does, so a slow backend meets
+//! the same offered load as a fast one, and a send made a whole period late
+//! is counted as late rather than hidden (the coordinated-omission problem
+//! of closed-loop load generators). Clients and agents start spread over
+//! the ramp-up ([`ramp_delay`]); every wait ends early when the run stops
+//! ([`sleep_or_stop`]); sends and connects after warm-up are counted apart
+//! ([`JudgedFrom`]) for growth per message and per connection.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::stats::{bump, Stats};
+use super::Phase;
+
+/// When starter `i` of `n` starts: spread evenly over `ramp_up`.
+pub fn ramp_delay(ramp_up: Duration, i: u32, n: u32) -> Duration {
+    ramp_up.mul_f64(f64::from(i) / f64::from(n.max(1)))
+}
+
+/// Sleeps for `d` unless the run leaves [`Phase::Run`] first; true when
+/// the whole time passed and the run still runs.
+pub async fn sleep_or_stop(d: Duration, phase: &mut watch::Receiver<Phase>) -> bool {
+    until_or_stop(Instant::now() + d, phase).await
+}
+
+/// Waits until `at` unless the run leaves [`Phase::Run`] first; true when
+/// the time came and the run still runs.
+pub async fn until_or_stop(at: Instant, phase: &mut watch::Receiver<Phase>) -> bool {
+    let stopped = tokio::select! {
+        _ = tokio::time::sleep_until(at.into()) => false,
+        _ = phase.wait_for(|p| *p != Phase::Run) => true,
+    };
+    !stopped && *phase.borrow() == Phase::Run
+}
+
+/// An open-loop schedule: one send due every `period`.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenLoop {
+    period: Duration,
+    next: Instant,
+}
+
+impl OpenLoop {
+    /// The first send due at `first`, then one every `period`.
+    pub fn new(period: Duration, first: Instant) -> OpenLoop {
+        OpenLoop {
+            period,
+            next: first,
+        }
+    }
+
+    /// When the next send is due.
+    pub fn due(&self) -> Instant {
+        self.next
+    }
+
+    /// The due send is being made now: counts it late in `stats` when it is
+    /// more than a whole period after its time, and schedules the next.
+    pub fn advance(&mut self, stats: &Stats) {
+        if Instant::now().saturating_duration_since(self.next) > self.period {
+            bump(&stats.late);
+        }
+        self.next += self.period;
+    }
+}
+
+/// The end of warm-up: sends and connects from then on are judged.
+#[derive(Debug, Clone, Copy)]
+pub struct JudgedFrom(pub Instant);
+
+impl JudgedFrom {
+    /// Counts one send made at `at`.
+    pub fn sent(&self, stats: &Stats, at: Instant) {
+        bump(&stats.sent);
+        if at >= self.0 {
+            bump(&stats.sent_judged);
+        }
+    }
+
+    /// Counts one connection opened now.
+    pub fn connected(&self, stats: &Stats) {
+        bump(&stats.connects);
+        if Instant::now() >= self.0 {
+            bump(&stats.connects_judged);
+        }
+    }
+}
