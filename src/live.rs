@@ -24,7 +24,7 @@ use crate::workload::IntervalLoad;
 
 /// How the user asked to be told about the run.
 #[derive(Debug, Clone, Copy)]
-pub struct Options {
+pub(crate) struct Options {
     /// No live view, no status lines, no notes: errors and the verdict only.
     pub quiet: bool,
     /// Time between plain status lines off a terminal.
@@ -33,7 +33,7 @@ pub struct Options {
 
 /// Where the verdict is heading.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Outlook {
+pub(crate) enum Outlook {
     /// Still in warm-up; seconds left.
     WarmingUp(f64),
     /// Too few judged samples for a slope yet.
@@ -54,7 +54,7 @@ pub enum Outlook {
 /// narrows as (judged time)^-3/2, as a trend's standard error does once the
 /// judged window is long against the noise's memory. It is a guide for the
 /// person watching, never used for the verdict itself.
-pub fn outlook(j: &Judgement, limit_bph: f64, warmup_s: f64, duration_s: f64) -> Outlook {
+pub(crate) fn outlook(j: &Judgement, limit_bph: f64, warmup_s: f64, duration_s: f64) -> Outlook {
     let elapsed = j.last_elapsed_s;
     if j.ceiling_crossed {
         return Outlook::Decided(Verdict::Fail);
@@ -88,7 +88,7 @@ pub fn outlook(j: &Judgement, limit_bph: f64, warmup_s: f64, duration_s: f64) ->
 }
 
 /// A duration as a person reads it at a glance: `45s`, `12m03s`, `1h47m`.
-pub fn short_duration(secs: f64) -> String {
+pub(crate) fn short_duration(secs: f64) -> String {
     let s = secs.max(0.0).round() as u64;
     if s < 60 {
         format!("{s}s")
@@ -100,7 +100,7 @@ pub fn short_duration(secs: f64) -> String {
 }
 
 /// The facts of one status, rendered as up to three lines.
-pub struct Status<'a> {
+pub(crate) struct Status<'a> {
     /// Seconds since the start of the measured run.
     pub elapsed_s: f64,
     /// Planned measured duration, seconds.
@@ -117,7 +117,7 @@ pub struct Status<'a> {
 
 impl Status<'_> {
     /// Time and memory: `12m03s of 2h00m (1h47m left) · anon 512.3 MB, rss 640.1 MB, 5 processes`.
-    pub fn progress_line(&self) -> String {
+    pub(crate) fn progress_line(&self) -> String {
         let mut line = format!(
             "{} of {} ({} left)",
             short_duration(self.elapsed_s),
@@ -144,7 +144,7 @@ impl Status<'_> {
     }
 
     /// The judgement so far: slope ± interval against the limit, and the outlook.
-    pub fn verdict_line(&self) -> String {
+    pub(crate) fn verdict_line(&self) -> String {
         let unit = &self.limit.unit;
         let Some(v) = self.sampler else {
             return "waiting for the first sample".into();
@@ -184,7 +184,7 @@ impl Status<'_> {
     }
 
     /// The load: `collab 120.0 msg/s, 0 errors · agent 4.0 req/s, 2 errors (17 total)`.
-    pub fn load_line(&self) -> Option<String> {
+    pub(crate) fn load_line(&self) -> Option<String> {
         if self.load.is_empty() {
             return None;
         }
@@ -210,7 +210,7 @@ impl Status<'_> {
     }
 
     /// Everything on one line, for logs.
-    pub fn plain_line(&self) -> String {
+    pub(crate) fn plain_line(&self) -> String {
         let mut line = format!(
             "memsoak: {} | {}",
             self.progress_line(),
@@ -239,7 +239,7 @@ static ACTIVE: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
 /// Runs `f` (which writes to the terminal) with the progress display
 /// hidden, if there is one.
-pub fn suspend<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn suspend<R>(f: impl FnOnce() -> R) -> R {
     let bar = ACTIVE.lock().ok().and_then(|a| a.clone());
     match bar {
         Some(bar) => bar.suspend(f),
@@ -248,7 +248,7 @@ pub fn suspend<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Prints a note to stderr without tearing the progress display.
-pub fn note(text: &str) {
+pub(crate) fn note(text: &str) {
     suspend(|| {
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{text}");
@@ -256,7 +256,7 @@ pub fn note(text: &str) {
 }
 
 /// The live view of one run.
-pub struct LiveView {
+pub(crate) struct LiveView {
     mode: Mode,
     duration: Duration,
     every: Duration,
@@ -272,7 +272,7 @@ enum Mode {
 impl LiveView {
     /// Chooses the display: a progress display when stderr is a terminal
     /// (and `TERM` is not `dumb`), plain lines otherwise, nothing when quiet.
-    pub fn start(options: Options, duration: Duration) -> LiveView {
+    pub(crate) fn start(options: Options, duration: Duration) -> LiveView {
         let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
         let mode = if options.quiet {
             Mode::Quiet
@@ -306,7 +306,7 @@ impl LiveView {
 
     /// Shows the current status: redraws the display, or prints a plain
     /// line when one is due (the first after the first interval).
-    pub fn update(&mut self, status: &Status<'_>) {
+    pub(crate) fn update(&mut self, status: &Status<'_>) {
         match &self.mode {
             Mode::Quiet => {}
             Mode::Bar(bar) => {
@@ -338,7 +338,7 @@ impl LiveView {
     }
 
     /// Removes the display before the final summary is printed.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if let Mode::Bar(bar) = &self.mode {
             bar.finish_and_clear();
             if let Ok(mut active) = ACTIVE.lock() {
@@ -362,7 +362,7 @@ impl Drop for LiveView {
 ///
 /// `Targets` parses `RUST_LOG` without the regex engine `EnvFilter` needs;
 /// memsoak has a handful of targets, so span and field filters add nothing.
-pub fn init_logging(verbose: u8, quiet: bool) {
+pub(crate) fn init_logging(verbose: u8, quiet: bool) {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::prelude::*;
     let level = match (quiet, verbose) {

@@ -1,3 +1,7 @@
+//! The `memsoak` executable: parses the command line and hands it to
+//! [`memsoak::execute`]; errors print with their cause chain and map to the
+//! documented exit codes.
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -8,7 +8,9 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use memsoak::cli::JudgeArgs;
-use memsoak::report::{reanalyse, series};
+use memsoak::commands::report::judge_csv;
+use memsoak::output::series;
+use memsoak::samples::Recording;
 
 fn scratch() -> &'static (PathBuf, PathBuf) {
     static PATHS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
@@ -31,6 +33,8 @@ fuzz_target!(|data: &[u8]| {
         metric: None,
         on_inconclusive: None,
     };
-    let _ = reanalyse::judge_csv(samples, &judge, None);
-    let _ = series::read(samples, workload, 320);
+    let _ = judge_csv(samples, &judge, None);
+    if let Ok(recording) = Recording::scan(samples) {
+        let _ = series::read(&recording, workload, 320);
+    }
 });

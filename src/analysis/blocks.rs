@@ -1,7 +1,7 @@
 //! Bounded block summaries of a time series of unknown length.
 //!
 //! Samples are grouped into blocks of equal sample count; each block keeps
-//! only its mean time, minimum, maximum and sum. When the number of blocks
+//! only its mean time, minimum and maximum. When the number of blocks
 //! reaches `2·target`, neighbouring blocks are merged pairwise and the block
 //! size doubles. All four statistics merge exactly, so the result equals
 //! what a second pass with the final block size would produce, while memory
@@ -9,7 +9,7 @@
 //!
 //! Block *minima* are what memsoak fits by default: the floor of a
 //! garbage-collected, sawtooth-shaped footprint is the live set, and a leak
-//! is the floor rising. Block means are kept for smooth, non-GC targets.
+//! is the floor rising.
 
 /// One block of consecutive samples.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -22,8 +22,6 @@ pub struct Block {
     pub min: f64,
     /// Largest value.
     pub max: f64,
-    /// Sum of the values, for the mean.
-    pub sum: f64,
 }
 
 impl Block {
@@ -33,7 +31,6 @@ impl Block {
             time_sum: t,
             min: y,
             max: y,
-            sum: y,
         }
     }
 
@@ -42,17 +39,11 @@ impl Block {
         self.time_sum += other.time_sum;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
-        self.sum += other.sum;
     }
 
     /// Mean sample time of the block, seconds.
     pub fn time(&self) -> f64 {
         self.time_sum / f64::from(self.count)
-    }
-
-    /// Mean value of the block.
-    pub fn mean(&self) -> f64 {
-        self.sum / f64::from(self.count)
     }
 }
 
@@ -63,8 +54,6 @@ pub enum BlockStat {
     /// Block minima: robust to GC sawtooth and transient spikes.
     #[default]
     Min,
-    /// Block means: lowest variance for smooth, white-noise series.
-    Mean,
 }
 
 /// Streaming accumulator of block summaries with bounded memory.
@@ -147,7 +136,6 @@ impl Blocks {
             .map(|b| {
                 let y = match stat {
                     BlockStat::Min => b.min,
-                    BlockStat::Mean => b.mean(),
                 };
                 (b.time(), y)
             })
@@ -167,9 +155,10 @@ mod tests {
             assert!(b.full.len() < 16);
         }
         assert_eq!(b.samples(), 10_000);
-        let total: f64 = b.full.iter().chain(b.open.iter()).map(|x| x.sum).sum();
-        let expected: f64 = (0..10_000).map(|i| (i % 7) as f64).sum();
-        assert_eq!(total, expected);
+        let count: u32 = b.full.iter().chain(b.open.iter()).map(|x| x.count).sum();
+        assert_eq!(count, 10_000);
+        let times: f64 = b.full.iter().chain(b.open.iter()).map(|x| x.time_sum).sum();
+        assert_eq!(times, (0..10_000).map(f64::from).sum::<f64>());
         assert!(b.blocks().count() >= 8);
         assert!(b.points(BlockStat::Min).iter().all(|p| p.1 == 0.0));
     }
@@ -181,7 +170,7 @@ mod tests {
             b.push(i as f64, i as f64 * 2.0);
         }
         assert_eq!(
-            b.points(BlockStat::Mean),
+            b.points(BlockStat::Min),
             vec![(0.0, 0.0), (1.0, 2.0), (2.0, 4.0), (3.0, 6.0), (4.0, 8.0)]
         );
     }

@@ -14,9 +14,9 @@
 //! - **inconclusive**: the interval straddles the limit, or there were too
 //!   few samples after warm-up to fit a trend.
 
-pub mod blocks;
-pub mod failfast;
-pub mod trend;
+pub(crate) mod blocks;
+pub(crate) mod failfast;
+pub(crate) mod trend;
 
 #[cfg(test)]
 mod simulations;

@@ -16,7 +16,7 @@ use crate::units::{format_mb, Rate};
 
 /// The comparison, as written to `compare.json`.
 #[derive(Debug, Serialize)]
-pub struct Comparison {
+pub(crate) struct Comparison {
     /// Base run folder.
     pub base: String,
     /// New run folder.
@@ -50,7 +50,7 @@ fn load(dir: &Path) -> anyhow::Result<Summary> {
 
 /// Runs the comparison; writes `compare.json`, `compare.png` and
 /// `compare.svg` into `out` (default: NEW) and returns it.
-pub fn compare(
+pub(crate) fn compare(
     base_dir: &Path,
     new_dir: &Path,
     margin: &Rate,
@@ -135,7 +135,7 @@ pub fn compare(
 }
 
 /// The comparison for a terminal.
-pub fn render(c: &Comparison, margin: &Rate) -> String {
+pub(crate) fn render(c: &Comparison, margin: &Rate) -> String {
     let unit = &margin.unit;
     let mut s = format!(
         "memsoak compare: NEW is {} BASE\n",

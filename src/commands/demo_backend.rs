@@ -5,7 +5,7 @@ use crate::cli::DemoArgs;
 use crate::demo;
 
 /// Serves the demo backend until SIGTERM or Ctrl-C.
-pub fn demo_backend(args: &DemoArgs) -> Result<(), Failure> {
+pub(crate) fn demo_backend(args: &DemoArgs) -> Result<(), Failure> {
     demo::run(&demo::Options {
         port: args.port,
         leak: args.leak.clone(),

@@ -5,10 +5,10 @@
 //! module; nothing below it imports the command line, the live view or the
 //! exit codes.
 
-pub mod compare;
-pub mod demo_backend;
+pub(crate) mod compare;
+pub(crate) mod demo_backend;
 pub mod report;
-pub mod run;
+pub(crate) mod run;
 
 use std::path::Path;
 

@@ -49,7 +49,7 @@ struct Measured {
 }
 
 /// Runs a soak test; returns the exit code.
-pub async fn run(config: RunConfig, options: live::Options) -> Result<i32, Failure> {
+pub(crate) async fn run(config: RunConfig, options: live::Options) -> Result<i32, Failure> {
     let Some(mut target) = prepare(&config, options).await? else {
         return Ok(exit::INTERRUPTED);
     };

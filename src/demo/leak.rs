@@ -12,14 +12,14 @@ const FILL: u8 = 0x5A;
 
 /// Leaked blocks, kept reachable forever.
 #[derive(Default)]
-pub struct Leak {
+pub(super) struct Leak {
     blocks: Mutex<Vec<Box<[u8]>>>,
     total: AtomicU64,
 }
 
 impl Leak {
     /// Allocates `bytes`, touches them and keeps them.
-    pub fn retain(&self, bytes: u64) {
+    pub(super) fn retain(&self, bytes: u64) {
         if bytes == 0 {
             return;
         }
@@ -31,13 +31,13 @@ impl Leak {
     }
 
     /// Bytes leaked so far.
-    pub fn total(&self) -> u64 {
+    pub(super) fn total(&self) -> u64 {
         self.total.load(Ordering::Relaxed)
     }
 }
 
 /// Leaks `bytes_per_sec` steadily, in a block every 100 ms.
-pub async fn drip(state: Arc<AppState>, bytes_per_sec: f64) {
+pub(super) async fn drip(state: Arc<AppState>, bytes_per_sec: f64) {
     let period = Duration::from_millis(100);
     let mut tick = tokio::time::interval(period);
     let mut owed = 0.0;

@@ -50,7 +50,7 @@ struct AppState {
 
 /// What the demo backend serves and leaks.
 #[derive(Debug, Clone, Default)]
-pub struct Options {
+pub(crate) struct Options {
     /// Port on 127.0.0.1; 0 picks a free one and prints it.
     pub port: u16,
     /// A steady leak, allocated every 100 ms.
@@ -64,7 +64,7 @@ pub struct Options {
 }
 
 /// Runs the demo backend until SIGTERM or Ctrl-C.
-pub fn run(args: &Options) -> anyhow::Result<()> {
+pub(crate) fn run(args: &Options) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -26,11 +26,11 @@ const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 const FAMILY: &str = "sans-serif";
 
 /// Chart size in pixels.
-pub const WIDTH: u32 = 1200;
+pub(crate) const WIDTH: u32 = 1200;
 /// Chart height in pixels.
-pub const HEIGHT: u32 = 1000;
+pub(crate) const HEIGHT: u32 = 1000;
 /// Pixel columns the series are decimated to.
-pub const COLUMNS: usize = 1100;
+pub(crate) const COLUMNS: usize = 1100;
 
 fn register_font() {
     static ONCE: Once = Once::new();
@@ -71,7 +71,7 @@ impl TimeAxis {
 
 /// Writes `memory.png` and `memory.svg` into `dir`; returns the SVG text
 /// (for `report.html` to inline).
-pub fn write(dir: &Path, summary: &Summary, series: &RunSeries) -> anyhow::Result<String> {
+pub(crate) fn write(dir: &Path, summary: &Summary, series: &RunSeries) -> anyhow::Result<String> {
     render_both(
         dir,
         "memory",
@@ -301,7 +301,7 @@ fn memory_panel<DB: DrawingBackend>(
         });
         chart
             .draw_series(DashedLineSeries::new(limit, 8, 6, BLACK.stroke_width(2)))?
-            .label(format!("limit {}", s.threshold))
+            .label(format!("limit {}", s.threshold.spec()))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2)));
     }
     if let Some(c) = s.max_rss_bytes {
@@ -367,7 +367,7 @@ fn small_panel<DB: DrawingBackend>(
 
 /// Writes `compare.png` and `compare.svg`: the judged metric of two runs
 /// over elapsed time, for `memsoak compare`.
-pub fn write_comparison(
+pub(crate) fn write_comparison(
     dir: &Path,
     metric: Metric,
     runs: [(&str, &RunSeries); 2],

@@ -20,7 +20,7 @@ use crate::samples::Recording;
 /// Writes the artifacts into `dir`, reading `samples_csv` and
 /// `workload.csv` from `data_dir`; returns what failed (empty when
 /// everything was written).
-pub fn write_all(
+pub(crate) fn write_all(
     dir: &Path,
     data_dir: &Path,
     samples_csv: &Path,

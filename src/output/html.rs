@@ -11,7 +11,7 @@ use crate::units::format_mb;
 
 /// Escapes text for HTML and XML content and attributes. Written by hand:
 /// five characters, no crate needed.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -34,7 +34,7 @@ th{background:#f3f3f3}td.n{text-align:right}.chart svg{max-width:100%;height:aut
 
 /// The chart part of the page: the SVG to inline, or why there is none.
 #[derive(Debug, Clone, Copy)]
-pub enum Chart<'a> {
+pub(crate) enum Chart<'a> {
     /// The memory chart, as SVG text.
     Svg(&'a str),
     /// No chart, and why (too few samples, or drawing failed).
@@ -42,7 +42,7 @@ pub enum Chart<'a> {
 }
 
 /// Renders the page.
-pub fn render(s: &Summary, chart: Chart<'_>) -> String {
+pub(crate) fn render(s: &Summary, chart: Chart<'_>) -> String {
     let v = ReportView::new(s);
     let mut o = String::new();
     head(&mut o, &v);

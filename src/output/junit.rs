@@ -12,7 +12,7 @@ use super::view::{Check, Outcome, ReportView};
 use super::Summary;
 
 /// Renders the JUnit XML from the view's checks.
-pub fn render(s: &Summary) -> String {
+pub(crate) fn render(s: &Summary) -> String {
     let cases = ReportView::new(s).checks;
     let failures = cases
         .iter()

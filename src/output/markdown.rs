@@ -7,7 +7,7 @@ use super::view::ReportView;
 use super::Summary;
 
 /// Renders the Markdown report.
-pub fn render(s: &Summary) -> String {
+pub(crate) fn render(s: &Summary) -> String {
     let v = ReportView::new(s);
     let mut o = String::new();
     let _ = writeln!(

@@ -7,15 +7,15 @@
 //! regenerated from the folder alone. The commands (`commands/`) decide
 //! what a run or a re-judgement concluded; this folder only says it.
 
-pub mod charts;
-pub mod export;
-pub mod html;
-pub mod junit;
-pub mod markdown;
+pub(crate) mod charts;
+pub(crate) mod export;
+pub(crate) mod html;
+pub(crate) mod junit;
+pub(crate) mod markdown;
 pub mod series;
 pub mod summary;
-pub mod terminal;
-pub mod view;
+pub(crate) mod terminal;
+pub(crate) mod view;
 
 pub use summary::{
     Environment, GrowthSummary, Judging, RunFacts, SamplingFacts, Summary, TargetSummary,

@@ -9,7 +9,7 @@ use crate::workload::WorkloadKind;
 
 /// Renders the summary for a terminal: verdict, slope ± CI in the limit's
 /// unit, peak, target status, load, where the files are.
-pub fn render(s: &Summary, folder: &Path) -> String {
+pub(crate) fn render(s: &Summary, folder: &Path) -> String {
     let v = ReportView::new(s);
     let mut out = String::new();
     let _ = writeln!(
@@ -80,7 +80,7 @@ fn load_line(out: &mut String, w: &LoadRow<'_>) {
 }
 
 /// The rendered summary, or with `--quiet` its first (verdict) line only.
-pub fn quiet_or_whole(rendered: &str, quiet: bool) -> String {
+pub(crate) fn quiet_or_whole(rendered: &str, quiet: bool) -> String {
     match (quiet, rendered.lines().next()) {
         (true, Some(first)) => format!("{first}\n"),
         _ => rendered.to_string(),

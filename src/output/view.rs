@@ -15,11 +15,11 @@ use crate::workload::{Totals, WorkloadKind};
 use super::Summary;
 
 /// Share of sends that may fail before the workload check fails.
-pub const MAX_ERROR_RATIO: f64 = 0.01;
+pub(crate) const MAX_ERROR_RATIO: f64 = 0.01;
 
 /// A summary worded for people.
 #[derive(Debug, Clone)]
-pub struct ReportView<'a> {
+pub(crate) struct ReportView<'a> {
     /// The summary behind the view, for renderers that list raw facts.
     pub summary: &'a Summary,
     /// `PASS`, `FAIL` or `INCONCLUSIVE`.
@@ -28,8 +28,6 @@ pub struct ReportView<'a> {
     pub partial: &'static str,
     /// `anon grows 73.0 MB/h (95% CI 63.0 … 82.7 MB/h), limit 10.0 MB/h`.
     pub headline: String,
-    /// `anon grows 73.0 MB/h (95% CI …)` or `no growth estimate`.
-    pub growth: String,
     /// The limit in the user's unit: `10.0 MB/h`.
     pub limit: String,
     /// `90 s after a 30 s warm-up: 92 of 122 samples`.
@@ -46,7 +44,7 @@ pub struct ReportView<'a> {
 
 /// One workload, worded.
 #[derive(Debug, Clone)]
-pub struct LoadRow<'a> {
+pub(crate) struct LoadRow<'a> {
     /// Workload name.
     pub name: &'a str,
     /// Its kind.
@@ -65,7 +63,7 @@ pub struct LoadRow<'a> {
 
 /// One check of the run, as a CI test case.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Check {
+pub(crate) struct Check {
     /// The test case name.
     pub name: &'static str,
     /// How it came out.
@@ -74,7 +72,7 @@ pub struct Check {
 
 /// A check's outcome.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Passed.
     Pass,
     /// Failed, with the message.
@@ -85,7 +83,7 @@ pub enum Outcome {
 
 impl<'a> ReportView<'a> {
     /// Words `s`.
-    pub fn new(s: &'a Summary) -> ReportView<'a> {
+    pub(crate) fn new(s: &'a Summary) -> ReportView<'a> {
         let unit = &s.threshold.unit;
         let limit = unit.format(s.threshold_bytes_per_hour);
         let growth = match &s.growth {
@@ -101,7 +99,6 @@ impl<'a> ReportView<'a> {
                 ""
             },
             headline: format!("{growth}, limit {limit}"),
-            growth,
             limit,
             judged_window: format!(
                 "{:.0} s after a {:.0} s warm-up: {} of {} samples",
@@ -124,7 +121,7 @@ impl<'a> ReportView<'a> {
     }
 
     /// The target failure message, if the target failed.
-    pub fn target_failure(&self) -> Option<&'a str> {
+    pub(crate) fn target_failure(&self) -> Option<&'a str> {
         self.summary
             .target
             .as_ref()
@@ -132,7 +129,7 @@ impl<'a> ReportView<'a> {
     }
 
     /// The key numbers, label and text, in reading order.
-    pub fn key_numbers(&self) -> Vec<(String, String)> {
+    pub(crate) fn key_numbers(&self) -> Vec<(String, String)> {
         let s = self.summary;
         let mut rows = vec![(
             "Verdict".to_string(),
@@ -179,7 +176,7 @@ impl<'a> ReportView<'a> {
 
     /// Sampling trouble, when there was any:
     /// `2 late, 0 missed ticks, 1 failed readings`.
-    pub fn sampling_trouble(&self) -> Option<String> {
+    pub(crate) fn sampling_trouble(&self) -> Option<String> {
         let s = self.summary;
         (s.late_samples + s.missed_ticks + s.failed_samples > 0).then(|| {
             format!(

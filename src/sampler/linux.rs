@@ -14,7 +14,7 @@ use procfs::process::{all_processes, Process};
 use super::{Probe, ProbeError, ProcessSummary, Sample};
 
 /// The `/proc` probe.
-pub struct ProcProbe {
+pub(crate) struct ProcProbe {
     ticks_per_second: f64,
     /// CPU ticks per (pid, start time) at the previous reading; rebuilt every
     /// tick, so it holds only live processes.
@@ -32,7 +32,7 @@ impl Default for ProcProbe {
 
 impl ProcProbe {
     /// A probe with no history.
-    pub fn new() -> ProcProbe {
+    pub(crate) fn new() -> ProcProbe {
         ProcProbe {
             ticks_per_second: procfs::ticks_per_second() as f64,
             last_cpu: HashMap::new(),

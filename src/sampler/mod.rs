@@ -14,8 +14,8 @@
 //! `sysinfo` elsewhere ([`portable`]).
 
 #[cfg(target_os = "linux")]
-pub mod linux;
-pub mod portable;
+pub(crate) mod linux;
+pub(crate) mod portable;
 
 use std::fs::File;
 use std::path::Path;
@@ -134,8 +134,6 @@ pub struct Outcome {
     pub metric: Metric,
     /// Why the metric differs from the one asked for, if it does.
     pub metric_note: Option<String>,
-    /// Samples written.
-    pub samples: u64,
     /// Samples taken more than a quarter interval late.
     pub late_samples: u64,
     /// Ticks skipped because the sampler fell a whole interval behind.
@@ -196,7 +194,6 @@ impl Sampler {
 /// Counts kept while sampling; bounded, whatever the run length.
 #[derive(Default)]
 struct Tally {
-    samples: u64,
     late_samples: u64,
     missed_ticks: u64,
     failed_samples: u64,
@@ -271,7 +268,6 @@ fn sample_loop(
                     sample.metric(metric).map(|v| v as f64),
                     Some(sample.rss_bytes),
                 );
-                tally.samples += 1;
                 tally.max_processes = tally.max_processes.max(sample.processes);
                 if let Some(tx) = &settings.live {
                     if published.is_none_or(|t: Instant| now.duration_since(t) >= PUBLISH_EVERY) {
@@ -326,7 +322,6 @@ fn sample_loop(
         analyzer,
         metric,
         metric_note,
-        samples: tally.samples,
         late_samples: tally.late_samples,
         missed_ticks: tally.missed_ticks,
         failed_samples: tally.failed_samples,

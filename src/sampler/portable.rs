@@ -10,7 +10,7 @@ use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 use super::{Probe, ProbeError, Sample};
 
 /// The `sysinfo` probe.
-pub struct SysinfoProbe {
+pub(crate) struct SysinfoProbe {
     system: System,
     last_cpu_ms: HashMap<(Pid, u64), u64>,
     last_at: Option<std::time::Instant>,
@@ -18,7 +18,7 @@ pub struct SysinfoProbe {
 
 impl SysinfoProbe {
     /// A probe with no history.
-    pub fn new() -> Result<SysinfoProbe, ProbeError> {
+    pub(crate) fn new() -> Result<SysinfoProbe, ProbeError> {
         let system = System::new().map_err(|e| ProbeError::Other(format!("sysinfo: {e}")))?;
         Ok(SysinfoProbe {
             system,

@@ -21,7 +21,7 @@ use crate::units::PerSecond;
 
 /// Health of the target as seen by one health step.
 #[derive(Debug, Default)]
-pub struct HealthMonitor {
+pub(crate) struct HealthMonitor {
     state: Mutex<HealthState>,
 }
 
@@ -83,7 +83,7 @@ impl HealthMonitor {
     }
 
     /// The record so far.
-    pub fn summary(&self, name: &str) -> HealthSummary {
+    pub(crate) fn summary(&self, name: &str) -> HealthSummary {
         let s = self.state.lock().map(|s| HealthSummary {
             name: name.to_string(),
             polls: s.polls,
@@ -97,7 +97,7 @@ impl HealthMonitor {
 }
 
 /// Live state of one agent workload.
-pub struct AgentRun {
+pub(crate) struct AgentRun {
     /// Per request step: name and counters.
     pub steps: Vec<(String, Arc<Stats>)>,
     /// Per health step: name and monitor.
@@ -115,7 +115,7 @@ struct AgentContext {
 }
 
 /// Starts the agents and health polls of `spec`.
-pub fn spawn(
+pub(crate) fn spawn(
     spec: &AgentSpec,
     stats: Arc<Stats>,
     judged_from: Instant,

@@ -34,7 +34,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// State shared by one workload's clients.
-pub struct Shared {
+pub(crate) struct Shared {
     /// The workload's counters.
     pub stats: Arc<Stats>,
     /// Clients connected per document.
@@ -44,7 +44,7 @@ pub struct Shared {
 }
 
 /// Starts every client of `spec`; they run until `phase` says close.
-pub fn spawn(
+pub(crate) fn spawn(
     spec: Arc<CollabSpec>,
     stats: Arc<Stats>,
     judged_from: Instant,

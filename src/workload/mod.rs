@@ -13,9 +13,9 @@
 //! Stopping has two phases: `Drain` stops sending while clients keep
 //! reading what is in flight, then `Close` closes every connection cleanly.
 
-pub mod agent;
-pub mod collab;
-pub mod pacing;
+pub(crate) mod agent;
+pub(crate) mod collab;
+pub(crate) mod pacing;
 pub mod spec;
 pub mod stats;
 pub mod template;

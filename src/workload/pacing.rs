@@ -18,19 +18,19 @@ use super::stats::{bump, Stats};
 use super::Phase;
 
 /// When starter `i` of `n` starts: spread evenly over `ramp_up`.
-pub fn ramp_delay(ramp_up: Duration, i: u32, n: u32) -> Duration {
+pub(crate) fn ramp_delay(ramp_up: Duration, i: u32, n: u32) -> Duration {
     ramp_up.mul_f64(f64::from(i) / f64::from(n.max(1)))
 }
 
 /// Sleeps for `d` unless the run leaves [`Phase::Run`] first; true when
 /// the whole time passed and the run still runs.
-pub async fn sleep_or_stop(d: Duration, phase: &mut watch::Receiver<Phase>) -> bool {
+pub(crate) async fn sleep_or_stop(d: Duration, phase: &mut watch::Receiver<Phase>) -> bool {
     until_or_stop(Instant::now() + d, phase).await
 }
 
 /// Waits until `at` unless the run leaves [`Phase::Run`] first; true when
 /// the time came and the run still runs.
-pub async fn until_or_stop(at: Instant, phase: &mut watch::Receiver<Phase>) -> bool {
+pub(crate) async fn until_or_stop(at: Instant, phase: &mut watch::Receiver<Phase>) -> bool {
     let stopped = tokio::select! {
         _ = tokio::time::sleep_until(at.into()) => false,
         _ = phase.wait_for(|p| *p != Phase::Run) => true,
@@ -40,14 +40,14 @@ pub async fn until_or_stop(at: Instant, phase: &mut watch::Receiver<Phase>) -> b
 
 /// An open-loop schedule: one send due every `period`.
 #[derive(Debug, Clone, Copy)]
-pub struct OpenLoop {
+pub(crate) struct OpenLoop {
     period: Duration,
     next: Instant,
 }
 
 impl OpenLoop {
     /// The first send due at `first`, then one every `period`.
-    pub fn new(period: Duration, first: Instant) -> OpenLoop {
+    pub(crate) fn new(period: Duration, first: Instant) -> OpenLoop {
         OpenLoop {
             period,
             next: first,
@@ -55,13 +55,13 @@ impl OpenLoop {
     }
 
     /// When the next send is due.
-    pub fn due(&self) -> Instant {
+    pub(crate) fn due(&self) -> Instant {
         self.next
     }
 
     /// The due send is being made now: counts it late in `stats` when it is
     /// more than a whole period after its time, and schedules the next.
-    pub fn advance(&mut self, stats: &Stats) {
+    pub(crate) fn advance(&mut self, stats: &Stats) {
         if Instant::now().saturating_duration_since(self.next) > self.period {
             bump(&stats.late);
         }
@@ -71,11 +71,11 @@ impl OpenLoop {
 
 /// The end of warm-up: sends and connects from then on are judged.
 #[derive(Debug, Clone, Copy)]
-pub struct JudgedFrom(pub Instant);
+pub(crate) struct JudgedFrom(pub Instant);
 
 impl JudgedFrom {
     /// Counts one send made at `at`.
-    pub fn sent(&self, stats: &Stats, at: Instant) {
+    pub(crate) fn sent(&self, stats: &Stats, at: Instant) {
         bump(&stats.sent);
         if at >= self.0 {
             bump(&stats.sent_judged);
@@ -83,7 +83,7 @@ impl JudgedFrom {
     }
 
     /// Counts one connection opened now.
-    pub fn connected(&self, stats: &Stats) {
+    pub(crate) fn connected(&self, stats: &Stats) {
         bump(&stats.connects);
         if Instant::now() >= self.0 {
             bump(&stats.connects_judged);

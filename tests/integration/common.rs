@@ -6,19 +6,19 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The memsoak binary under test.
-pub fn memsoak() -> Command {
+pub(crate) fn memsoak() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_memsoak"));
     c.stdin(Stdio::null());
     c
 }
 
 /// Runs memsoak with `args` and returns its output.
-pub fn run(args: &[&str]) -> Output {
+pub(crate) fn run(args: &[&str]) -> Output {
     memsoak().args(args).output().expect("memsoak runs")
 }
 
 /// Exit code, stdout and stderr together, for assertion messages.
-pub fn describe(o: &Output) -> String {
+pub(crate) fn describe(o: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
         o.status.code(),
@@ -28,13 +28,13 @@ pub fn describe(o: &Output) -> String {
 }
 
 /// Parsed `summary.json` of a run folder.
-pub fn summary(dir: &Path) -> serde_json::Value {
+pub(crate) fn summary(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("summary.json")).expect("summary.json exists");
     serde_json::from_str(&text).expect("summary.json is JSON")
 }
 
 /// Rows of a run's `samples.csv` as (header, rows).
-pub fn samples(dir: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+pub(crate) fn samples(dir: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let mut rdr = csv::Reader::from_path(dir.join("samples.csv")).expect("samples.csv exists");
     let header = rdr.headers().unwrap().iter().map(String::from).collect();
     let rows = rdr
@@ -45,13 +45,13 @@ pub fn samples(dir: &Path) -> (Vec<String>, Vec<Vec<String>>) {
 }
 
 /// A demo backend started outside memsoak, killed on drop.
-pub struct DemoBackend {
+pub(crate) struct DemoBackend {
     pub child: Child,
     pub port: u16,
 }
 
 impl DemoBackend {
-    pub fn start(extra: &[&str]) -> DemoBackend {
+    pub(crate) fn start(extra: &[&str]) -> DemoBackend {
         let mut child = memsoak()
             .args(["demo-backend", "--port", "0"])
             .args(extra)
@@ -80,7 +80,7 @@ impl Drop for DemoBackend {
 }
 
 /// A live process as `/proc/PID/stat` shows it.
-pub struct ProcStat {
+pub(crate) struct ProcStat {
     pub pid: i32,
     pub comm: String,
     pub ppid: i32,
@@ -88,7 +88,7 @@ pub struct ProcStat {
 }
 
 /// Every live (not zombie) process, from `/proc`.
-pub fn processes() -> Vec<ProcStat> {
+pub(crate) fn processes() -> Vec<ProcStat> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
@@ -119,7 +119,7 @@ pub fn processes() -> Vec<ProcStat> {
 }
 
 /// Processes whose process group is `pgid`.
-pub fn group_members(pgid: i32) -> Vec<i32> {
+pub(crate) fn group_members(pgid: i32) -> Vec<i32> {
     processes()
         .into_iter()
         .filter(|p| p.pgrp == pgid)
@@ -128,7 +128,7 @@ pub fn group_members(pgid: i32) -> Vec<i32> {
 }
 
 /// Children of `pid` whose command name is `name`.
-pub fn children_named(pid: u32, name: &str) -> Vec<i32> {
+pub(crate) fn children_named(pid: u32, name: &str) -> Vec<i32> {
     processes()
         .into_iter()
         .filter(|p| p.comm == name && u32::try_from(p.ppid) == Ok(pid))
@@ -138,7 +138,7 @@ pub fn children_named(pid: u32, name: &str) -> Vec<i32> {
 
 /// Starts `memsoak run` (sampling every 200 ms for up to a minute) on
 /// `command`, writing into `dir`; stderr is piped for the test to read.
-pub fn spawn_soak(dir: &Path, command: &[&str]) -> Child {
+pub(crate) fn spawn_soak(dir: &Path, command: &[&str]) -> Child {
     memsoak()
         .args([
             "run",
@@ -160,7 +160,7 @@ pub fn spawn_soak(dir: &Path, command: &[&str]) -> Child {
 }
 
 /// [`spawn_soak`] on a shell whose two children ignore SIGTERM.
-pub fn spawn_stubborn_soak(dir: &Path) -> Child {
+pub(crate) fn spawn_stubborn_soak(dir: &Path) -> Child {
     spawn_soak(
         dir,
         &["sh", "-c", "trap '' TERM; sleep 300 & sleep 300 & wait"],
@@ -168,7 +168,7 @@ pub fn spawn_stubborn_soak(dir: &Path) -> Child {
 }
 
 /// Waits up to `limit` for `cond`.
-pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let until = Instant::now() + limit;
     while Instant::now() < until {
         if cond() {
@@ -180,35 +180,35 @@ pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 /// A finished `memsoak run` in its own temporary run folder.
-pub struct Soak {
+pub(crate) struct Soak {
     pub output: Output,
     pub dir: PathBuf,
     _tmp: tempfile::TempDir,
 }
 
 impl Soak {
-    pub fn code(&self) -> Option<i32> {
+    pub(crate) fn code(&self) -> Option<i32> {
         self.output.status.code()
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         describe(&self.output)
     }
 
-    pub fn stdout(&self) -> String {
+    pub(crate) fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.output.stdout).into_owned()
     }
 
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.output.stderr).into_owned()
     }
 
-    pub fn summary(&self) -> serde_json::Value {
+    pub(crate) fn summary(&self) -> serde_json::Value {
         summary(&self.dir)
     }
 
     /// The values of one `samples.csv` column.
-    pub fn column(&self, name: &str) -> Vec<String> {
+    pub(crate) fn column(&self, name: &str) -> Vec<String> {
         let (header, rows) = samples(&self.dir);
         let i = header
             .iter()
@@ -220,12 +220,12 @@ impl Soak {
 
 /// Runs `memsoak run` with `flags` (split on whitespace), `--out` set to a
 /// fresh folder, then `args` (a profile, or `--` and a command).
-pub fn soak(flags: &str, args: &[&str]) -> Soak {
+pub(crate) fn soak(flags: &str, args: &[&str]) -> Soak {
     soak_with(memsoak(), flags, args)
 }
 
 /// [`soak`] with a prepared command (e.g. extra environment variables).
-pub fn soak_with(mut cmd: Command, flags: &str, args: &[&str]) -> Soak {
+pub(crate) fn soak_with(mut cmd: Command, flags: &str, args: &[&str]) -> Soak {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
     let output = cmd
@@ -245,7 +245,7 @@ pub fn soak_with(mut cmd: Command, flags: &str, args: &[&str]) -> Soak {
 
 /// Runs `memsoak run PROFILE` for a profile given as text (written to a
 /// temporary file), with `flags` and environment `env`.
-pub fn soak_profile(profile: &str, flags: &str, env: &[(&str, &str)]) -> Soak {
+pub(crate) fn soak_profile(profile: &str, flags: &str, env: &[(&str, &str)]) -> Soak {
     let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
     std::fs::write(file.path(), profile).unwrap();
     let mut cmd = memsoak();
@@ -256,7 +256,7 @@ pub fn soak_profile(profile: &str, flags: &str, env: &[(&str, &str)]) -> Soak {
 }
 
 /// The `summary.json` entry of workload `name`.
-pub fn workload(s: &serde_json::Value, name: &str) -> serde_json::Value {
+pub(crate) fn workload(s: &serde_json::Value, name: &str) -> serde_json::Value {
     s["workloads"]
         .as_array()
         .and_then(|w| w.iter().find(|w| w["name"] == name))
@@ -265,6 +265,6 @@ pub fn workload(s: &serde_json::Value, name: &str) -> serde_json::Value {
 }
 
 /// A number from a JSON value.
-pub fn num(v: &serde_json::Value) -> u64 {
+pub(crate) fn num(v: &serde_json::Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
 }
