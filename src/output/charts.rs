@@ -225,13 +225,7 @@ fn memory_panel<DB: DrawingBackend>(
         .x_label_area_size(36)
         .y_label_area_size(70)
         .build_cartesian_2d(0f64..x_max, y_lo..y_hi)?;
-    chart
-        .configure_mesh()
-        .x_desc(axis.label)
-        .y_desc("MB")
-        .label_style((FAMILY, 14))
-        .axis_desc_style((FAMILY, 15))
-        .draw()?;
+    mesh(&mut chart, axis, "MB", 14)?;
 
     let warm = s.warmup_s / axis.divisor;
     chart
@@ -339,13 +333,7 @@ fn small_panel<DB: DrawingBackend>(
         .x_label_area_size(30)
         .y_label_area_size(70)
         .build_cartesian_2d(0f64..x_max, 0f64..y_hi)?;
-    chart
-        .configure_mesh()
-        .x_desc(axis.label)
-        .y_desc(unit)
-        .label_style((FAMILY, 12))
-        .axis_desc_style((FAMILY, 13))
-        .draw()?;
+    mesh(&mut chart, axis, unit, 12)?;
     if lines.is_empty() {
         return Ok(());
     }
@@ -413,14 +401,7 @@ fn draw_comparison<DB: DrawingBackend>(
             ((lo - pad) / 1e6).max(0.0)..(hi + pad) / 1e6,
         )
         .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc(axis.label)
-        .y_desc("MB")
-        .label_style((FAMILY, 14))
-        .axis_desc_style((FAMILY, 15))
-        .draw()
-        .map_err(err)?;
+    mesh(&mut chart, axis, "MB", 14).map_err(err)?;
     for (i, (label, d)) in lines.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         let pts: Vec<(f64, f64)> = d
@@ -436,6 +417,23 @@ fn draw_comparison<DB: DrawingBackend>(
     }
     legend(&mut chart, 13).map_err(err)?;
     Ok(())
+}
+
+/// The grid and axis labels of a panel: time across, `unit` up, labels
+/// at `font_size` and axis titles one point larger.
+fn mesh<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    axis: TimeAxis,
+    unit: &str,
+    font_size: u32,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    chart
+        .configure_mesh()
+        .x_desc(axis.label)
+        .y_desc(unit)
+        .label_style((FAMILY, font_size))
+        .axis_desc_style((FAMILY, font_size + 1))
+        .draw()
 }
 
 /// The legend box, upper left, on every panel.

@@ -26,12 +26,8 @@ pub(crate) fn render(s: &Summary) -> String {
     let growth = s.growth.as_ref().map_or("no estimate", |g| &g.display);
     let _ = writeln!(o, "| Growth ({}) | {} |", s.metric, md(growth));
     let _ = writeln!(o, "| Limit | {} |", v.limit);
-    if let Some(peak) = &v.peak {
-        let ceiling = v
-            .ceiling
-            .as_ref()
-            .map_or(String::new(), |c| format!(" (ceiling {c})"));
-        let _ = writeln!(o, "| Peak RSS | {peak}{ceiling} |");
+    if let Some(p) = &v.peak_and_ceiling {
+        let _ = writeln!(o, "| Peak RSS | {p} |");
     }
     let _ = writeln!(o, "| Judged | {} |", v.judged_window);
     if let Some(t) = v.target_failure() {

@@ -17,6 +17,9 @@ pub mod summary;
 pub(crate) mod terminal;
 pub(crate) mod view;
 
+#[cfg(test)]
+mod tests;
+
 pub use summary::{
     Environment, GrowthSummary, Judging, RunFacts, SamplingFacts, Summary, TargetSummary,
 };

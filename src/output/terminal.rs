@@ -28,12 +28,8 @@ pub(crate) fn render(s: &Summary, folder: &Path) -> String {
         .as_ref()
         .map_or(String::new(), |g| format!(" in {} blocks", g.blocks));
     let _ = writeln!(out, "  judged {}{blocks}", v.judged_window);
-    if let Some(peak) = &v.peak {
-        let ceiling = v
-            .ceiling
-            .as_ref()
-            .map_or(String::new(), |c| format!(" (ceiling {c})"));
-        let _ = writeln!(out, "  peak RSS {peak}{ceiling}");
+    if let Some(p) = &v.peak_and_ceiling {
+        let _ = writeln!(out, "  peak RSS {p}");
     }
     if let Some(f) = v.target_failure() {
         let _ = writeln!(out, "  target failure: {f}");

@@ -36,6 +36,8 @@ pub(crate) struct ReportView<'a> {
     pub peak: Option<String>,
     /// The RSS ceiling: `200.0 MB`.
     pub ceiling: Option<String>,
+    /// The peak with the ceiling: `11.2 MB at 114 s (ceiling 200.0 MB)`.
+    pub peak_and_ceiling: Option<String>,
     /// The load, one row per workload.
     pub load: Vec<LoadRow<'a>>,
     /// The checks a CI system shows as test cases.
@@ -86,6 +88,17 @@ impl<'a> ReportView<'a> {
     pub(crate) fn new(s: &'a Summary) -> ReportView<'a> {
         let unit = &s.threshold.unit;
         let limit = unit.format(s.threshold_bytes_per_hour);
+        let peak = s.peak_rss_bytes.map(|p| {
+            format!(
+                "{} at {:.0} s",
+                format_mb(p as f64),
+                s.peak_rss_elapsed_s.unwrap_or(0.0)
+            )
+        });
+        let peak_and_ceiling = peak.as_ref().map(|p| match s.max_rss_bytes {
+            Some(c) => format!("{p} (ceiling {})", format_mb(c as f64)),
+            None => p.clone(),
+        });
         let growth = match &s.growth {
             Some(g) => format!("{} grows {}", s.metric, g.display),
             None => "no growth estimate".into(),
@@ -107,14 +120,9 @@ impl<'a> ReportView<'a> {
                 s.samples_judged,
                 s.samples
             ),
-            peak: s.peak_rss_bytes.map(|p| {
-                format!(
-                    "{} at {:.0} s",
-                    format_mb(p as f64),
-                    s.peak_rss_elapsed_s.unwrap_or(0.0)
-                )
-            }),
+            peak,
             ceiling: s.max_rss_bytes.map(|c| format_mb(c as f64)),
+            peak_and_ceiling,
             load: s.workloads.iter().map(load_row).collect(),
             checks: checks(s),
         }
