@@ -169,51 +169,113 @@ impl RunConfig {
     /// Builds the run from the flags and a loaded profile.
     pub fn from_profile(args: &RunArgs, profile: Profile) -> Result<RunConfig, ConfigError> {
         let mut expander = Placeholders::default();
-        let invalid = |m: String| ConfigError::Invalid(m);
-        // Errors in values taken from the profile start with `file:line: `;
-        // a value given by a flag has no place in the file.
-        let at = |from_flag: bool, path: &[&str]| {
-            if from_flag {
-                String::new()
-            } else {
-                profile.at(path)
-            }
+        let from = Sources {
+            args,
+            profile: &profile,
         };
-
+        let target = from.target(&mut expander)?;
+        let readiness = from.readiness(&mut expander)?;
+        let (timing, judge) = from.timing_and_judging()?;
+        let name = from.name(&target);
+        let workloads = spec::build(&profile.workloads, &mut |t| {
+            expander.expand(t).map_err(|e| e.to_string())
+        })
+        .map_err(|e| {
+            let path: Vec<&str> = e.at.iter().map(String::as_str).collect();
+            ConfigError::Invalid(format!("{}{}", profile.at(&path), e.message))
+        })?;
+        let out_dir = match args.out.clone().or(profile.run.out.clone()) {
+            Some(dir) => dir,
+            None => default_out_dir(&name),
+        };
         let t = &profile.target;
-        let target = if let Some(pid) = args.pid {
-            TargetSpec::Attach { pid }
-        } else if !args.command.is_empty() {
-            launch_spec(&args.command, t, &mut expander, "")?
-        } else {
-            match (&t.command, t.pid) {
-                (Some(_), Some(_)) => {
-                    return Err(invalid(format!(
-                        "{}[target] sets both 'command' and 'pid': choose one",
-                        profile.at(&["target", "pid"])
-                    )))
-                }
-                (Some(cmd), None) => {
-                    launch_spec(cmd, t, &mut expander, &profile.at(&["target", "command"]))?
-                }
-                (None, Some(pid)) => TargetSpec::Attach { pid },
-                (None, None) => {
-                    return Err(invalid(format!(
-                        "{}nothing to measure: give a profile with [target] command or pid, `--pid N`, or `-- COMMAND`",
-                        profile.at(&["target"])
-                    )))
-                }
-            }
-        };
+        Ok(RunConfig {
+            name,
+            profile: args.profile.clone(),
+            target,
+            readiness,
+            ready_timeout: args
+                .ready_timeout
+                .or(t.ready_timeout.map(|d| d.0))
+                .unwrap_or(defaults::READY_TIMEOUT),
+            stop_grace: t.stop_grace.map_or(defaults::STOP_GRACE, |d| d.0),
+            duration: timing.duration,
+            warmup: judge.warmup,
+            interval: timing.interval,
+            pss_interval: timing.pss_interval,
+            max_growth: judge.max_growth,
+            max_rss_bytes: judge.max_rss_bytes,
+            metric: judge.metric,
+            on_inconclusive: judge.on_inconclusive,
+            out_dir,
+            workloads,
+            fail_fast: (args.fail_fast || profile.limits.fail_fast == Some(true))
+                .then_some(FailFast::DEFAULT),
+        })
+    }
+}
 
+/// The run's clock.
+struct Timing {
+    duration: Duration,
+    interval: Duration,
+    pss_interval: Duration,
+}
+
+/// The flags and the profile, read together: each step of
+/// [`RunConfig::from_profile`] takes a flag over its profile key.
+struct Sources<'a> {
+    args: &'a RunArgs,
+    profile: &'a Profile,
+}
+
+impl Sources<'_> {
+    /// Where an error about a value goes: `file:line: ` for a value from
+    /// the profile, nothing for a value given by a flag.
+    fn at(&self, from_flag: bool, path: &[&str]) -> String {
+        if from_flag {
+            String::new()
+        } else {
+            self.profile.at(path)
+        }
+    }
+
+    /// Launch (`-- COMMAND` or `[target] command`) or attach (`--pid` or
+    /// `[target] pid`).
+    fn target(&self, expander: &mut Placeholders) -> Result<TargetSpec, ConfigError> {
+        let (args, profile) = (self.args, self.profile);
+        let t = &profile.target;
+        if let Some(pid) = args.pid {
+            return Ok(TargetSpec::Attach { pid });
+        }
+        if !args.command.is_empty() {
+            return launch_spec(&args.command, t, expander, "");
+        }
+        match (&t.command, t.pid) {
+            (Some(_), Some(_)) => Err(ConfigError::Invalid(format!(
+                "{}[target] sets both 'command' and 'pid': choose one",
+                profile.at(&["target", "pid"])
+            ))),
+            (Some(cmd), None) => launch_spec(cmd, t, expander, &profile.at(&["target", "command"])),
+            (None, Some(pid)) => Ok(TargetSpec::Attach { pid }),
+            (None, None) => Err(ConfigError::Invalid(format!(
+                "{}nothing to measure: give a profile with [target] command or pid, `--pid N`, or `-- COMMAND`",
+                profile.at(&["target"])
+            ))),
+        }
+    }
+
+    /// The readiness check, checked for its form.
+    fn readiness(&self, expander: &mut Placeholders) -> Result<Option<Readiness>, ConfigError> {
+        let (args, t) = (self.args, &self.profile.target);
         let readiness = match (&args.ready_url, &args.ready_tcp) {
             (Some(u), _) => Some(Readiness::Http(expander.expand(u)?)),
             (_, Some(a)) => Some(Readiness::Tcp(expander.expand(a)?)),
             _ => match (&t.ready_url, &t.ready_tcp) {
                 (Some(_), Some(_)) => {
-                    return Err(invalid(format!(
+                    return Err(ConfigError::Invalid(format!(
                         "{}[target] sets both 'ready_url' and 'ready_tcp': choose one",
-                        profile.at(&["target", "ready_tcp"])
+                        self.profile.at(&["target", "ready_tcp"])
                     )))
                 }
                 (Some(u), None) => Some(Readiness::Http(expander.expand(u)?)),
@@ -223,27 +285,34 @@ impl RunConfig {
         };
         match &readiness {
             Some(Readiness::Http(url)) if !url.starts_with("http://") => {
-                return Err(invalid(format!(
+                Err(ConfigError::Invalid(format!(
                     "{}ready URL '{url}' must start with http://, e.g. http://127.0.0.1:8000/health{}",
-                    at(args.ready_url.is_some(), &["target", "ready_url"]),
+                    self.at(args.ready_url.is_some(), &["target", "ready_url"]),
                     crate::workload::spec::NO_TLS
-                )));
+                )))
             }
             Some(Readiness::Tcp(addr)) => {
                 let port = addr
                     .rsplit_once(':')
                     .map(|(host, port)| (host, port.parse::<u16>()));
-                if !matches!(port, Some((host, Ok(_))) if !host.is_empty()) {
-                    return Err(invalid(format!(
+                if matches!(port, Some((host, Ok(_))) if !host.is_empty()) {
+                    Ok(readiness)
+                } else {
+                    Err(ConfigError::Invalid(format!(
                         "{}ready TCP address '{addr}' must be HOST:PORT (e.g. 127.0.0.1:8000)",
-                        at(args.ready_tcp.is_some(), &["target", "ready_tcp"])
-                    )));
+                        self.at(args.ready_tcp.is_some(), &["target", "ready_tcp"])
+                    )))
                 }
             }
-            _ => {}
+            _ => Ok(readiness),
         }
+    }
 
-        let r = &profile.run;
+    /// Duration, intervals and the judging settings, checked against each
+    /// other.
+    fn timing_and_judging(&self) -> Result<(Timing, JudgeSettings), ConfigError> {
+        let (args, r, l) = (self.args, &self.profile.run, &self.profile.limits);
+        let invalid = ConfigError::Invalid;
         let duration = args
             .duration
             .or(r.duration.map(|d| d.0))
@@ -252,7 +321,6 @@ impl RunConfig {
             .interval
             .or(r.interval.map(|d| d.0))
             .unwrap_or(defaults::INTERVAL);
-        let l = &profile.limits;
         let judge = JudgeSettings::resolve(
             &args.judge,
             JudgeFallback {
@@ -271,9 +339,9 @@ impl RunConfig {
             .unwrap_or(interval.max(defaults::MIN_PSS_INTERVAL));
         if warmup >= duration {
             let place = if args.judge.warmup.is_none() && r.warmup.is_some() {
-                at(false, &["run", "warmup"])
+                self.at(false, &["run", "warmup"])
             } else {
-                at(args.duration.is_some(), &["run", "duration"])
+                self.at(args.duration.is_some(), &["run", "duration"])
             };
             return Err(invalid(format!(
                 "{place}warm-up ({}) must be shorter than the duration ({})",
@@ -284,7 +352,7 @@ impl RunConfig {
         if interval < defaults::MIN_INTERVAL {
             return Err(invalid(format!(
                 "{}interval ({}) must be at least {}: reading a process tree takes about a millisecond",
-                at(args.interval.is_some(), &["run", "interval"]),
+                self.at(args.interval.is_some(), &["run", "interval"]),
                 humantime::format_duration(interval),
                 humantime::format_duration(defaults::MIN_INTERVAL)
             )));
@@ -292,63 +360,40 @@ impl RunConfig {
         if interval > duration {
             return Err(invalid(format!(
                 "{}interval ({}) must not be longer than the duration ({})",
-                at(args.interval.is_some(), &["run", "interval"]),
+                self.at(args.interval.is_some(), &["run", "interval"]),
                 humantime::format_duration(interval),
                 humantime::format_duration(duration)
             )));
         }
+        let timing = Timing {
+            duration,
+            interval,
+            pss_interval,
+        };
+        Ok((timing, judge))
+    }
 
-        let name = sanitize(
-            &profile
+    /// The run's name: the profile's, its file stem, or the program's.
+    fn name(&self, target: &TargetSpec) -> String {
+        sanitize(
+            &self
+                .profile
                 .name
                 .clone()
                 .or_else(|| {
-                    args.profile
+                    self.args
+                        .profile
                         .as_ref()
                         .and_then(|p| p.file_stem())
                         .map(|s| s.to_string_lossy().into_owned())
                 })
-                .unwrap_or_else(|| match &target {
+                .unwrap_or_else(|| match target {
                     TargetSpec::Launch(l) => Path::new(&l.program)
                         .file_name()
                         .map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned()),
                     TargetSpec::Attach { pid } => format!("pid-{pid}"),
                 }),
-        );
-        let workloads = spec::build(&profile.workloads, &mut |t| {
-            expander.expand(t).map_err(|e| e.to_string())
-        })
-        .map_err(|e| {
-            let path: Vec<&str> = e.at.iter().map(String::as_str).collect();
-            invalid(format!("{}{}", profile.at(&path), e.message))
-        })?;
-        let out_dir = match args.out.clone().or(r.out.clone()) {
-            Some(dir) => dir,
-            None => default_out_dir(&name),
-        };
-
-        Ok(RunConfig {
-            name,
-            profile: args.profile.clone(),
-            target,
-            readiness,
-            ready_timeout: args
-                .ready_timeout
-                .or(t.ready_timeout.map(|d| d.0))
-                .unwrap_or(defaults::READY_TIMEOUT),
-            stop_grace: t.stop_grace.map_or(defaults::STOP_GRACE, |d| d.0),
-            duration,
-            warmup,
-            interval,
-            pss_interval,
-            max_growth: judge.max_growth,
-            max_rss_bytes: judge.max_rss_bytes,
-            metric: judge.metric,
-            on_inconclusive: judge.on_inconclusive,
-            out_dir,
-            workloads,
-            fail_fast: (args.fail_fast || l.fail_fast == Some(true)).then_some(FailFast::DEFAULT),
-        })
+        )
     }
 }
 

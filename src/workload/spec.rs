@@ -211,191 +211,239 @@ pub fn build(
 ) -> Result<Vec<WorkloadSpec>, SpecError> {
     let mut specs: Vec<WorkloadSpec> = Vec::new();
     for (i, w) in sections.iter().enumerate() {
-        let kind = w.kind;
         let name = w
             .name
             .clone()
-            .unwrap_or_else(|| format!("{kind}-{}", i + 1));
-        // The error, placed at `key` of this workload (empty: the table).
-        let at = |key: &str, m: String| SpecError {
-            at: [String::from("workload"), i.to_string()]
-                .into_iter()
-                .chain(key.split('.').filter(|k| !k.is_empty()).map(String::from))
-                .collect(),
-            message: format!("[[workload]] '{name}': {m}"),
+            .unwrap_or_else(|| format!("{}-{}", w.kind, i + 1));
+        let at = Place {
+            index: i,
+            name: &name,
         };
         if specs.iter().any(|s| s.name() == name) {
-            return Err(at("name", "two workloads have this name".into()));
+            return Err(at.error("name", "two workloads have this name".into()));
         }
-        let misplaced: &[(&str, bool)] = match w.kind {
-            WorkloadKind::Collab => &[
-                ("base_url", w.base_url.is_some()),
-                ("agents", w.agents.is_some()),
-                ("think_time", w.think_time.is_some()),
-                ("timeout", w.timeout.is_some()),
-                ("step", !w.steps.is_empty()),
-            ],
-            WorkloadKind::Agent => &[
-                ("url", w.url.is_some()),
-                ("docs", w.docs.is_some()),
-                ("clients_per_doc", w.clients_per_doc.is_some()),
-                ("message", w.message.is_some()),
-                ("message_bytes", w.message_bytes.is_some()),
-                ("churn_interval", w.churn_interval.is_some()),
-                ("abrupt_fraction", w.abrupt_fraction.is_some()),
-            ],
-        };
-        if let Some((key, _)) = misplaced.iter().find(|(_, set)| *set) {
-            return Err(at(
-                key,
-                format!("key '{key}' does not apply to {kind} workloads"),
-            ));
-        }
+        check_keys_apply(w, &at)?;
         if w.rate.is_some() && w.total_rate.is_some() {
-            return Err(at(
-                "total_rate",
-                "set 'rate' or 'total_rate', not both".into(),
-            ));
+            return Err(at.error("total_rate", "set 'rate' or 'total_rate', not both".into()));
         }
-        let backoff = Backoff {
-            initial: w.backoff_initial.map_or(defaults::BACKOFF_INITIAL, |d| d.0),
-            max: w.backoff_max.map_or(defaults::BACKOFF_MAX, |d| d.0),
-            max_retries: w.max_retries,
+        let common = Common {
+            backoff: Backoff {
+                initial: w.backoff_initial.map_or(defaults::BACKOFF_INITIAL, |d| d.0),
+                max: w.backoff_max.map_or(defaults::BACKOFF_MAX, |d| d.0),
+                max_retries: w.max_retries,
+            },
+            ramp_up: w.ramp_up.map_or(Duration::ZERO, |d| d.0),
         };
-        let ramp_up = w.ramp_up.map_or(Duration::ZERO, |d| d.0);
         let spec = match w.kind {
             WorkloadKind::Collab => {
-                let url = w.url.as_deref().ok_or_else(|| {
-                    at(
-                        "",
-                        "'url' is required, e.g. \"ws://127.0.0.1:8000/collab/{doc}\"".into(),
-                    )
-                })?;
-                let url = expand(url).map_err(|m| at("url", m))?;
-                if !url.starts_with("ws://") {
-                    return Err(at(
-                        "url",
-                        format!("url '{url}' must start with ws://{NO_TLS}"),
-                    ));
-                }
-                check_env(&url).map_err(|m| at("url", m))?;
-                let docs = w.docs.unwrap_or(1);
-                let clients_per_doc = w.clients_per_doc.unwrap_or(2);
-                if docs == 0 || clients_per_doc == 0 {
-                    return Err(at(
-                        if docs == 0 { "docs" } else { "clients_per_doc" },
-                        "'docs' and 'clients_per_doc' must be at least 1".into(),
-                    ));
-                }
-                let clients = f64::from(docs * clients_per_doc);
-                let rate_per_client = match (w.rate, w.total_rate) {
-                    (Some(r), _) => r.0,
-                    (None, Some(t)) => t.0 / clients,
-                    (None, None) => defaults::COLLAB_RATE,
-                };
-                let random = w
-                    .message_bytes
-                    .map_or(defaults::MESSAGE_BYTES, |b| b.0 as usize);
-                let text = w.message.as_deref().unwrap_or(defaults::MESSAGE);
-                check_env(text).map_err(|m| at("message", m))?;
-                let message = Template::parse(text, random);
-                if !message.has_tag() {
-                    return Err(at(
-                        "message",
-                        "'message' must contain {tag} (memsoak's delivery tag, used for latency and loss)".into(),
-                    ));
-                }
-                let abrupt_fraction = w.abrupt_fraction.unwrap_or(0.1);
-                if !(0.0..=1.0).contains(&abrupt_fraction) {
-                    return Err(at(
-                        "abrupt_fraction",
-                        "'abrupt_fraction' must be between 0 and 1".into(),
-                    ));
-                }
-                WorkloadSpec::Collab(CollabSpec {
-                    name,
-                    url,
-                    docs,
-                    clients_per_doc,
-                    rate_per_client,
-                    message,
-                    churn_interval: w.churn_interval.map(|d| d.0),
-                    abrupt_fraction,
-                    backoff,
-                    ramp_up,
-                })
+                WorkloadSpec::Collab(collab(w, name.clone(), common, &at, expand)?)
             }
             WorkloadKind::Agent => {
-                let agents = w.agents.unwrap_or(1);
-                if agents == 0 {
-                    return Err(at("agents", "'agents' must be at least 1".into()));
-                }
-                let pacing = match (w.think_time, w.rate, w.total_rate) {
-                    (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-                        return Err(at(
-                            "think_time",
-                            "set a rate or 'think_time', not both".into(),
-                        ))
-                    }
-                    (Some(t), None, None) => Pacing::Think(t.0),
-                    (None, Some(r), _) => Pacing::Rate(r.0),
-                    (None, None, Some(t)) => Pacing::Rate(t.0 / f64::from(agents)),
-                    (None, None, None) => Pacing::Rate(defaults::AGENT_RATE),
-                };
-                let base = w
-                    .base_url
-                    .as_deref()
-                    .map(&mut *expand)
-                    .transpose()
-                    .map_err(|m| at("base_url", m))?;
-                let mut steps = Vec::new();
-                let mut health = Vec::new();
-                for (j, s) in w.steps.iter().enumerate() {
-                    let step = request_step(s, base.as_deref(), expand).map_err(|(key, m)| {
-                        at(&format!("step.{j}.{key}"), format!("step {}: {m}", j + 1))
-                    })?;
-                    match s.kind {
-                        StepKind::Request => {
-                            if s.every.is_some() || s.unhealthy_after.is_some() {
-                                return Err(at(
-                                    &format!("step.{j}.every"),
-                                    format!(
-                                        "step {}: 'every' and 'unhealthy_after' apply to kind = \"health\" steps",
-                                        j + 1
-                                    ),
-                                ));
-                            }
-                            steps.push(step);
-                        }
-                        StepKind::Health => health.push(HealthStep {
-                            request: step,
-                            every: s.every.map_or(defaults::HEALTH_EVERY, |d| d.0),
-                            unhealthy_after: s
-                                .unhealthy_after
-                                .map_or(defaults::UNHEALTHY_AFTER, |d| d.0),
-                        }),
-                    }
-                }
-                if steps.is_empty() && health.is_empty() {
-                    return Err(at(
-                        "",
-                        "an agent workload needs at least one [[workload.step]]".into(),
-                    ));
-                }
-                WorkloadSpec::Agent(AgentSpec {
-                    name,
-                    agents,
-                    pacing,
-                    steps,
-                    health,
-                    timeout: w.timeout.map_or(defaults::TIMEOUT, |d| d.0),
-                    ramp_up,
-                })
+                WorkloadSpec::Agent(agent(w, name.clone(), common, &at, expand)?)
             }
         };
         specs.push(spec);
     }
     Ok(specs)
+}
+
+/// Where in the profile a workload's errors are placed.
+struct Place<'a> {
+    index: usize,
+    name: &'a str,
+}
+
+impl Place<'_> {
+    /// The error `m`, placed at `key` of this workload (empty: the table).
+    fn error(&self, key: &str, m: String) -> SpecError {
+        SpecError {
+            at: [String::from("workload"), self.index.to_string()]
+                .into_iter()
+                .chain(key.split('.').filter(|k| !k.is_empty()).map(String::from))
+                .collect(),
+            message: format!("[[workload]] '{}': {m}", self.name),
+        }
+    }
+}
+
+/// Settings both kinds share.
+#[derive(Clone, Copy)]
+struct Common {
+    backoff: Backoff,
+    ramp_up: Duration,
+}
+
+/// Keys of the other kind are errors, not silently ignored.
+fn check_keys_apply(w: &WorkloadSection, at: &Place<'_>) -> Result<(), SpecError> {
+    let misplaced: &[(&str, bool)] = match w.kind {
+        WorkloadKind::Collab => &[
+            ("base_url", w.base_url.is_some()),
+            ("agents", w.agents.is_some()),
+            ("think_time", w.think_time.is_some()),
+            ("timeout", w.timeout.is_some()),
+            ("step", !w.steps.is_empty()),
+        ],
+        WorkloadKind::Agent => &[
+            ("url", w.url.is_some()),
+            ("docs", w.docs.is_some()),
+            ("clients_per_doc", w.clients_per_doc.is_some()),
+            ("message", w.message.is_some()),
+            ("message_bytes", w.message_bytes.is_some()),
+            ("churn_interval", w.churn_interval.is_some()),
+            ("abrupt_fraction", w.abrupt_fraction.is_some()),
+        ],
+    };
+    match misplaced.iter().find(|(_, set)| *set) {
+        Some((key, _)) => Err(at.error(
+            key,
+            format!("key '{key}' does not apply to {} workloads", w.kind),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A `collab` workload.
+fn collab(
+    w: &WorkloadSection,
+    name: String,
+    Common { backoff, ramp_up }: Common,
+    at: &Place<'_>,
+    expand: &mut dyn FnMut(&str) -> Result<String, String>,
+) -> Result<CollabSpec, SpecError> {
+    let at = |key: &str, m: String| at.error(key, m);
+    let url = w.url.as_deref().ok_or_else(|| {
+        at(
+            "",
+            "'url' is required, e.g. \"ws://127.0.0.1:8000/collab/{doc}\"".into(),
+        )
+    })?;
+    let url = expand(url).map_err(|m| at("url", m))?;
+    if !url.starts_with("ws://") {
+        return Err(at(
+            "url",
+            format!("url '{url}' must start with ws://{NO_TLS}"),
+        ));
+    }
+    check_env(&url).map_err(|m| at("url", m))?;
+    let docs = w.docs.unwrap_or(1);
+    let clients_per_doc = w.clients_per_doc.unwrap_or(2);
+    if docs == 0 || clients_per_doc == 0 {
+        return Err(at(
+            if docs == 0 { "docs" } else { "clients_per_doc" },
+            "'docs' and 'clients_per_doc' must be at least 1".into(),
+        ));
+    }
+    let clients = f64::from(docs * clients_per_doc);
+    let rate_per_client = match (w.rate, w.total_rate) {
+        (Some(r), _) => r.0,
+        (None, Some(t)) => t.0 / clients,
+        (None, None) => defaults::COLLAB_RATE,
+    };
+    let random = w
+        .message_bytes
+        .map_or(defaults::MESSAGE_BYTES, |b| b.0 as usize);
+    let text = w.message.as_deref().unwrap_or(defaults::MESSAGE);
+    check_env(text).map_err(|m| at("message", m))?;
+    let message = Template::parse(text, random);
+    if !message.has_tag() {
+        return Err(at(
+            "message",
+            "'message' must contain {tag} (memsoak's delivery tag, used for latency and loss)"
+                .into(),
+        ));
+    }
+    let abrupt_fraction = w.abrupt_fraction.unwrap_or(0.1);
+    if !(0.0..=1.0).contains(&abrupt_fraction) {
+        return Err(at(
+            "abrupt_fraction",
+            "'abrupt_fraction' must be between 0 and 1".into(),
+        ));
+    }
+    Ok(CollabSpec {
+        name,
+        url,
+        docs,
+        clients_per_doc,
+        rate_per_client,
+        message,
+        churn_interval: w.churn_interval.map(|d| d.0),
+        abrupt_fraction,
+        backoff,
+        ramp_up,
+    })
+}
+
+/// An `agent` workload.
+fn agent(
+    w: &WorkloadSection,
+    name: String,
+    Common { ramp_up, .. }: Common,
+    at: &Place<'_>,
+    expand: &mut dyn FnMut(&str) -> Result<String, String>,
+) -> Result<AgentSpec, SpecError> {
+    let at = |key: &str, m: String| at.error(key, m);
+    let agents = w.agents.unwrap_or(1);
+    if agents == 0 {
+        return Err(at("agents", "'agents' must be at least 1".into()));
+    }
+    let pacing = match (w.think_time, w.rate, w.total_rate) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(at(
+                "think_time",
+                "set a rate or 'think_time', not both".into(),
+            ))
+        }
+        (Some(t), None, None) => Pacing::Think(t.0),
+        (None, Some(r), _) => Pacing::Rate(r.0),
+        (None, None, Some(t)) => Pacing::Rate(t.0 / f64::from(agents)),
+        (None, None, None) => Pacing::Rate(defaults::AGENT_RATE),
+    };
+    let base = w
+        .base_url
+        .as_deref()
+        .map(&mut *expand)
+        .transpose()
+        .map_err(|m| at("base_url", m))?;
+    let mut steps = Vec::new();
+    let mut health = Vec::new();
+    for (j, s) in w.steps.iter().enumerate() {
+        let step = request_step(s, base.as_deref(), expand)
+            .map_err(|(key, m)| at(&format!("step.{j}.{key}"), format!("step {}: {m}", j + 1)))?;
+        match s.kind {
+            StepKind::Request => {
+                if s.every.is_some() || s.unhealthy_after.is_some() {
+                    return Err(at(
+                            &format!("step.{j}.every"),
+                            format!(
+                                "step {}: 'every' and 'unhealthy_after' apply to kind = \"health\" steps",
+                                j + 1
+                            ),
+                        ));
+                }
+                steps.push(step);
+            }
+            StepKind::Health => health.push(HealthStep {
+                request: step,
+                every: s.every.map_or(defaults::HEALTH_EVERY, |d| d.0),
+                unhealthy_after: s.unhealthy_after.map_or(defaults::UNHEALTHY_AFTER, |d| d.0),
+            }),
+        }
+    }
+    if steps.is_empty() && health.is_empty() {
+        return Err(at(
+            "",
+            "an agent workload needs at least one [[workload.step]]".into(),
+        ));
+    }
+    Ok(AgentSpec {
+        name,
+        agents,
+        pacing,
+        steps,
+        health,
+        timeout: w.timeout.map_or(defaults::TIMEOUT, |d| d.0),
+        ramp_up,
+    })
 }
 
 fn request_step(
