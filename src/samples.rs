@@ -60,6 +60,17 @@ impl Sample {
     }
 }
 
+impl Metric {
+    /// The `samples.csv` column holding this metric.
+    pub fn column(self) -> &'static str {
+        match self {
+            Metric::Rss => RSS,
+            Metric::Pss => "pss_bytes",
+            Metric::Anon => "anon_bytes",
+        }
+    }
+}
+
 /// A samples CSV on disk, scanned once: its columns, its length and the
 /// metrics it has values for.
 #[derive(Debug, Clone)]

@@ -50,15 +50,6 @@ pub enum Metric {
 }
 
 impl Metric {
-    /// The `samples.csv` column holding this metric.
-    pub fn column(self) -> &'static str {
-        match self {
-            Metric::Rss => "rss_bytes",
-            Metric::Pss => "pss_bytes",
-            Metric::Anon => "anon_bytes",
-        }
-    }
-
     /// Default preference order: anonymous, then PSS, then RSS.
     ///
     /// Anonymous memory is the default because heap leaks are anonymous

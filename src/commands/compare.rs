@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::Serialize;
 
+use super::Failure;
 use crate::output::{charts, series, Summary};
 use crate::samples::Recording;
 use crate::units::{format_mb, Rate};
@@ -56,9 +57,9 @@ pub(crate) fn compare(
     margin: &Rate,
     peak_margin: Option<u64>,
     out: Option<PathBuf>,
-) -> anyhow::Result<Comparison> {
-    let base = load(base_dir)?;
-    let new = load(new_dir)?;
+) -> Result<Comparison, Failure> {
+    let base = load(base_dir).map_err(Failure::Usage)?;
+    let new = load(new_dir).map_err(Failure::Usage)?;
     let unit = &margin.unit;
     let slope = |s: &Summary| s.growth.as_ref().map(|g| g.slope_bytes_per_hour);
     let mut reasons = Vec::new();
@@ -109,14 +110,19 @@ pub(crate) fn compare(
 
     let out = out.unwrap_or_else(|| new_dir.to_path_buf());
     std::fs::create_dir_all(&out)
-        .with_context(|| format!("could not create '{}'", out.display()))?;
+        .with_context(|| format!("could not create '{}'", out.display()))
+        .map_err(Failure::Io)?;
     let columns = charts::COLUMNS;
     let read = |d: &Path| {
         let samples = Recording::scan(&d.join("samples.csv"))?;
         series::read(&samples, &d.join("workload.csv"), columns)
     };
-    let (bs, ns) = (read(base_dir)?, read(new_dir)?);
-    charts::write_comparison(&out, new.metric, [("base", &bs), ("new", &ns)])?;
+    let (bs, ns) = (
+        read(base_dir).map_err(Failure::Usage)?,
+        read(new_dir).map_err(Failure::Usage)?,
+    );
+    charts::write_comparison(&out, new.metric, [("base", &bs), ("new", &ns)])
+        .map_err(Failure::Io)?;
     let comparison = Comparison {
         base: base_dir.display().to_string(),
         new: new_dir.display().to_string(),
@@ -129,8 +135,13 @@ pub(crate) fn compare(
         reasons,
     };
     let path = out.join("compare.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&comparison)? + "\n")
-        .with_context(|| format!("could not write '{}'", path.display()))?;
+    serde_json::to_string_pretty(&comparison)
+        .context("could not serialise the comparison")
+        .and_then(|text| {
+            std::fs::write(&path, text + "\n")
+                .with_context(|| format!("could not write '{}'", path.display()))
+        })
+        .map_err(Failure::Io)?;
     Ok(comparison)
 }
 

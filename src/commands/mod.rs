@@ -111,8 +111,7 @@ pub fn execute(cli: Cli) -> Result<i32, Failure> {
                 &args.margin,
                 args.peak_margin,
                 args.out.clone(),
-            )
-            .map_err(Failure::Usage)?;
+            )?;
             print!(
                 "{}",
                 terminal::quiet_or_whole(&compare::render(&c, &args.margin), cli.quiet)

@@ -94,6 +94,11 @@ fn every_broken_command_line_is_a_clear_error() {
     std::fs::create_dir(&dir).unwrap();
     let file = tmp.path().join("other-tool.csv");
     std::fs::write(&file, "t,vm\n0,1\n").unwrap();
+    let samples = tmp.path().join("samples.csv");
+    let rows: String = (0..60)
+        .map(|t| format!("{t},{}\n", 1_000_000 + t))
+        .collect();
+    std::fs::write(&samples, format!("elapsed_s,rss_bytes\n{rows}")).unwrap();
     // A port that was free a moment ago: nobody listens on it.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -104,6 +109,7 @@ fn every_broken_command_line_is_a_clear_error() {
     let fill = |s: &str| {
         s.replace("{dir}", dir.to_str().unwrap())
             .replace("{file}", file.to_str().unwrap())
+            .replace("{samples}", samples.to_str().unwrap())
             .replace("{closed}", &closed)
     };
     let cases = std::fs::read_to_string(corpus().join("arguments.txt")).unwrap();
