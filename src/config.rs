@@ -523,6 +523,12 @@ mod tests {
     }
 
     #[test]
+    fn the_default_limit_parses() {
+        assert_eq!(default_limit().spec(), "10MB/h");
+        assert_eq!(default_limit().bytes_per_hour, 10e6);
+    }
+
+    #[test]
     fn bare_run_is_the_quickstart() {
         let c = config(&["memsoak", "run"]).unwrap();
         assert_eq!(c.name, "quickstart");

@@ -175,3 +175,24 @@ fn compare_detects_a_worse_run() {
     assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a run folder"));
 }
+
+#[test]
+fn a_chart_that_cannot_be_written_still_leaves_every_other_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = recording(tmp.path(), 0.0);
+    // A folder where the PNG should go: the chart fails, nothing else may.
+    std::fs::create_dir(tmp.path().join("memory.png")).unwrap();
+    let o = run(&["report", csv.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("warning: the verdict is in summary.json, but a report failed")
+            && stderr.contains("memory.png"),
+        "{stderr}"
+    );
+    for name in ["summary.json", "report.md", "junit.xml"] {
+        assert!(tmp.path().join(name).is_file(), "{name} missing");
+    }
+    let html = std::fs::read_to_string(tmp.path().join("report.html")).unwrap();
+    assert!(html.contains("<p>No chart: drawing it failed"), "{html}");
+}
