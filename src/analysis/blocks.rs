@@ -2,10 +2,10 @@
 //!
 //! Samples are grouped into blocks of equal sample count; each block keeps
 //! only its mean time, minimum and maximum. When the number of blocks
-//! reaches `2·target`, neighbouring blocks are merged pairwise and the block
+//! reaches `2·wanted`, neighbouring blocks are merged pairwise and the block
 //! size doubles. All four statistics merge exactly, so the result equals
 //! what a second pass with the final block size would produce, while memory
-//! stays at `2·target` blocks however long the run is.
+//! stays at `2·wanted` blocks however long the run is.
 //!
 //! Block *minima* are what memsoak fits by default: the floor of a
 //! garbage-collected, sawtooth-shaped footprint is the live set, and a leak
@@ -59,20 +59,20 @@ pub enum BlockStat {
 /// Streaming accumulator of block summaries with bounded memory.
 #[derive(Debug, Clone)]
 pub struct Blocks {
-    target: usize,
+    wanted: usize,
     span: u32,
     full: Vec<Block>,
     open: Option<Block>,
 }
 
 impl Blocks {
-    /// Keeps between `target` and `2·target` blocks once enough samples arrived.
-    pub fn new(target: usize) -> Blocks {
-        let target = target.max(4);
+    /// Keeps between `wanted` and `2·wanted` blocks once enough samples arrived.
+    pub fn new(wanted: usize) -> Blocks {
+        let wanted = wanted.max(4);
         Blocks {
-            target,
+            wanted,
             span: 1,
-            full: Vec::with_capacity(2 * target),
+            full: Vec::with_capacity(2 * wanted),
             open: None,
         }
     }
@@ -86,7 +86,7 @@ impl Blocks {
         }
         if self.open.is_some_and(|b| b.count >= self.span) {
             self.full.extend(self.open.take());
-            if self.full.len() >= 2 * self.target {
+            if self.full.len() >= 2 * self.wanted {
                 self.halve();
             }
         }

@@ -31,7 +31,7 @@ pub use failfast::{EarlyFail, FailFast, FailFastMonitor};
 pub use trend::{normal_quantile, theil_sen, theil_sen_at, Trend};
 
 /// Blocks kept for the fit: between this and twice this many.
-pub const TARGET_BLOCKS: usize = 48;
+pub const FIT_BLOCKS: usize = 48;
 
 /// Fewest samples after warm-up for which a trend is fitted at all.
 pub const MIN_JUDGED_SAMPLES: u64 = 10;
@@ -165,7 +165,7 @@ impl Analyzer {
     pub fn new(criteria: Criteria) -> Analyzer {
         Analyzer {
             criteria,
-            blocks: Blocks::new(TARGET_BLOCKS),
+            blocks: Blocks::new(FIT_BLOCKS),
             samples: 0,
             peak_rss: None,
             last_elapsed_s: 0.0,
