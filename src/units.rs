@@ -146,17 +146,19 @@ impl Rate {
         let size_bytes =
             parse_size(&format!("1{label}")).map_err(|_| bad("unknown size unit"))? as f64;
         let time = time.trim();
-        let time_secs = humantime::parse_duration(&format!("1{time}"))
-            .map_err(|_| bad("unknown time unit"))?
-            .as_secs_f64();
+        let time_secs = per_time(time).map_err(|why| bad(why))?;
         let unit = RateUnit {
             size_label: label.to_string(),
             size_bytes,
             time_label: time.to_string(),
             time_secs,
         };
+        let bytes_per_hour = number * size_bytes / time_secs * 3600.0;
+        if !bytes_per_hour.is_finite() {
+            return Err(bad("the amount is too large"));
+        }
         Ok(Rate {
-            bytes_per_hour: number * size_bytes / time_secs * 3600.0,
+            bytes_per_hour,
             unit,
         })
     }
@@ -198,9 +200,7 @@ impl PerSecond {
         if !count.is_finite() || count <= 0.0 {
             return Err(bad("the count must be greater than zero"));
         }
-        let secs = humantime::parse_duration(&format!("1{}", time.trim()))
-            .map_err(|_| bad("unknown time unit"))?
-            .as_secs_f64();
+        let secs = per_time(time.trim()).map_err(|why| bad(why))?;
         let rate = count / secs;
         if !(PerSecond::MIN..=PerSecond::MAX).contains(&rate) {
             return Err(bad("it must be between 1/day and 1000000/s"));
@@ -227,6 +227,24 @@ impl PerSecond {
 impl<'de> Deserialize<'de> for PerSecond {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         from_text(d, PerSecond::parse)
+    }
+}
+
+/// Seconds in the time part of a rate: a bare unit (`h`, `min`, `s`) is one
+/// of it; a duration (`5m`, `2s`, `1h 30m`) is read whole. Zero is refused.
+fn per_time(time: &str) -> Result<f64, &'static str> {
+    let text = if time.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+        time.to_string()
+    } else {
+        format!("1{time}")
+    };
+    let secs = humantime::parse_duration(&text)
+        .map_err(|_| "unknown time unit")?
+        .as_secs_f64();
+    if secs > 0.0 {
+        Ok(secs)
+    } else {
+        Err("the time must be longer than zero")
     }
 }
 
@@ -314,6 +332,47 @@ mod tests {
         assert!(Rate::parse("10XB/h").is_err());
         assert!(Rate::parse("10MB/fortnightly").is_err());
         assert!(Rate::parse("-1MB/h").is_err());
+    }
+
+    #[test]
+    fn a_number_in_the_time_part_is_read_whole() {
+        let r = Rate::parse("10MB/5m").unwrap();
+        assert_eq!(r.bytes_per_hour, 120e6);
+        assert_eq!(r.spec(), "10MB/5m");
+        assert_eq!(Rate::parse("1MB/1h").unwrap().bytes_per_hour, 1e6);
+        assert_eq!(Rate::parse("3MB/1h 30m").unwrap().bytes_per_hour, 2e6);
+        assert!(Rate::parse("1MB/0s")
+            .unwrap_err()
+            .contains("longer than zero"));
+        assert!(Rate::parse("1e308PB/h").unwrap_err().contains("too large"));
+        assert!((PerSecond::parse("6/2s").unwrap().0 - 3.0).abs() < 1e-12);
+        assert!(PerSecond::parse("6/0s").is_err());
+    }
+
+    #[test]
+    fn parse_of_spec_is_identity() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let sizes = ["B", "kB", "KiB", "MB", "MiB", "GB", "GiB"];
+        let times = ["s", "min", "m", "h", "d", "5m", "2s", "1h 30m", "90s"];
+        for _ in 0..2000 {
+            let amount = (rng.random_range(0.0..1e4f64) * 1000.0).round() / 1000.0;
+            let text = format!(
+                "{amount}{}/{}",
+                sizes[rng.random_range(0..sizes.len())],
+                times[rng.random_range(0..times.len())]
+            );
+            let r = Rate::parse(&text).unwrap();
+            let again = Rate::parse(&r.spec()).unwrap();
+            assert_eq!(again.unit, r.unit, "{text}");
+            let tolerance = 1e-9 * r.bytes_per_hour.abs().max(1.0);
+            assert!(
+                (again.bytes_per_hour - r.bytes_per_hour).abs() <= tolerance,
+                "{text}: {} vs {}",
+                again.bytes_per_hour,
+                r.bytes_per_hour
+            );
+        }
     }
 
     #[test]

@@ -89,7 +89,7 @@ async fn client(
         return;
     }
     let doc = format!("{}-{doc_index}", spec.name);
-    let url = spec.url.replace("{doc}", &doc);
+    let url = spec.connect_url.0.replace("{doc}", &doc);
     let period = PerSecond::period(spec.rate_per_client);
     let receivers = &shared.receivers[doc_index as usize];
     let mut failures: u32 = 0;
@@ -139,7 +139,7 @@ async fn client(
             tokio::select! {
                 _ = sleep_until(schedule.due().into()), if sending => {
                     schedule.advance(stats);
-                    spec.message.render(
+                    spec.message.0.render(
                         &Values { doc: &doc, doc_index, client, seq, sent_unix_us: unix_us() },
                         &mut text,
                     );

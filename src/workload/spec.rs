@@ -104,16 +104,18 @@ impl Backoff {
 pub struct CollabSpec {
     /// Name in outputs.
     pub name: String,
-    /// URL with `{doc}`.
+    /// URL with `{doc}`, as written (`${ENV}` unexpanded): what messages show.
     pub url: String,
+    /// The URL connected to: `${ENV}` expanded.
+    pub connect_url: Sensitive<String>,
     /// Documents.
     pub docs: u32,
     /// Clients per document.
     pub clients_per_doc: u32,
     /// Messages per second per client.
     pub rate_per_client: f64,
-    /// Message template (has `{tag}`).
-    pub message: Template,
+    /// Message template (has `{tag}`), `${ENV}` expanded.
+    pub message: Sensitive<Template>,
     /// Mean connected time before a churn reconnect; `None`: no churn.
     pub churn_interval: Option<Duration>,
     /// Share of churn disconnects without a close frame.
@@ -344,7 +346,7 @@ fn collab(
         .map_or(defaults::MESSAGE_BYTES, |b| b.0 as usize);
     let text = w.message.as_deref().unwrap_or(defaults::MESSAGE);
     check_env(text).map_err(|m| at("message", m))?;
-    let message = Template::parse(text, random);
+    let message = Template::parse(&expand_env(text).map_err(|m| at("message", m))?, random);
     if !message.has_tag() {
         return Err(at(
             "message",
@@ -359,13 +361,15 @@ fn collab(
             "'abrupt_fraction' must be between 0 and 1".into(),
         ));
     }
+    let connect_url = Sensitive(expand_env(&url).map_err(|m| at("url", m))?);
     Ok(CollabSpec {
         name,
         url,
+        connect_url,
         docs,
         clients_per_doc,
         rate_per_client,
-        message,
+        message: Sensitive(message),
         churn_interval: w.churn_interval.map(|d| d.0),
         abrupt_fraction,
         backoff,

@@ -272,3 +272,119 @@ fn workload_profile_errors_are_clear() {
         );
     }
 }
+
+/// A WebSocket server on loopback that records each handshake's request
+/// target and every text message it receives.
+struct Capture {
+    port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Capture {
+    fn start() -> Capture {
+        use futures_util::StreamExt;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                // Bounded: the test's run lasts seconds.
+                let until = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+                while let Ok(Ok((stream, _))) =
+                    tokio::time::timeout_at(until, listener.accept()).await
+                {
+                    let record = record.clone();
+                    tokio::spawn(async move {
+                        let uri = record.clone();
+                        let callback = move |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                                             resp| {
+                            uri.lock().unwrap().push(req.uri().to_string());
+                            Ok(resp)
+                        };
+                        let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await
+                        else {
+                            return;
+                        };
+                        while let Some(Ok(m)) = ws.next().await {
+                            if let Ok(text) = m.to_text() {
+                                record.lock().unwrap().push(text.to_string());
+                            }
+                        }
+                    });
+                }
+            });
+        });
+        Capture { port, seen }
+    }
+}
+
+#[test]
+fn env_values_are_sent_on_the_wire_and_never_logged() {
+    let secret = "S3CR3TVALUE-9d1f";
+    let capture = Capture::start();
+    let profile = target("")
+        + &format!(
+            r#"
+[[workload]]
+name = "editors"
+kind = "collab"
+url = "ws://127.0.0.1:{}/collab/{{doc}}?t=${{MS_SECRET}}"
+clients_per_doc = 1
+rate = "5/s"
+message = '{{"tag":"{{tag}}","auth":"${{MS_SECRET}}"}}'
+
+[[workload]]
+name = "monitor"
+kind = "agent"
+base_url = "http://127.0.0.1:{{port}}"
+[[workload.step]]
+kind = "health"
+path = "/nonexistent?token=${{MS_SECRET}}"
+every = "200ms"
+unhealthy_after = "1s"
+"#,
+            capture.port
+        );
+    let r = soak_profile(
+        &profile,
+        "-vvv --duration 3s --warmup 1s --interval 500ms --on-inconclusive pass --max-growth 100GB/h",
+        &[("MS_SECRET", secret)],
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let seen = capture.seen.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .any(|s| s == &format!("/collab/editors-0?t={secret}")),
+        "the URL is expanded on the wire: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|s| s.contains(&format!("\"auth\":\"{secret}\""))),
+        "the message is expanded on the wire: {seen:?}"
+    );
+    // The health step was unhealthy, so its URL was logged: as written.
+    let stderr = r.stderr();
+    assert!(
+        stderr.contains("/nonexistent?token=${MS_SECRET}"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(secret) && !r.stdout().contains(secret),
+        "{stderr}"
+    );
+    for entry in std::fs::read_dir(&r.dir).unwrap().flatten() {
+        let bytes = std::fs::read(entry.path()).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(secret),
+            "{} contains the secret",
+            entry.path().display()
+        );
+    }
+}
