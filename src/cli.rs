@@ -149,9 +149,15 @@ pub struct ReportArgs {
     #[command(flatten)]
     pub judge: JudgeArgs,
 
-    /// Where to write summary.json [default: next to the CSV].
+    /// Where to write summary.json and the reports [default: the run
+    /// folder; for another CSV, a folder `<name>-report` beside it].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+
+    /// Exit with the growth verdict alone, even for a run whose target
+    /// failed (3) or that was interrupted or killed (130).
+    #[arg(long)]
+    pub growth_only: bool,
 }
 
 /// Flags that decide the verdict, shared by `run` and `report`. For

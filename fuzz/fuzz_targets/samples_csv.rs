@@ -35,6 +35,6 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = judge_csv(samples, &judge, None);
     if let Ok(recording) = Recording::scan(samples) {
-        let _ = series::read(&recording, workload, 320);
+        let _ = series::read(&recording, Some(workload), 320);
     }
 });

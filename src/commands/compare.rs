@@ -115,7 +115,7 @@ pub(crate) fn compare(
     let columns = charts::COLUMNS;
     let read = |d: &Path| {
         let samples = Recording::scan(&d.join("samples.csv"))?;
-        series::read(&samples, &d.join("workload.csv"), columns)
+        series::read(&samples, Some(&d.join("workload.csv")), columns)
     };
     let (bs, ns) = (
         read(base_dir).map_err(Failure::Usage)?,

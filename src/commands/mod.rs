@@ -77,8 +77,8 @@ pub fn exit_code_for(verdict: Verdict, on_inconclusive: OnInconclusive) -> i32 {
 
 /// Writes the reports beside a written `summary.json`; a failing exporter
 /// is a warning (the verdict is safe in the summary), each one named.
-fn write_reports(dir: &Path, data_dir: &Path, samples_csv: &Path, s: &Summary) {
-    for e in export::write_all(dir, data_dir, samples_csv, s) {
+fn write_reports(dir: &Path, workload_csv: Option<&Path>, samples_csv: &Path, s: &Summary) {
+    for e in export::write_all(dir, workload_csv, samples_csv, s) {
         eprintln!("memsoak: warning: the verdict is in summary.json, but a report failed: {e:#}");
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use super::{exit_code_for, write_reports, Failure};
+use super::{exit, exit_code_for, write_reports, Failure};
 use crate::analysis::{Analyzer, BlockStat, Criteria, Judgement, Metric};
 use crate::cli::{JudgeArgs, ReportArgs};
 use crate::config::{JudgeFallback, JudgeSettings};
@@ -19,21 +19,90 @@ use crate::output::{terminal, Judging, Summary};
 use crate::samples::Recording;
 use crate::workload::state_growth_per_unit;
 
+/// What `report` was pointed at.
+struct Source {
+    /// The samples CSV.
+    csv: PathBuf,
+    /// The run folder it belongs to, when it is a run's `samples.csv`: its
+    /// `summary.json` holds the run's settings and facts, its
+    /// `workload.csv` the load.
+    run_folder: Option<PathBuf>,
+    /// Where the outputs go without `--out`.
+    default_out: PathBuf,
+}
+
+impl Source {
+    /// A folder is a run folder; a file named `samples.csv` is its run
+    /// folder's; any other CSV stands alone, and its outputs go to a folder
+    /// of its own beside it, so a run's summary there is never replaced.
+    fn locate(path: &Path) -> Source {
+        if path.is_dir() {
+            return Source {
+                csv: path.join("samples.csv"),
+                run_folder: Some(path.to_path_buf()),
+                default_out: path.to_path_buf(),
+            };
+        }
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if path.file_name().is_some_and(|n| n == "samples.csv") {
+            return Source {
+                csv: path.to_path_buf(),
+                run_folder: Some(parent.clone()),
+                default_out: parent,
+            };
+        }
+        let stem = path
+            .file_stem()
+            .map_or_else(|| "samples".into(), |s| s.to_string_lossy().into_owned());
+        Source {
+            csv: path.to_path_buf(),
+            run_folder: None,
+            default_out: parent.join(format!("{stem}-report")),
+        }
+    }
+}
+
+/// The run's own `summary.json`, if it has one. One that exists but cannot
+/// be read is an error when the new summary would replace it (its facts
+/// would be lost), a warning otherwise.
+fn previous_summary(run_folder: &Path, out_dir: &Path) -> Result<Option<Summary>, Failure> {
+    let path = run_folder.join("summary.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    match Summary::load(&path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if same_folder(run_folder, out_dir) => Err(Failure::Usage(e.context(format!(
+            "memsoak will not replace a summary it cannot read: fix or move '{}', or write elsewhere with --out",
+            path.display()
+        )))),
+        Err(e) => {
+            eprintln!("memsoak: warning: {e:#}; judging with the flags and defaults alone");
+            Ok(None)
+        }
+    }
+}
+
+fn same_folder(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 /// Runs `memsoak report`; `quiet` prints the verdict line only. Returns
 /// the summary written.
-pub fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, Failure> {
-    let (csv_path, folder) = if args.path.is_dir() {
-        (args.path.join("samples.csv"), args.path.clone())
-    } else {
-        let parent = args
-            .path
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        (args.path.clone(), parent)
+pub(crate) fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, Failure> {
+    let source = Source::locate(&args.path);
+    let out_dir = args.out.clone().unwrap_or(source.default_out.clone());
+    let previous = match &source.run_folder {
+        Some(folder) => previous_summary(folder, &out_dir)?,
+        None => None,
     };
-    let previous = Summary::read(&folder.join("summary.json"));
-    let out_dir = args.out.clone().unwrap_or_else(|| folder.clone());
-    let judged = judge_csv(&csv_path, &args.judge, previous.as_ref()).map_err(Failure::Usage)?;
+    let judged = judge_csv(&source.csv, &args.judge, previous.as_ref()).map_err(Failure::Usage)?;
     let warmup_s = judged.settings.warmup.as_secs_f64();
     let judged_s = judged.judgement.last_elapsed_s - warmup_s;
     // Counts after warm-up are only known for the run's own warm-up.
@@ -49,15 +118,28 @@ pub fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, Failure
             w
         })
         .collect();
-    let name = csv_path
+    let name = source
+        .csv
         .file_stem()
         .map_or_else(|| "report".into(), |s| s.to_string_lossy().into_owned());
+    // A run that did not end well keeps its exit code unless the user asks
+    // for the growth verdict alone.
+    let unfinished = previous.as_ref().and_then(|p| {
+        if p.target.as_ref().is_some_and(|t| t.failure.is_some()) {
+            Some(exit::TARGET)
+        } else if p.partial {
+            Some(exit::INTERRUPTED)
+        } else {
+            None
+        }
+    });
     let on_inconclusive = judged.settings.on_inconclusive;
+    let growth_only = args.growth_only;
     let summary = Summary::rejudged(
         &judged.judgement,
         Judging {
             metric: judged.metric,
-            metric_note: None,
+            metric_note: judged.metric_note,
             limit: judged.settings.max_growth,
             warmup_s,
             max_rss_bytes: judged.settings.max_rss_bytes,
@@ -65,17 +147,21 @@ pub fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, Failure
         previous,
         name,
         workloads,
-        |verdict| exit_code_for(verdict, on_inconclusive),
+        |verdict| match unfinished {
+            Some(code) if !growth_only => code,
+            _ => exit_code_for(verdict, on_inconclusive),
+        },
     );
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("could not create '{}'", out_dir.display()))
         .map_err(Failure::Io)?;
-    summary.write(&out_dir).map_err(Failure::Io)?;
-    write_reports(&out_dir, &folder, &csv_path, &summary);
-    print!(
-        "{}",
-        terminal::quiet_or_whole(&terminal::render(&summary, &out_dir), quiet)
-    );
+    let written = summary.write(&out_dir);
+    if written.is_ok() {
+        let workload_csv = source.run_folder.map(|f| f.join("workload.csv"));
+        write_reports(&out_dir, workload_csv.as_deref(), &source.csv, &summary);
+    }
+    print!("{}", terminal::render_for(&summary, &out_dir, quiet));
+    written.map_err(Failure::Io)?;
     Ok(summary)
 }
 
@@ -85,6 +171,8 @@ pub struct Judged {
     pub judgement: Judgement,
     /// The metric judged.
     pub metric: Metric,
+    /// Why it is not the run's own metric, if so.
+    pub metric_note: Option<String>,
     /// The settings judged with.
     pub settings: JudgeSettings,
 }
@@ -111,18 +199,28 @@ pub fn judge_csv(
         },
         secs(recording.last_elapsed_s).unwrap_or(Duration::MAX),
     );
-    let metric = match settings.metric {
-        Some(m) if recording.metrics_with_values.contains(&m) => m,
-        Some(m) => bail!(
+    let best = recording
+        .metrics_with_values
+        .first()
+        .copied()
+        .unwrap_or(Metric::Rss);
+    let (metric, metric_note) = match (judge.metric.map(Metric::from), settings.metric) {
+        (_, Some(m)) if recording.metrics_with_values.contains(&m) => (m, None),
+        (Some(m), _) => bail!(
             "'{}' has no values in column '{}': choose another --metric",
             csv_path.display(),
             m.column()
         ),
-        None => recording
-            .metrics_with_values
-            .first()
-            .copied()
-            .unwrap_or(Metric::Rss),
+        // The run's own metric is missing (a run killed before its first
+        // reading, or a summary from another platform): the best measured.
+        (None, Some(m)) => (
+            best,
+            Some(format!(
+                "the run's metric {m} has no values in '{}'; judged {best}",
+                csv_path.display()
+            )),
+        ),
+        (None, None) => (best, None),
     };
     let mut analyzer = Analyzer::new(Criteria {
         warmup: settings.warmup,
@@ -134,6 +232,7 @@ pub fn judge_csv(
     Ok(Judged {
         judgement: analyzer.judge(),
         metric,
+        metric_note,
         settings,
     })
 }

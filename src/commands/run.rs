@@ -76,6 +76,7 @@ async fn prepare(config: &RunConfig, options: live::Options) -> Result<Option<Ta
             return Err(Failure::Target(TargetError::NoSuchPid(*pid).into()));
         }
     }
+    set_aside_previous_run(dir, options)?;
     let existed = dir.exists();
     std::fs::create_dir_all(dir)
         .with_context(|| format!("could not create the run folder '{}'", dir.display()))
@@ -104,7 +105,7 @@ async fn prepare(config: &RunConfig, options: live::Options) -> Result<Option<Ta
             }
             _ = interrupted() => {
                 target.stop();
-                live::note("memsoak: interrupted while waiting for the target to be ready");
+                say(options, "memsoak: interrupted while waiting for the target to be ready");
                 return Ok(None);
             }
         }
@@ -152,6 +153,9 @@ async fn measure(
     let start = Instant::now();
     let (gone_tx, gone_rx) = tokio::sync::oneshot::channel();
     let sampler = Sampler::spawn(settings, analyzer, &dir.join("samples.csv"), start, gone_tx)
+        .map_err(Failure::Io)?;
+    provisional_summary(config, target, started_at)
+        .write(dir)
         .map_err(Failure::Io)?;
     say(
         options,
@@ -221,15 +225,22 @@ async fn measure(
     view.finish();
     let ended_at = start.elapsed();
     if matches!(ending, Ending::Interrupted) {
-        live::note("memsoak: interrupted: writing the outputs from the data so far (interrupt again to quit at once)");
-        // A second interrupt quits at once; the watchdog then stops the
-        // launched target's process group, as it does whenever memsoak dies.
-        tokio::spawn(async {
-            interrupted().await;
-            eprintln!("memsoak: interrupted again: quitting; the target is being stopped");
-            std::process::exit(exit::INTERRUPTED);
-        });
+        say(options, "memsoak: interrupted: writing the outputs from the data so far (interrupt again to quit at once)");
     }
+    // An interrupt from here on (a second one, or a first one while the
+    // workloads and the target stop) quits at once; the watchdog then stops
+    // the launched target's process group, as it does whenever memsoak dies.
+    // The provisional summary already marks the run partial.
+    let again = if matches!(ending, Ending::Interrupted) {
+        "interrupted again"
+    } else {
+        "interrupted while stopping"
+    };
+    tokio::spawn(async move {
+        interrupted().await;
+        eprintln!("memsoak: {again}: quitting; the target is being stopped");
+        std::process::exit(exit::INTERRUPTED);
+    });
     let outcome = sampler.finish();
     let load = workloads.stop().await;
     let stopped = target.stop();
@@ -309,16 +320,125 @@ fn conclude(
             exit_code_for(verdict, config.on_inconclusive)
         }
     });
-    s.write(dir).map_err(Failure::Io)?;
-    super::write_reports(dir, dir, &dir.join("samples.csv"), &s);
-    print!(
-        "{}",
-        terminal::quiet_or_whole(&terminal::render(&s, dir), options.quiet)
-    );
-    if target_failed {
+    // The verdict is printed even when the files cannot be written (a full
+    // disk): the terminal, at least, gets it.
+    let written = s.write(dir);
+    if written.is_ok() {
+        super::write_reports(
+            dir,
+            Some(&dir.join("workload.csv")),
+            &dir.join("samples.csv"),
+            &s,
+        );
+    }
+    print!("{}", terminal::render_for(&s, dir, options.quiet));
+    if target_failed && !options.quiet {
         eprint!("{}", target_tail(target, dir));
     }
+    written.map_err(Failure::Io)?;
     Ok(s.exit_code)
+}
+
+/// The summary written when measuring starts, so a run that memsoak never
+/// concludes (SIGKILL, a power cut) keeps its settings: `memsoak report`
+/// re-judges it with its own warm-up, limit and metric, marked partial.
+/// The final summary replaces it.
+fn provisional_summary(config: &RunConfig, target: &Target, started_at: SystemTime) -> Summary {
+    let judgement = Analyzer::new(criteria(config)).judge();
+    let facts = RunFacts {
+        name: config.name.clone(),
+        profile: config.profile.as_ref().map(|p| p.display().to_string()),
+        judging: Judging {
+            metric: config
+                .metric
+                .unwrap_or(crate::analysis::Metric::PREFERENCE[0]),
+            metric_note: None,
+            limit: config.max_growth.clone(),
+            warmup_s: config.warmup.as_secs_f64(),
+            max_rss_bytes: config.max_rss_bytes,
+        },
+        planned_duration_s: config.duration.as_secs_f64(),
+        interval_s: config.interval.as_secs_f64(),
+        started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
+        sampling: SamplingFacts::default(),
+        workloads: Vec::new(),
+        target: TargetSummary {
+            mode: config.target.mode(),
+            pid: target.pid(),
+            command: config.target.command_line(),
+            exit: None,
+            exit_description: None,
+            failure: None,
+            max_processes: 0,
+        },
+        partial: true,
+        fail_fast: None,
+        environment: Environment::current(),
+    };
+    let mut s = Summary::of_run(&judgement, facts, |_| exit::INTERRUPTED);
+    s.reasons = vec![
+        "provisional: written when measuring started; memsoak did not conclude this run (killed?): `memsoak report` on the folder judges its samples".into(),
+    ];
+    s
+}
+
+/// Files that mark a folder as holding a memsoak run.
+const RUN_FILES: [&str; 6] = [
+    "summary.json",
+    "samples.csv",
+    "workload.csv",
+    "report.html",
+    "junit.xml",
+    "target.stderr.log",
+];
+
+/// A run never lands beside an earlier one: an `--out` folder that holds
+/// a run is moved aside to `<folder>.previous-<UTC time>` (a nightly job
+/// with a fixed folder keeps every night), and a non-empty folder that
+/// holds something else is refused.
+fn set_aside_previous_run(dir: &Path, options: live::Options) -> Result<(), Failure> {
+    let Ok(mut entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    if !RUN_FILES.iter().any(|f| dir.join(f).exists()) {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "the run folder '{}' is not empty and holds no memsoak run: give an empty or new --out folder",
+            dir.display()
+        )));
+    }
+    let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
+    let base = format!("{}.previous-{stamp}", dir.display());
+    let mut aside = std::path::PathBuf::from(&base);
+    let mut n = 2;
+    while aside.exists() {
+        aside = std::path::PathBuf::from(format!("{base}-{n}"));
+        n += 1;
+    }
+    std::fs::rename(dir, &aside)
+        .with_context(|| {
+            format!(
+                "the run folder '{}' holds an earlier run, which could not be moved aside to '{}'",
+                dir.display(),
+                aside.display()
+            )
+        })
+        .map_err(Failure::Io)?;
+    say(
+        options,
+        &format!(
+            "memsoak: '{}' held an earlier run: moved to '{}'",
+            dir.display(),
+            aside.display()
+        ),
+    );
+    Ok(())
 }
 
 /// The target and how it ended.

@@ -17,12 +17,12 @@ use super::html::Chart;
 use super::{charts, html, junit, markdown, series, Summary};
 use crate::samples::Recording;
 
-/// Writes the artifacts into `dir`, reading `samples_csv` and
-/// `workload.csv` from `data_dir`; returns what failed (empty when
+/// Writes the artifacts into `dir` from `samples_csv` and the run's
+/// `workload_csv`, if it has one; returns what failed (empty when
 /// everything was written).
 pub(crate) fn write_all(
     dir: &Path,
-    data_dir: &Path,
+    workload_csv: Option<&Path>,
     samples_csv: &Path,
     s: &Summary,
 ) -> Vec<anyhow::Error> {
@@ -38,9 +38,7 @@ pub(crate) fn write_all(
     keep(step_summary(&md));
     let chart = if s.samples > 1 {
         Recording::scan(samples_csv)
-            .and_then(|samples| {
-                series::read(&samples, &data_dir.join("workload.csv"), charts::COLUMNS)
-            })
+            .and_then(|samples| series::read(&samples, workload_csv, charts::COLUMNS))
             .and_then(|series| charts::write(dir, s, &series))
             .context("could not draw the charts")
     } else {

@@ -118,7 +118,11 @@ const SAMPLE_COLUMNS: [&str; 6] = [
 
 /// Reads `samples` (and `workload_csv` if it exists) into `columns`
 /// buckets per series.
-pub fn read(samples: &Recording, workload_csv: &Path, columns: usize) -> anyhow::Result<RunSeries> {
+pub fn read(
+    samples: &Recording,
+    workload_csv: Option<&Path>,
+    columns: usize,
+) -> anyhow::Result<RunSeries> {
     let span_s = samples.last_elapsed_s.max(0.0);
     let mut decimated: Vec<(&'static str, Decimated)> = SAMPLE_COLUMNS
         .iter()
@@ -127,10 +131,9 @@ pub fn read(samples: &Recording, workload_csv: &Path, columns: usize) -> anyhow:
         .collect();
     let names: Vec<&str> = decimated.iter().map(|(n, _)| *n).collect();
     samples.each_value(&names, |k, t, y| decimated[k].1.push(t, y))?;
-    let workloads = if workload_csv.exists() {
-        read_workloads(workload_csv, span_s, columns)?
-    } else {
-        Vec::new()
+    let workloads = match workload_csv.filter(|p| p.exists()) {
+        Some(path) => read_workloads(path, span_s, columns)?,
+        None => Vec::new(),
     };
     Ok(RunSeries {
         span_s,

@@ -263,18 +263,7 @@ impl Summary {
             ));
         }
         if let Some(e) = &facts.fail_fast {
-            s.verdict = Verdict::Fail;
-            s.reasons.insert(
-                0,
-                format!(
-                    "fail-fast: at look {} of {} ({:.0}s), the growth's lower bound {} exceeds the limit (at most {}% of runs within the limit fail early)",
-                    e.look,
-                    e.looks,
-                    e.elapsed_s,
-                    s.threshold.unit.format(e.lower_bound_bytes_per_hour),
-                    e.alpha * 100.0
-                ),
-            );
+            s.fail_early(e);
         }
         let mut processes = f.processes;
         processes.sort_by_key(|p| std::cmp::Reverse(p.rss_bytes));
@@ -311,10 +300,20 @@ impl Summary {
         workloads: Vec<WorkloadSummary>,
         exit_code: impl FnOnce(Verdict) -> i32,
     ) -> Summary {
-        let s = Summary::judged(judgement, judging);
+        let mut s = Summary::judged(judgement, judging);
+        // A fail-fast look stands when its lower bound is still above the
+        // limit judged by now.
+        let fail_fast = previous
+            .as_ref()
+            .and_then(|p| p.fail_fast)
+            .filter(|e| e.lower_bound_bytes_per_hour > s.threshold_bytes_per_hour);
+        if let Some(e) = &fail_fast {
+            s.fail_early(e);
+        }
         let exit_code = exit_code(s.verdict);
         match previous {
             Some(p) => Summary {
+                fail_fast,
                 name: p.name,
                 exit_code,
                 partial: p.partial,
@@ -339,6 +338,23 @@ impl Summary {
                 ..s
             },
         }
+    }
+
+    /// The run failed at a fail-fast look: the verdict is fail, and the look
+    /// is the first reason.
+    fn fail_early(&mut self, e: &EarlyFail) {
+        self.verdict = Verdict::Fail;
+        self.reasons.insert(
+            0,
+            format!(
+                "fail-fast: at look {} of {} ({:.0}s), the growth's lower bound {} exceeds the limit (at most {}% of runs within the limit fail early)",
+                e.look,
+                e.looks,
+                e.elapsed_s,
+                self.threshold.unit.format(e.lower_bound_bytes_per_hour),
+                e.alpha * 100.0
+            ),
+        );
     }
 
     /// The verdict fields of a judgement; every fact of the run left empty.
@@ -388,10 +404,17 @@ impl Summary {
         let path = dir.join("summary.json");
         let tmp = dir.join(".summary.json.tmp");
         let text = serde_json::to_string_pretty(self).context("could not serialise the summary")?;
-        std::fs::write(&tmp, text + "\n")
-            .with_context(|| format!("could not write '{}'", tmp.display()))?;
-        std::fs::rename(&tmp, &path)
+        let written = std::fs::write(&tmp, text + "\n")
             .with_context(|| format!("could not write '{}'", path.display()))
+            .and_then(|()| {
+                std::fs::rename(&tmp, &path)
+                    .with_context(|| format!("could not write '{}'", path.display()))
+            });
+        if written.is_err() {
+            // A half-written temporary file (a full disk) is not left behind.
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
     }
 
     /// Whether the growth estimate alone fails the limit.
@@ -403,6 +426,15 @@ impl Summary {
 
     /// Reads a `summary.json`, if there is a valid one.
     pub fn read(path: &Path) -> Option<Summary> {
-        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+        Summary::load(path).ok()
+    }
+
+    /// Reads a `summary.json`; the error says which file and what is wrong
+    /// with it.
+    pub fn load(path: &Path) -> anyhow::Result<Summary> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("could not read '{}'", path.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("'{}' is not a memsoak summary", path.display()))
     }
 }

@@ -75,7 +75,23 @@ fn load_line(out: &mut String, w: &LoadRow<'_>) {
     }
 }
 
-/// The rendered summary, or with `--quiet` its first (verdict) line only.
+/// The rendered summary; with `--quiet`, the verdict line only (and the
+/// target failure, which decides the exit code over the verdict).
+pub(crate) fn render_for(s: &Summary, folder: &Path, quiet: bool) -> String {
+    let whole = render(s, folder);
+    if !quiet {
+        return whole;
+    }
+    let mut lines = whole.lines();
+    let mut out = lines.next().map_or(String::new(), |l| format!("{l}\n"));
+    for l in lines.filter(|l| l.starts_with("  target failure: ")) {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
+/// The rendered text, or with `--quiet` its first line only.
 pub(crate) fn quiet_or_whole(rendered: &str, quiet: bool) -> String {
     match (quiet, rendered.lines().next()) {
         (true, Some(first)) => format!("{first}\n"),

@@ -338,9 +338,31 @@ fn sigkilled_memsoak_leaves_no_target_and_its_data_is_reportable() {
 
     // Every sample written before the kill is there and can be judged.
     let written = samples_written(&dir) as u64;
+    // The provisional summary written at the start keeps the run's own
+    // settings (a 1 s warm-up, not the default) and marks it partial.
+    let provisional = summary(&dir);
+    assert_eq!(provisional["partial"], true, "{provisional}");
+    assert_eq!(provisional["warmup_s"], 1.0, "{provisional}");
     let o = run(&["report", dir.to_str().unwrap(), "--on-inconclusive", "pass"]);
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "a killed run stays unfinished: {}",
+        describe(&o)
+    );
+    let s = summary(&dir);
+    assert_eq!(s["samples"], written);
+    assert_eq!(s["partial"], true);
+    assert_eq!(s["warmup_s"], 1.0);
+    // The growth verdict alone, when asked for.
+    let o = run(&[
+        "report",
+        dir.to_str().unwrap(),
+        "--on-inconclusive",
+        "pass",
+        "--growth-only",
+    ]);
     assert!(matches!(o.status.code(), Some(0 | 1)), "{}", describe(&o));
-    assert_eq!(summary(&dir)["samples"], written);
 }
 
 #[test]
@@ -370,9 +392,10 @@ fn a_second_interrupt_quits_at_once_and_still_stops_the_target() {
         "{}",
         describe(&o)
     );
+    let s = summary(&dir);
     assert!(
-        !dir.join("summary.json").exists(),
-        "it quit before the orderly stop finished"
+        s["reasons"][0].as_str().unwrap().starts_with("provisional"),
+        "it quit before the orderly stop finished: {s}"
     );
     assert!(
         samples_written(&dir) >= 5,
