@@ -15,9 +15,10 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0    pass: growth below the limit with 95% confidence
   1    fail: growth above the limit, or the RSS ceiling crossed
-  2    usage, profile or I/O error
+  2    usage or profile error
   3    target failure: not ready in time, died during the run, pid gone
   4    inconclusive: the data cannot tell (see --on-inconclusive)
+  5    I/O error: a file or folder could not be created or written
   130  interrupted (Ctrl-C or SIGTERM); outputs are still written
 
 Units: durations 90s, 30m, 8h; sizes 500MB (MB = 10^6 bytes) or 512MiB

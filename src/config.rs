@@ -184,6 +184,16 @@ impl RunConfig {
             let path: Vec<&str> = e.at.iter().map(String::as_str).collect();
             ConfigError::Invalid(format!("{}{}", profile.at(&path), e.message))
         })?;
+        // An empty folder name would write the run into the current
+        // directory: refused even when a flag overrides it.
+        if let Some(p) = &profile.run.out {
+            if p.as_os_str().is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "{}the run folder must not be empty: give a folder name, or leave 'out' out for reports/<name>-<time>",
+                    profile.at(&["run", "out"])
+                )));
+            }
+        }
         let out_dir = match args.out.clone().or(profile.run.out.clone()) {
             Some(dir) => dir,
             None => default_out_dir(&name),

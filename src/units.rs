@@ -146,7 +146,7 @@ impl Rate {
         let size_bytes =
             parse_size(&format!("1{label}")).map_err(|_| bad("unknown size unit"))? as f64;
         let time = time.trim();
-        let time_secs = per_time(time).map_err(|why| bad(why))?;
+        let time_secs = per_time(time).map_err(&bad)?;
         let unit = RateUnit {
             size_label: label.to_string(),
             size_bytes,
@@ -200,7 +200,7 @@ impl PerSecond {
         if !count.is_finite() || count <= 0.0 {
             return Err(bad("the count must be greater than zero"));
         }
-        let secs = per_time(time.trim()).map_err(|why| bad(why))?;
+        let secs = per_time(time.trim()).map_err(&bad)?;
         let rate = count / secs;
         if !(PerSecond::MIN..=PerSecond::MAX).contains(&rate) {
             return Err(bad("it must be between 1/day and 1000000/s"));

@@ -26,10 +26,9 @@ pub mod exit {
     pub const FAIL: i32 = 1;
     /// Usage or profile error.
     pub const USAGE: i32 = 2;
-    /// A file or folder could not be read or written (a full disk, an
-    /// unwritable folder). Shares 2 with usage errors: both mean "no
-    /// verdict, fix something and run again".
-    pub const IO: i32 = 2;
+    /// A file or folder could not be created or written (a full disk, an
+    /// unwritable folder); the verdict, when there was one, was printed.
+    pub const IO: i32 = 5;
     /// Target not ready, died, or pid gone.
     pub const TARGET: i32 = 3;
     /// The data cannot tell.
@@ -47,7 +46,7 @@ pub enum Failure {
     /// Bad arguments, profile or input file: exit 2.
     #[error("{0:#}")]
     Usage(anyhow::Error),
-    /// A file or folder could not be written or created: exit 2.
+    /// A file or folder could not be written or created: exit 5.
     #[error("I/O error: {0:#}")]
     Io(anyhow::Error),
     /// The target could not be started, was not ready, or vanished: exit 3.

@@ -259,7 +259,12 @@ fn sample_loop(
                     .0;
                 if !write_failed {
                     if let Err(e) = writer.serialize(&sample).and_then(|()| Ok(writer.flush()?)) {
+                        // Said once; sampling and judging go on in memory,
+                        // so the verdict is still given.
                         write_failed = true;
+                        tracing::warn!(
+                            "could not write samples.csv ({e}); no more samples are written, judging goes on"
+                        );
                         tally.failed(format!("could not write samples.csv: {e}"));
                     }
                 }

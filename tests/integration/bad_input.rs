@@ -99,13 +99,9 @@ fn every_broken_command_line_is_a_clear_error() {
         .map(|t| format!("{t},{}\n", 1_000_000 + t))
         .collect();
     std::fs::write(&samples, format!("elapsed_s,rss_bytes\n{rows}")).unwrap();
-    // A port that was free a moment ago: nobody listens on it.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    // A port bound but not listening for the whole test: refused for sure.
+    let closed_port = ClosedPort::new();
+    let closed = closed_port.port.to_string();
     let fill = |s: &str| {
         s.replace("{dir}", dir.to_str().unwrap())
             .replace("{file}", file.to_str().unwrap())
@@ -126,7 +122,7 @@ fn every_broken_command_line_is_a_clear_error() {
         let exit: i32 = exit.trim().parse().unwrap();
         let mut args: Vec<String> = args.split_whitespace().map(fill).collect();
         let out = tmp.path().join(format!("out-{seen}"));
-        if args[0] == "run" && !args.iter().any(|a| a == "--out") {
+        if args[0] == "run" && !args.iter().any(|a| a.starts_with("--out")) {
             args.insert(1, "--out".into());
             args.insert(2, out.to_string_lossy().into_owned());
         }

@@ -268,3 +268,38 @@ pub(crate) fn workload(s: &serde_json::Value, name: &str) -> serde_json::Value {
 pub(crate) fn num(v: &serde_json::Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
 }
+
+/// A loopback port that refuses connections for as long as this lives: a
+/// socket bound to it but not listening, so no other process can listen
+/// there meanwhile (a fixed port such as 1 could have a listener on a
+/// shared machine).
+pub(crate) struct ClosedPort {
+    _socket: std::os::fd::OwnedFd,
+    pub(crate) port: u16,
+}
+
+impl ClosedPort {
+    pub(crate) fn new() -> ClosedPort {
+        use nix::sys::socket::{
+            bind, getsockname, socket, AddressFamily, SockFlag, SockType, SockaddrIn,
+        };
+        let socket = socket(
+            AddressFamily::Inet,
+            SockType::Stream,
+            SockFlag::empty(),
+            None,
+        )
+        .expect("a TCP socket");
+        bind(
+            std::os::fd::AsRawFd::as_raw_fd(&socket),
+            &SockaddrIn::new(127, 0, 0, 1, 0),
+        )
+        .expect("bound to a free loopback port");
+        let addr: SockaddrIn =
+            getsockname(std::os::fd::AsRawFd::as_raw_fd(&socket)).expect("its address");
+        ClosedPort {
+            _socket: socket,
+            port: addr.port(),
+        }
+    }
+}

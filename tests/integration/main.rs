@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod common;
+mod faults;
 mod live;
 mod profiles;
 mod report;

@@ -84,7 +84,9 @@ fn charts_render_as_png_and_svg_with_text() {
 
 #[test]
 fn html_report_is_self_contained_and_escapes_hostile_text() {
-    let profile = r#"
+    let closed = ClosedPort::new();
+    let profile = format!(
+        r#"
 [target]
 command = ["sh", "-c", "sleep 30", "<script>alert('target')</script>"]
 
@@ -92,10 +94,12 @@ command = ["sh", "-c", "sleep 30", "<script>alert('target')</script>"]
 name = "<script>alert('workload')</script>"
 kind = "agent"
 [[workload.step]]
-url = "http://127.0.0.1:1/<b>nope</b>"
-"#;
+url = "http://127.0.0.1:{}/<b>nope</b>"
+"#,
+        closed.port
+    );
     let r = soak_profile(
-        profile,
+        &profile,
         "--duration 3s --warmup 1s --interval 250ms --on-inconclusive pass",
         &[],
     );

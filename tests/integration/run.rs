@@ -197,8 +197,9 @@ fn descendants_born_later_are_sampled() {
 
 #[test]
 fn not_ready_in_time_is_exit_3_with_the_targets_stderr() {
+    let closed = ClosedPort::new();
     let r = soak(
-        "--ready-tcp 127.0.0.1:1 --ready-timeout 1s",
+        &format!("--ready-tcp 127.0.0.1:{} --ready-timeout 1s", closed.port),
         &["--", "sh", "-c", "echo cannot bind port >&2; sleep 30"],
     );
     assert_eq!(r.code(), Some(3), "{}", r.describe());
@@ -211,8 +212,12 @@ fn not_ready_in_time_is_exit_3_with_the_targets_stderr() {
 
 #[test]
 fn target_ending_before_ready_is_reported_with_its_status() {
+    let closed = ClosedPort::new();
     let r = soak(
-        "--ready-url http://127.0.0.1:1/health --ready-timeout 30s",
+        &format!(
+            "--ready-url http://127.0.0.1:{}/health --ready-timeout 30s",
+            closed.port
+        ),
         &["--", "sh", "-c", "echo no config >&2; exit 2"],
     );
     assert_eq!(r.code(), Some(3), "{}", r.describe());

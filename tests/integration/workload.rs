@@ -303,6 +303,8 @@ impl Capture {
                     let record = record.clone();
                     tokio::spawn(async move {
                         let uri = record.clone();
+                        // The error type is tungstenite's own, large response.
+                        #[allow(clippy::result_large_err)]
                         let callback = move |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
                                              resp| {
                             uri.lock().unwrap().push(req.uri().to_string());

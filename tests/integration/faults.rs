@@ -1,0 +1,252 @@
+//! Faults and stale state: what memsoak does when a run or a re-judgement
+//! meets a crashed target, a reused folder, a folder it cannot write, or a
+//! summary from another run.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use crate::common::*;
+
+/// A CSV of `secs` seconds at 1 Hz growing `bytes_per_s`.
+fn csv(path: &Path, secs: u64, bytes_per_s: f64) {
+    let mut s = String::from("elapsed_s,rss_bytes\n");
+    for t in 0..secs {
+        writeln!(s, "{t},{}", (100e6 + bytes_per_s * t as f64) as u64).unwrap();
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+#[test]
+fn report_on_a_csv_never_reads_or_replaces_another_runs_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a.csv"), tmp.path().join("b.csv"));
+    csv(&a, 600, 0.0);
+    // 100 MB/h.
+    csv(&b, 600, 100e6 / 3600.0);
+    let o = run(&["report", "--max-growth", "200MB/h", a.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let o = run(&["report", b.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "b is judged on its own: {}",
+        describe(&o)
+    );
+    let a_summary = summary(&tmp.path().join("a-report"));
+    assert_eq!(a_summary["threshold"], "200MB/h");
+    assert_eq!(a_summary["name"], "a");
+    let b_summary = summary(&tmp.path().join("b-report"));
+    assert_eq!(b_summary["threshold"], "10MB/h");
+    assert_eq!(b_summary["name"], "b");
+    assert!(!tmp.path().join("summary.json").exists());
+}
+
+#[test]
+fn rejudging_a_crashed_run_keeps_its_failure() {
+    let r = soak(
+        "--duration 8s --warmup 1s --interval 200ms",
+        &["--", "sh", "-c", "sleep 4; exit 1"],
+    );
+    assert_eq!(r.code(), Some(3), "{}", r.describe());
+    let dir = r.dir.to_str().unwrap();
+    let o = run(&["report", dir, "--on-inconclusive", "pass"]);
+    assert_eq!(o.status.code(), Some(3), "{}", describe(&o));
+    let s = r.summary();
+    assert_eq!(s["exit_code"], 3);
+    assert!(
+        s["target"]["failure"]
+            .as_str()
+            .unwrap()
+            .contains("exit code 1"),
+        "{s}"
+    );
+    let o = run(&["report", dir, "--on-inconclusive", "pass", "--growth-only"]);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", describe(&o));
+}
+
+#[test]
+fn an_unreadable_summary_is_never_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    std::fs::create_dir(&dir).unwrap();
+    csv(&dir.join("samples.csv"), 300, 0.0);
+    std::fs::write(dir.join("summary.json"), "{ not json").unwrap();
+    let o = run(&["report", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("will not replace a summary it cannot read"),
+        "{}",
+        describe(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("summary.json")).unwrap(),
+        "{ not json"
+    );
+    // Written elsewhere, the re-judgement goes ahead with a warning.
+    let out = tmp.path().join("elsewhere");
+    let o = run(&[
+        "report",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("warning"));
+    assert_eq!(summary(&out)["verdict"], "pass");
+}
+
+#[test]
+fn a_reused_run_folder_is_moved_aside_never_mixed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("nightly");
+    let flags = [
+        "run",
+        "--duration",
+        "3s",
+        "--warmup",
+        "1s",
+        "--interval",
+        "200ms",
+    ];
+    let o = memsoak()
+        .args(flags)
+        .args(["--on-inconclusive", "pass", "--out", dir.to_str().unwrap()])
+        .args(["--", "sleep", "30"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    // The second night's target is never ready: nothing of the first run
+    // may be left to read as its result.
+    let closed = ClosedPort::new();
+    let o = memsoak()
+        .args(flags)
+        .args(["--ready-tcp", &format!("127.0.0.1:{}", closed.port)])
+        .args(["--ready-timeout", "1s", "--out", dir.to_str().unwrap()])
+        .args(["--", "sleep", "30"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", describe(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("held an earlier run: moved to"));
+    assert!(
+        !dir.join("summary.json").exists(),
+        "no earlier verdict beside the new run"
+    );
+    let aside: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("nightly.previous-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(
+        summary(&aside[0])["verdict"],
+        "pass",
+        "the first night is kept"
+    );
+
+    // A folder with something else in it is refused, and left alone.
+    let busy = tmp.path().join("busy");
+    std::fs::create_dir(&busy).unwrap();
+    std::fs::write(busy.join("notes.txt"), "mine").unwrap();
+    let o = memsoak()
+        .args(flags)
+        .args(["--out", busy.to_str().unwrap(), "--", "sleep", "30"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("holds no memsoak run"));
+    assert_eq!(std::fs::read_dir(&busy).unwrap().count(), 1);
+}
+
+#[test]
+fn a_summary_that_cannot_be_written_still_prints_the_verdict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let child = memsoak()
+        .args([
+            "run",
+            "--duration",
+            "4s",
+            "--warmup",
+            "1s",
+            "--interval",
+            "200ms",
+        ])
+        .args(["--on-inconclusive", "pass", "--out", dir.to_str().unwrap()])
+        .args(["--", "sleep", "30"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the provisional summary is there, put a folder in its place:
+    // the final summary cannot be renamed over it.
+    assert!(eventually(std::time::Duration::from_secs(10), || dir
+        .join("summary.json")
+        .is_file()));
+    std::fs::remove_file(dir.join("summary.json")).unwrap();
+    std::fs::create_dir_all(dir.join("summary.json").join("blocker")).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(5), "{}", describe(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.starts_with("memsoak: PASS"), "{}", describe(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("I/O error: could not write"), "{stderr}");
+    assert!(
+        !dir.join(".summary.json.tmp").exists(),
+        "no temporary file left"
+    );
+}
+
+#[test]
+fn quiet_shows_a_target_failure() {
+    let r = soak(
+        "-q --duration 4s --warmup 1s --interval 200ms --on-inconclusive pass",
+        &["--", "sh", "-c", "sleep 2; exit 1"],
+    );
+    assert_eq!(r.code(), Some(3), "{}", r.describe());
+    assert!(
+        r.stdout().contains("target failure: the target ended"),
+        "{}",
+        r.describe()
+    );
+    assert!(r.stderr().is_empty(), "{}", r.describe());
+}
+
+#[test]
+fn a_bad_header_from_the_environment_is_refused_before_launch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let profile = tmp.path().join("p.toml");
+    std::fs::write(
+        &profile,
+        r#"[target]
+command = ["sleep", "60"]
+
+[[workload]]
+kind = "agent"
+[[workload.step]]
+url = "http://127.0.0.1:9/x"
+headers = { Authorization = "Bearer ${MS_BAD_TOKEN}" }
+"#,
+    )
+    .unwrap();
+    let o = memsoak()
+        .env("MS_BAD_TOKEN", "abc\ndef-secret")
+        .args([
+            "run",
+            profile.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("p.toml:"), "{stderr}");
+    assert!(
+        stderr.contains("the value of header 'Authorization' is not valid"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("def-secret"), "{stderr}");
+    assert!(!out.exists(), "refused before anything started");
+}
