@@ -16,6 +16,7 @@ use crate::analysis::Verdict;
 use crate::cli::{Cli, Command};
 use crate::output::{export, terminal, Summary};
 use crate::profile::OnInconclusive;
+use crate::samples::Recording;
 use crate::{config, live};
 
 /// memsoak's exit codes, documented in `--help` and README.
@@ -76,8 +77,13 @@ pub fn exit_code_for(verdict: Verdict, on_inconclusive: OnInconclusive) -> i32 {
 
 /// Writes the reports beside a written `summary.json`; a failing exporter
 /// is a warning (the verdict is safe in the summary), each one named.
-fn write_reports(dir: &Path, workload_csv: Option<&Path>, samples_csv: &Path, s: &Summary) {
-    for e in export::write_all(dir, workload_csv, samples_csv, s) {
+fn write_reports(
+    dir: &Path,
+    workload_csv: Option<&Path>,
+    samples: anyhow::Result<&Recording>,
+    s: &Summary,
+) {
+    for e in export::write_all(dir, workload_csv, samples, s) {
         eprintln!("memsoak: warning: the verdict is in summary.json, but a report failed: {e:#}");
     }
 }

@@ -158,7 +158,12 @@ pub(crate) fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, 
     let written = summary.write(&out_dir);
     if written.is_ok() {
         let workload_csv = source.run_folder.map(|f| f.join("workload.csv"));
-        write_reports(&out_dir, workload_csv.as_deref(), &source.csv, &summary);
+        write_reports(
+            &out_dir,
+            workload_csv.as_deref(),
+            Ok(&judged.recording),
+            &summary,
+        );
     }
     print!("{}", terminal::render_for(&summary, &out_dir, quiet));
     written.map_err(Failure::Io)?;
@@ -175,6 +180,8 @@ pub struct Judged {
     pub metric_note: Option<String>,
     /// The settings judged with.
     pub settings: JudgeSettings,
+    /// The recording, scanned.
+    pub recording: Recording,
 }
 
 /// Judges `csv_path` (streamed, in bounded memory) with the flags in
@@ -234,5 +241,6 @@ pub fn judge_csv(
         metric,
         metric_note,
         settings,
+        recording,
     })
 }

@@ -22,6 +22,7 @@ use crate::output::{
 };
 use crate::process::{pid_alive, wait_ready, ExitInfo, Target, TargetError};
 use crate::sampler::{self, FailFastWatch, Sampler};
+use crate::samples::Recording;
 use crate::workload::{state_growth_per_unit, Finished, Workloads};
 
 /// How often the live view is redrawn.
@@ -324,12 +325,9 @@ fn conclude(
     // disk): the terminal, at least, gets it.
     let written = s.write(dir);
     if written.is_ok() {
-        super::write_reports(
-            dir,
-            Some(&dir.join("workload.csv")),
-            &dir.join("samples.csv"),
-            &s,
-        );
+        let samples = Recording::scan(&dir.join("samples.csv"));
+        let samples = samples.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"));
+        super::write_reports(dir, Some(&dir.join("workload.csv")), samples, &s);
     }
     print!("{}", terminal::render_for(&s, dir, options.quiet));
     if target_failed && !options.quiet {

@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::sync::Once;
 
-use anyhow::anyhow;
+use anyhow::{anyhow, bail};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -69,9 +69,46 @@ impl TimeAxis {
     }
 }
 
+/// Largest magnitude a chart axis takes (bytes, seconds, milliseconds).
+/// Beyond it (a corrupt or hostile CSV with values near `f64::MAX`), the
+/// padded axis range overflows to infinity and the axis' key points never
+/// end: such a chart is refused, not drawn.
+const CHARTABLE: f64 = 1e18;
+
+/// Refuses series whose values or times no axis can hold.
+fn check_chartable(series: &RunSeries) -> anyhow::Result<()> {
+    let fits = |v: f64| v.is_finite() && v.abs() <= CHARTABLE;
+    if !fits(series.span_s) {
+        bail!(
+            "elapsed times up to {:e} s are too large to chart",
+            series.span_s
+        );
+    }
+    let all = series
+        .samples
+        .iter()
+        .map(|(n, d)| (n.to_string(), d))
+        .chain(series.workloads.iter().flat_map(|w| {
+            [
+                (format!("{} throughput", w.name), &w.throughput),
+                (format!("{} errors", w.name), &w.errors),
+                (format!("{} p99_ms", w.name), &w.p99_ms),
+            ]
+        }));
+    for (name, d) in all {
+        if let Some((lo, hi)) = d.range() {
+            if !(fits(lo) && fits(hi)) {
+                bail!("values of '{name}' ({lo:e} … {hi:e}) are too large to chart");
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Writes `memory.png` and `memory.svg` into `dir`; returns the SVG text
 /// (for `report.html` to inline).
 pub(crate) fn write(dir: &Path, summary: &Summary, series: &RunSeries) -> anyhow::Result<String> {
+    check_chartable(series)?;
     render_both(
         dir,
         "memory",
@@ -360,6 +397,9 @@ pub(crate) fn write_comparison(
     metric: Metric,
     runs: [(&str, &RunSeries); 2],
 ) -> anyhow::Result<()> {
+    for (_, r) in runs {
+        check_chartable(r)?;
+    }
     render_both(
         dir,
         "compare",

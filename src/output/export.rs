@@ -17,13 +17,13 @@ use super::html::Chart;
 use super::{charts, html, junit, markdown, series, Summary};
 use crate::samples::Recording;
 
-/// Writes the artifacts into `dir` from `samples_csv` and the run's
+/// Writes the artifacts into `dir` from the scanned `samples` and the run's
 /// `workload_csv`, if it has one; returns what failed (empty when
 /// everything was written).
 pub(crate) fn write_all(
     dir: &Path,
     workload_csv: Option<&Path>,
-    samples_csv: &Path,
+    samples: anyhow::Result<&Recording>,
     s: &Summary,
 ) -> Vec<anyhow::Error> {
     let mut failed = Vec::new();
@@ -37,8 +37,8 @@ pub(crate) fn write_all(
     keep(write(dir, "junit.xml", &junit::render(s)));
     keep(step_summary(&md));
     let chart = if s.samples > 1 {
-        Recording::scan(samples_csv)
-            .and_then(|samples| series::read(&samples, workload_csv, charts::COLUMNS))
+        samples
+            .and_then(|samples| series::read(samples, workload_csv, charts::COLUMNS))
             .and_then(|series| charts::write(dir, s, &series))
             .context("could not draw the charts")
     } else {

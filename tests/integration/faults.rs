@@ -250,3 +250,61 @@ headers = { Authorization = "Bearer ${MS_BAD_TOKEN}" }
     assert!(!stderr.contains("def-secret"), "{stderr}");
     assert!(!out.exists(), "refused before anything started");
 }
+
+/// Runs memsoak with `args`, failing the test if it has not ended in
+/// `limit` (it is killed then).
+fn run_within(limit: std::time::Duration, args: &[&str]) -> std::process::Output {
+    let mut child = memsoak()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ended = eventually(limit, || child.try_wait().unwrap().is_some());
+    if !ended {
+        let _ = child.kill();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        ended,
+        "memsoak {args:?} did not end in {limit:?}: {}",
+        describe(&o)
+    );
+    o
+}
+
+#[test]
+fn values_no_axis_can_hold_skip_the_chart_not_the_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    std::fs::create_dir(&dir).unwrap();
+    let mut s = String::from("elapsed_s,rss_bytes\n");
+    for t in 0..120 {
+        let v = if t == 60 { 1.7e308 } else { 1e8 };
+        writeln!(s, "{t},{v}").unwrap();
+    }
+    std::fs::write(dir.join("samples.csv"), &s).unwrap();
+    let o = run_within(
+        std::time::Duration::from_secs(30),
+        &["report", dir.to_str().unwrap(), "--on-inconclusive", "pass"],
+    );
+    assert!(o.status.code().is_some(), "{}", describe(&o));
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("too large to chart"), "{html}");
+
+    // The same for a latency no axis can hold, in workload.csv.
+    csv(&dir.join("samples.csv"), 120, 0.0);
+    std::fs::write(
+        dir.join("workload.csv"),
+        "elapsed_s,workload,kind,sent,received,errors,late_sends,connects,open_connections,p50_ms,p99_ms\n\
+         1,w,agent,1,1,0,0,0,0,1.0,1.7e308\n2,w,agent,1,1,0,0,0,0,1.0,2.0\n",
+    )
+    .unwrap();
+    let o = run_within(
+        std::time::Duration::from_secs(30),
+        &["report", dir.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("too large to chart"), "{html}");
+}
