@@ -60,10 +60,39 @@ pub(crate) fn compare(
 ) -> Result<Comparison, Failure> {
     let base = load(base_dir).map_err(Failure::Usage)?;
     let new = load(new_dir).map_err(Failure::Usage)?;
+    if base.metric != new.metric {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "BASE was judged on {} and NEW on {}: slopes of different metrics do not compare; judge one again with `memsoak report DIR --metric {}`",
+            base.metric,
+            new.metric,
+            base.metric
+        )));
+    }
     let unit = &margin.unit;
     let slope = |s: &Summary| s.growth.as_ref().map(|g| g.slope_bytes_per_hour);
     let mut reasons = Vec::new();
     let mut worse = false;
+    // A NEW run that did not get a verdict is not "not worse".
+    if let Some(f) = new.target.as_ref().and_then(|t| t.failure.as_ref()) {
+        worse = true;
+        reasons.push(format!("NEW's target failed: {f}"));
+    } else if new.growth.is_none() {
+        worse = true;
+        reasons.push("NEW has no growth estimate, so it cannot be shown not worse".into());
+    }
+    if (base.threshold_bytes_per_hour - new.threshold_bytes_per_hour).abs() > 1e-6 {
+        reasons.push(format!(
+            "note: the runs were judged against different limits ({} and {})",
+            base.threshold.spec(),
+            new.threshold.spec()
+        ));
+    }
+    if (base.warmup_s - new.warmup_s).abs() > 1e-6 {
+        reasons.push(format!(
+            "note: the runs were judged after different warm-ups ({:.0} s and {:.0} s)",
+            base.warmup_s, new.warmup_s
+        ));
+    }
     let delta = slope(&new).zip(slope(&base)).map(|(n, b)| n - b);
     match delta {
         Some(d) if d > margin.bytes_per_hour => {
@@ -117,12 +146,17 @@ pub(crate) fn compare(
         let samples = Recording::scan(&d.join("samples.csv"))?;
         series::read(&samples, Some(&d.join("workload.csv")), columns)
     };
-    let (bs, ns) = (
-        read(base_dir).map_err(Failure::Usage)?,
-        read(new_dir).map_err(Failure::Usage)?,
-    );
-    charts::write_comparison(&out, new.metric, [("base", &bs), ("new", &ns)])
-        .map_err(Failure::Io)?;
+    // A folder without samples (a summary written by `report --out`) is
+    // compared on its summary; only the chart needs the samples.
+    match (read(base_dir), read(new_dir)) {
+        (Ok(bs), Ok(ns)) => {
+            charts::write_comparison(&out, new.metric, [("base", &bs), ("new", &ns)])
+                .map_err(Failure::Io)?;
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            reasons.push(format!("note: no comparison chart: {e:#}"));
+        }
+    }
     let comparison = Comparison {
         base: base_dir.display().to_string(),
         new: new_dir.display().to_string(),

@@ -308,3 +308,52 @@ fn values_no_axis_can_hold_skip_the_chart_not_the_report() {
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(html.contains("too large to chart"), "{html}");
 }
+
+#[test]
+fn compare_refuses_other_metrics_and_a_new_run_without_a_verdict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let make = |name: &str, metric: &str| {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        let mut s = String::from("elapsed_s,rss_bytes,anon_bytes\n");
+        for t in 0..600 {
+            writeln!(s, "{t},{},{}", 150_000_000 + t, 100_000_000 + t).unwrap();
+        }
+        std::fs::write(dir.join("samples.csv"), s).unwrap();
+        let o = run(&["report", dir.to_str().unwrap(), "--metric", metric]);
+        assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+        dir
+    };
+    let (anon, rss) = (make("anon", "anon"), make("rss", "rss"));
+    let o = run(&["compare", anon.to_str().unwrap(), rss.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("judged on anon and NEW on rss"));
+
+    // NEW's target crashed: no verdict, so not "not worse".
+    let r = soak(
+        "--duration 6s --warmup 1s --interval 200ms --metric rss",
+        &["--", "sh", "-c", "sleep 1; exit 1"],
+    );
+    assert_eq!(r.code(), Some(3), "{}", r.describe());
+    let o = run(&["compare", rss.to_str().unwrap(), r.dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("NEW's target failed"));
+
+    // A summary without its samples (written by `report --out`) compares,
+    // without a chart.
+    let elsewhere = tmp.path().join("elsewhere");
+    let o = run(&[
+        "report",
+        rss.to_str().unwrap(),
+        "--out",
+        elsewhere.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let o = run(&[
+        "compare",
+        rss.to_str().unwrap(),
+        elsewhere.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("no comparison chart"));
+}
