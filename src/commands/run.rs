@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context;
 
 use super::{exit, exit_code_for, Failure};
-use crate::analysis::{Analyzer, BlockStat, Criteria, EarlyFail, FailFastMonitor};
+use crate::analysis::{Analyzer, BlockStat, Criteria, EarlyFail, FailFastMonitor, Verdict};
 use crate::config::{RunConfig, TargetSpec};
 use crate::live::{self, LiveView, Status};
 use crate::output::{
@@ -265,6 +265,8 @@ fn conclude(
     let dir = &config.out_dir;
     let judgement = m.outcome.analyzer.judge();
     let judged_s = judgement.last_elapsed_s - config.warmup.as_secs_f64();
+    let mut load_failures = Vec::new();
+    let mut load_lost = false;
     let workloads = m
         .load
         .into_iter()
@@ -272,7 +274,12 @@ fn conclude(
             |Finished {
                  mut summary,
                  steady,
+                 deaths,
              }| {
+                if let Some(d) = deaths {
+                    load_lost |= d.died == d.of;
+                    load_failures.push(format!("workload '{}': {d}", summary.name));
+                }
                 state_growth_per_unit(&mut summary, steady, judgement.growth.as_ref(), judged_s);
                 summary
             },
@@ -306,6 +313,7 @@ fn conclude(
             processes: o.processes,
         },
         workloads,
+        load_failures,
         target: target_summary,
         partial: matches!(m.ending, Ending::Interrupted),
         fail_fast: match m.ending {
@@ -317,6 +325,11 @@ fn conclude(
     let s = Summary::of_run(&judgement, facts, |verdict| match m.ending {
         Ending::Interrupted => exit::INTERRUPTED,
         Ending::TargetExited(_) | Ending::TargetGone => exit::TARGET,
+        // A run whose load died is never a pass, whatever
+        // --on-inconclusive says.
+        Ending::Completed | Ending::FailedEarly(_) if load_lost && verdict != Verdict::Fail => {
+            exit::INCONCLUSIVE
+        }
         Ending::Completed | Ending::FailedEarly(_) => {
             exit_code_for(verdict, config.on_inconclusive)
         }
@@ -360,6 +373,7 @@ fn provisional_summary(config: &RunConfig, target: &Target, started_at: SystemTi
         started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
         sampling: SamplingFacts::default(),
         workloads: Vec::new(),
+        load_failures: Vec::new(),
         target: TargetSummary {
             mode: config.target.mode(),
             pid: target.pid(),

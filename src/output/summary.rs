@@ -235,6 +235,9 @@ pub struct RunFacts {
     pub sampling: SamplingFacts,
     /// Workload totals, growth per unit already stated.
     pub workloads: Vec<WorkloadSummary>,
+    /// Workloads whose tasks died, one line each: the load was not what
+    /// the profile asked for, so a verdict that is not a fail cannot pass.
+    pub load_failures: Vec<String>,
     /// The target and how it ended.
     pub target: TargetSummary,
     /// Set when an interruption ended the run.
@@ -261,6 +264,12 @@ impl Summary {
                 "{} sample(s) failed; first: {first}",
                 f.failed_samples
             ));
+        }
+        if !facts.load_failures.is_empty() {
+            if s.verdict == Verdict::Pass {
+                s.verdict = Verdict::Inconclusive;
+            }
+            s.reasons.extend(facts.load_failures);
         }
         if let Some(e) = &facts.fail_fast {
             s.fail_early(e);

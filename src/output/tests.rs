@@ -100,6 +100,7 @@ fn full() -> Summary {
             ..SamplingFacts::default()
         },
         workloads: vec![workload("editors", WorkloadKind::Collab), agents],
+        load_failures: Vec::new(),
         target: TargetSummary {
             mode: TargetMode::Launch,
             pid: 42,
@@ -236,9 +237,29 @@ fn run_facts() -> RunFacts {
         started_at: "2026-11-28T02:00:00Z".into(),
         sampling: SamplingFacts::default(),
         workloads: Vec::new(),
+        load_failures: Vec::new(),
         target: s.target.clone().unwrap(),
         partial: false,
         fail_fast: None,
         environment: s.environment.clone().unwrap(),
     }
+}
+
+#[test]
+fn dead_load_is_never_a_pass() {
+    let j = Judgement {
+        reasons: Vec::new(),
+        ..judgement(Verdict::Pass, 1.0 * MB, [0.5 * MB, 2.0 * MB])
+    };
+    let facts = RunFacts {
+        load_failures: vec!["workload 'editors': 4 of its 4 tasks died (first: boom)".into()],
+        ..run_facts()
+    };
+    let s = Summary::of_run(&j, facts, |v| if v == Verdict::Pass { 0 } else { 4 });
+    assert_eq!(s.verdict, Verdict::Inconclusive);
+    assert_eq!(s.exit_code, 4);
+    assert_eq!(
+        s.reasons,
+        vec!["workload 'editors': 4 of its 4 tasks died (first: boom)"]
+    );
 }

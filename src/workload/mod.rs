@@ -162,6 +162,30 @@ pub struct Finished {
     pub summary: WorkloadSummary,
     /// Ramp-up over by the end of warm-up.
     pub steady: bool,
+    /// Tasks (clients, agents, health polls) that died of a panic: the load
+    /// was not what the profile asked for.
+    pub deaths: Option<TaskDeaths>,
+}
+
+/// Tasks of one workload that died.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskDeaths {
+    /// How many died.
+    pub died: usize,
+    /// How many the workload ran.
+    pub of: usize,
+    /// The first one's panic message.
+    pub first: String,
+}
+
+impl std::fmt::Display for TaskDeaths {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of its {} tasks died (first: {})",
+            self.died, self.of, self.first
+        )
+    }
 }
 
 struct Running {
@@ -171,12 +195,12 @@ struct Running {
     stats: Arc<Stats>,
     agent: Option<AgentRun>,
     last: Counters,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// The running workloads of a run.
 pub struct Workloads {
     running: Vec<Running>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
     phase: watch::Sender<Phase>,
     csv: Option<csv::Writer<File>>,
     start: Instant,
@@ -209,11 +233,11 @@ impl Workloads {
         csv_path: &Path,
     ) -> anyhow::Result<Workloads> {
         let (phase, phase_rx) = watch::channel(Phase::Run);
-        let mut tasks = Vec::new();
         let mut running = Vec::new();
         let judged_from = start + warmup;
         for spec in specs {
             let stats = Arc::new(Stats::default());
+            let mut tasks = Vec::new();
             let agent = match spec {
                 WorkloadSpec::Collab(c) => {
                     collab::spawn(
@@ -237,6 +261,7 @@ impl Workloads {
                 stats,
                 agent,
                 last: Counters::default(),
+                tasks,
             });
         }
         let csv = if specs.is_empty() {
@@ -248,7 +273,6 @@ impl Workloads {
         };
         Ok(Workloads {
             running,
-            tasks,
             phase,
             csv,
             start,
@@ -308,28 +332,54 @@ impl Workloads {
     /// Stops sending, drains, closes every connection, writes the last
     /// interval, and returns the totals.
     pub async fn stop(mut self) -> Vec<Finished> {
+        let mut deaths: Vec<Option<TaskDeaths>> = Vec::new();
         if !self.running.is_empty() {
             let _ = self.phase.send(Phase::Drain);
             tokio::time::sleep(DRAIN).await;
             let _ = self.phase.send(Phase::Close);
-            let tasks: Vec<_> = self.tasks.drain(..).collect();
-            let all = async {
-                for t in tasks {
-                    let _ = t.await;
-                }
-            };
             // Tasks still closing after the grace end with the runtime.
-            let _ = tokio::time::timeout(CLOSE_GRACE, all).await;
+            let deadline = tokio::time::Instant::now() + CLOSE_GRACE;
+            for r in &mut self.running {
+                deaths.push(join(std::mem::take(&mut r.tasks), deadline).await);
+            }
             self.write_interval();
         }
+        deaths.resize(self.running.len(), None);
         self.running
             .iter()
-            .map(|r| Finished {
+            .zip(deaths)
+            .map(|(r, deaths)| Finished {
                 steady: r.ramp_up <= self.warmup,
                 summary: r.summary(),
+                deaths,
             })
             .collect()
     }
+}
+
+/// Waits for `tasks` until `deadline`; counts the ones that panicked.
+async fn join(
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    deadline: tokio::time::Instant,
+) -> Option<TaskDeaths> {
+    let of = tasks.len();
+    let mut died = 0;
+    let mut first = None;
+    for t in tasks {
+        if let Ok(Err(e)) = tokio::time::timeout_at(deadline, t).await {
+            if e.is_panic() {
+                died += 1;
+                let payload = e.into_panic();
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                first.get_or_insert(message);
+            }
+        }
+    }
+    first.map(|first| TaskDeaths { died, of, first })
 }
 
 impl Running {
@@ -359,5 +409,29 @@ impl Running {
             growth_per_connection_bytes: None,
             growth_per_connection_ci95_bytes: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn tasks_that_panic_are_counted_with_the_first_message() {
+        let tasks = vec![
+            tokio::spawn(async {}),
+            tokio::spawn(async { panic!("capacity overflow") }),
+            tokio::spawn(async {}),
+        ];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let d = join(tasks, deadline).await.expect("a death");
+        assert_eq!((d.died, d.of), (1, 3));
+        assert_eq!(d.first, "capacity overflow");
+        assert_eq!(
+            d.to_string(),
+            "1 of its 3 tasks died (first: capacity overflow)"
+        );
+        let healthy = vec![tokio::spawn(async {})];
+        assert_eq!(join(healthy, deadline).await, None);
     }
 }

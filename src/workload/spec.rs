@@ -40,6 +40,12 @@ pub mod defaults {
     pub const HEALTH_EVERY: Duration = Duration::from_secs(30);
     /// Unhealthy for this long flags the target.
     pub const UNHEALTHY_AFTER: Duration = Duration::from_secs(60);
+    /// Largest message or body one rendering may make: `{random:N}` and
+    /// `message_bytes` beyond it are refused at load, not met as an
+    /// allocation failure hours into a run.
+    pub const MAX_MESSAGE_BYTES: usize = 16 << 20;
+    /// Most clients (collab) or agents one workload may run.
+    pub const MAX_CLIENTS: u32 = 100_000;
     /// The default collab message.
     pub const MESSAGE: &str =
         r#"{"doc":"{doc}","client":{client},"seq":{seq},"tag":"{tag}","text":"{random}"}"#;
@@ -335,7 +341,18 @@ fn collab(
             "'docs' and 'clients_per_doc' must be at least 1".into(),
         ));
     }
-    let clients = f64::from(docs * clients_per_doc);
+    let clients = match docs.checked_mul(clients_per_doc) {
+        Some(n) if n <= defaults::MAX_CLIENTS => f64::from(n),
+        _ => {
+            return Err(at(
+                "clients_per_doc",
+                format!(
+                    "{docs} docs × {clients_per_doc} clients per doc is more than {} clients",
+                    defaults::MAX_CLIENTS
+                ),
+            ))
+        }
+    };
     let rate_per_client = match (w.rate, w.total_rate) {
         (Some(r), _) => r.0,
         (None, Some(t)) => t.0 / clients,
@@ -346,7 +363,13 @@ fn collab(
         .map_or(defaults::MESSAGE_BYTES, |b| b.0 as usize);
     let text = w.message.as_deref().unwrap_or(defaults::MESSAGE);
     check_env(text).map_err(|m| at("message", m))?;
+    if random > defaults::MAX_MESSAGE_BYTES {
+        return Err(at("message_bytes", too_big("'message_bytes'")));
+    }
     let message = Template::parse(&expand_env(text).map_err(|m| at("message", m))?, random);
+    if message.random_bytes() > defaults::MAX_MESSAGE_BYTES {
+        return Err(at("message", too_big("{random:N} in 'message'")));
+    }
     if !message.has_tag() {
         return Err(at(
             "message",
@@ -389,6 +412,12 @@ fn agent(
     let agents = w.agents.unwrap_or(1);
     if agents == 0 {
         return Err(at("agents", "'agents' must be at least 1".into()));
+    }
+    if agents > defaults::MAX_CLIENTS {
+        return Err(at(
+            "agents",
+            format!("'agents' must be at most {}", defaults::MAX_CLIENTS),
+        ));
     }
     let pacing = match (w.think_time, w.rate, w.total_rate) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
@@ -511,6 +540,14 @@ fn request_step(
             None => None,
         },
     };
+    if request
+        .body
+        .as_ref()
+        .is_some_and(|b| b.random_bytes() > defaults::MAX_MESSAGE_BYTES)
+    {
+        let key = if json { "json" } else { "body" };
+        return Err((key, too_big(&format!("{{random:N}} in '{key}'"))));
+    }
     Ok(RequestStep {
         name: s
             .name
@@ -523,6 +560,14 @@ fn request_step(
         expect_status: s.expect_status,
         expect_field: s.expect_field.clone(),
     })
+}
+
+/// The error for a size beyond [`defaults::MAX_MESSAGE_BYTES`].
+fn too_big(what: &str) -> String {
+    format!(
+        "{what} makes messages larger than {} MiB",
+        defaults::MAX_MESSAGE_BYTES >> 20
+    )
 }
 
 /// The headers, `${ENV}` expanded and checked as HTTP. Errors name the

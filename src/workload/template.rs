@@ -94,6 +94,17 @@ impl Template {
         Template { segments }
     }
 
+    /// Bytes of `{random}` one rendering writes (saturating).
+    pub fn random_bytes(&self) -> usize {
+        self.segments
+            .iter()
+            .map(|s| match s {
+                Segment::Random(n) => *n,
+                _ => 0,
+            })
+            .fold(0, usize::saturating_add)
+    }
+
     /// Whether the template carries memsoak's delivery tag.
     pub fn has_tag(&self) -> bool {
         self.segments.contains(&Segment::Tag)
