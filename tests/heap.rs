@@ -86,8 +86,9 @@ fn memsoak_heap_does_not_grow_with_run_length() {
     // The live view's channel holds only the latest judgement.
     let (live, _live_rx) = tokio::sync::watch::channel(None);
     let settings = Settings {
-        root: std::process::id(),
-        group: None,
+        tree: memsoak::sampler::Tree::Attached {
+            root: std::process::id(),
+        },
         interval: Duration::from_millis(1),
         pss_every: 10,
         metric: None,

@@ -34,6 +34,8 @@ enum Ending {
     FailedEarly(EarlyFail),
     TargetExited(ExitInfo),
     TargetGone,
+    /// A launcher that exited 0 left processes behind, and they all ended.
+    LeftProcessesGone(ExitInfo),
     Interrupted,
 }
 
@@ -47,6 +49,9 @@ struct Measured {
     load: Vec<Finished>,
     /// Exit status of a target memsoak stopped.
     stopped: Option<ExitInfo>,
+    /// A launcher that exited 0 during the run, leaving processes that
+    /// were sampled on.
+    launcher_exited: Option<ExitInfo>,
 }
 
 /// Runs a soak test; returns the exit code.
@@ -139,8 +144,13 @@ async fn measure(
     let pss_every =
         (config.pss_interval.as_secs_f64() / config.interval.as_secs_f64()).ceil() as u32;
     let settings = sampler::Settings {
-        root: target.pid(),
-        group: target.process_group(),
+        tree: match target.process_group() {
+            Some(group) => sampler::Tree::Launched {
+                group,
+                exclude: target.watchdog_pid().into_iter().collect(),
+            },
+            None => sampler::Tree::Attached { root: target.pid() },
+        },
         interval: config.interval,
         pss_every: pss_every.max(1),
         metric: config.metric,
@@ -198,18 +208,41 @@ async fn measure(
         }
     };
     let launched = target.is_launched();
+    let mut launcher_exited: Option<ExitInfo> = None;
     tokio::pin!(deadline, interrupt, gone, early);
     let ending = loop {
         tokio::select! {
             _ = &mut deadline => break Ending::Completed,
-            info = target.exited() => break Ending::TargetExited(info),
+            info = target.exited(), if launcher_exited.is_none() => {
+                // A launcher that daemonizes exits 0 and leaves its
+                // processes (re-parented to memsoak, its subreaper): they
+                // are the target now, sampled until the end.
+                let left = target.refresh();
+                if info.code == Some(0) && left > 0 {
+                    say(options, &format!(
+                        "memsoak: the launcher exited 0 after {:.1}s and left {left} process(es): sampling them",
+                        start.elapsed().as_secs_f64()
+                    ));
+                    launcher_exited = Some(info);
+                } else {
+                    break Ending::TargetExited(info);
+                }
+            }
             // A launched root's end is its exit status (`exited`); the
             // sampler, which may see it as a zombie first, only decides for
             // an attached process, whose status memsoak cannot collect.
             () = &mut gone, if !launched => break Ending::TargetGone,
             e = &mut early => break Ending::FailedEarly(e),
             _ = &mut interrupt => break Ending::Interrupted,
-            _ = stats_tick.tick() => load_now = workloads.write_interval(),
+            _ = stats_tick.tick() => {
+                load_now = workloads.write_interval();
+                // Keeps the watchdog's list of the target's processes
+                // current, and notices when a launcher's processes are gone.
+                let left = target.refresh();
+                if let Some(info) = launcher_exited.filter(|_| left == 0) {
+                    break Ending::LeftProcessesGone(info);
+                }
+            }
             _ = view_tick.tick() => {
                 let latest = live_rx.borrow().clone();
                 view.update(&Status {
@@ -252,6 +285,7 @@ async fn measure(
         outcome,
         load,
         stopped,
+        launcher_exited,
     })
 }
 
@@ -288,7 +322,14 @@ fn conclude(
     let o = m.outcome;
     let target_summary = TargetSummary {
         max_processes: o.max_processes,
-        ..target_summary(config, target, &m.ending, m.ended_at, m.stopped)
+        ..target_summary(
+            config,
+            target,
+            &m.ending,
+            m.ended_at,
+            m.stopped,
+            m.launcher_exited,
+        )
     };
     let target_failed = target_summary.failure.is_some();
     let facts = RunFacts {
@@ -324,7 +365,7 @@ fn conclude(
     };
     let s = Summary::of_run(&judgement, facts, |verdict| match m.ending {
         Ending::Interrupted => exit::INTERRUPTED,
-        Ending::TargetExited(_) | Ending::TargetGone => exit::TARGET,
+        Ending::TargetExited(_) | Ending::TargetGone | Ending::LeftProcessesGone(_) => exit::TARGET,
         // A run whose load died is never a pass, whatever
         // --on-inconclusive says.
         Ending::Completed | Ending::FailedEarly(_) if load_lost && verdict != Verdict::Fail => {
@@ -460,8 +501,12 @@ fn target_summary(
     ending: &Ending,
     ended_at: Duration,
     stopped: Option<ExitInfo>,
+    launcher_exited: Option<ExitInfo>,
 ) -> TargetSummary {
     let (exit_info, failure) = match ending {
+        _ if launcher_exited.is_some() && !matches!(ending, Ending::LeftProcessesGone(_)) => {
+            (launcher_exited, None)
+        }
         Ending::Completed | Ending::FailedEarly(_) | Ending::Interrupted => (stopped, None),
         Ending::TargetExited(info) => (
             Some(*info),
@@ -484,15 +529,26 @@ fn target_summary(
                 ended_at.as_secs_f64()
             )),
         ),
+        Ending::LeftProcessesGone(info) => (
+            Some(*info),
+            Some(format!(
+                "the launcher exited 0 and every process it left had ended, after {:.1}s",
+                ended_at.as_secs_f64()
+            )),
+        ),
     };
     TargetSummary {
         mode: config.target.mode(),
         pid: target.pid(),
         command: config.target.command_line(),
         exit: exit_info,
-        exit_description: exit_info.map(|i| match failure {
-            Some(_) => i.describe(),
-            None => format!("stopped by memsoak: {}", i.describe()),
+        exit_description: exit_info.map(|i| match (&failure, launcher_exited) {
+            (Some(_), _) => i.describe(),
+            (None, Some(_)) => format!(
+                "the launcher exited by itself ({}); the processes it left were stopped by memsoak",
+                i.describe()
+            ),
+            (None, None) => format!("stopped by memsoak: {}", i.describe()),
         }),
         failure,
         // Filled in from the sampler's outcome.

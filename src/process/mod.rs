@@ -8,6 +8,7 @@
 
 mod ready;
 pub mod spec;
+pub(crate) mod tree;
 pub mod watchdog;
 
 use std::fs::File;
@@ -86,6 +87,14 @@ pub enum TargetError {
     /// The pid to attach to does not exist.
     #[error("no process with pid {0} to attach to")]
     NoSuchPid(u32),
+    /// The pid to attach to is a thread of another process.
+    #[error("pid {pid} is a thread of process {process}: attach to --pid {process}")]
+    Thread {
+        /// The thread id given.
+        pid: u32,
+        /// Its process.
+        process: i32,
+    },
     /// Readiness never came.
     #[error("target not ready after {timeout}: {probe} never succeeded (last error: {last_error}){tail}")]
     NotReady {
@@ -123,6 +132,8 @@ enum Kind {
         grace: Duration,
         stopped: bool,
         watchdog: Option<watchdog::Watchdog>,
+        /// The target's processes as last seen (the root included).
+        tracked: Vec<tree::Tracked>,
     },
     Attached,
 }
@@ -150,6 +161,9 @@ impl Target {
         let stderr_path = run_dir.join("target.stderr.log");
         let stdout = File::create(&stdout_path).map_err(spawn_err)?;
         let stderr = File::create(&stderr_path).map_err(spawn_err)?;
+        // Orphans of the target's tree come back to memsoak, not to pid 1,
+        // so they are sampled and stopped with the rest.
+        tree::become_subreaper();
         let mut cmd = tokio::process::Command::new(&spec.program);
         cmd.args(&spec.args)
             .envs(&spec.env)
@@ -186,6 +200,7 @@ impl Target {
                 grace,
                 stopped: false,
                 watchdog,
+                tracked: Vec::new(),
             },
             stderr_path: Some(stderr_path),
         })
@@ -194,6 +209,14 @@ impl Target {
     fn attach(pid: u32) -> Result<Target, TargetError> {
         if !pid_alive(pid) {
             return Err(TargetError::NoSuchPid(pid));
+        }
+        if let Some(process) = tree::thread_of(pid as i32) {
+            return Err(TargetError::Thread { pid, process });
+        }
+        if tree::is_ancestor_of_memsoak(pid as i32) {
+            tracing::warn!(
+                "pid {pid} is an ancestor of memsoak: memsoak leaves itself out of what it measures"
+            );
         }
         Ok(Target {
             pid,
@@ -215,6 +238,39 @@ impl Target {
     /// Whether memsoak launched it.
     pub fn is_launched(&self) -> bool {
         matches!(self.kind, Kind::Launched { .. })
+    }
+
+    /// The watchdog's pid: not part of the target, though memsoak's child.
+    pub fn watchdog_pid(&self) -> Option<u32> {
+        match &self.kind {
+            Kind::Launched {
+                watchdog: Some(w), ..
+            } => Some(w.pid()),
+            _ => None,
+        }
+    }
+
+    /// Looks for every process of a launched target (the root, its
+    /// descendants, and orphans re-parented to memsoak), tells the watchdog
+    /// when the set changed, and returns how many are alive besides the
+    /// root. Zero for an attached target.
+    pub fn refresh(&mut self) -> usize {
+        let root = self.pid as i32;
+        let exclude: Vec<i32> = self.watchdog_pid().map(|p| p as i32).into_iter().collect();
+        let Kind::Launched {
+            watchdog, tracked, ..
+        } = &mut self.kind
+        else {
+            return 0;
+        };
+        let now = tree::launched(&exclude, root);
+        if now != *tracked {
+            if let Some(w) = watchdog {
+                w.track(&now);
+            }
+            *tracked = now;
+        }
+        tracked.iter().filter(|t| t.pid != root).count()
     }
 
     /// Resolves when the target ends. For an attached process the exit
@@ -266,6 +322,7 @@ impl Target {
             child,
             grace,
             stopped,
+            watchdog,
             ..
         } = &mut self.kind
         else {
@@ -277,16 +334,29 @@ impl Target {
             return root;
         }
         *stopped = true;
-        // ESRCH means the group is already gone; nothing else can fail for
-        // our own child's group.
-        tracing::debug!("stopping process group {pgid}: SIGTERM");
-        let _ = killpg(pgid, Signal::SIGTERM);
+        let exclude: Vec<i32> = watchdog.iter().map(|w| w.pid() as i32).collect();
+        let keep = self.pid as i32;
+        // Every process of the target: its group, and each one memsoak
+        // tracks (workers that left the group, orphans of a daemonizing
+        // launcher). ESRCH means a process is already gone; nothing else
+        // can fail for memsoak's own children.
+        let signal_all = |signal| {
+            let _ = killpg(pgid, signal);
+            tree::signal_each(&tree::launched(&exclude, keep), signal);
+        };
+        let all_gone = |root: &Option<ExitInfo>| {
+            root.is_some()
+                && killpg(pgid, None).is_err()
+                && tree::launched(&exclude, keep).is_empty()
+        };
+        tracing::debug!("stopping process group {pgid} and the target's other processes: SIGTERM");
+        signal_all(Signal::SIGTERM);
         let deadline = Instant::now() + *grace;
         loop {
             if root.is_none() {
                 root = child.try_wait().ok().flatten().map(ExitInfo::from_status);
             }
-            if root.is_some() && killpg(pgid, None).is_err() {
+            if all_gone(&root) {
                 return root;
             }
             if Instant::now() >= deadline {
@@ -295,13 +365,15 @@ impl Target {
             std::thread::sleep(Duration::from_millis(20));
         }
         tracing::info!(
-            "process group {pgid} still running {} after SIGTERM: SIGKILL",
+            "the target's processes still running {} after SIGTERM: SIGKILL",
             humantime::format_duration(*grace)
         );
-        let _ = killpg(pgid, Signal::SIGKILL);
+        signal_all(Signal::SIGKILL);
         let until = Instant::now() + Duration::from_secs(2);
-        while root.is_none() && Instant::now() < until {
-            root = child.try_wait().ok().flatten().map(ExitInfo::from_status);
+        while !all_gone(&root) && Instant::now() < until {
+            if root.is_none() {
+                root = child.try_wait().ok().flatten().map(ExitInfo::from_status);
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
         root

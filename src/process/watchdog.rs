@@ -3,18 +3,25 @@
 //! its workers never outlive memsoak.
 //!
 //! memsoak starts `memsoak __watchdog PGID GRACE_MS` with a pipe on its
-//! stdin and never writes to it. The watchdog blocks reading the pipe; the
-//! kernel closes it when memsoak exits for any reason. On that end of file
-//! the watchdog stops the process group if it still exists (SIGTERM, grace,
-//! SIGKILL). PR_SET_PDEATHSIG alone would reach only the direct child, not
-//! the workers it forked, hence a process that owns the whole group.
+//! stdin. Over it memsoak sends, whenever the set changes, one line with
+//! every process of the target it tracks (`PID:STARTTIME ...`, see
+//! [`super::tree`]): workers that left the group and orphans of a
+//! daemonizing launcher included. The watchdog keeps the last line only,
+//! so its memory is bounded by the live set. The kernel closes the pipe
+//! when memsoak exits for any reason; on that end of file the watchdog
+//! stops the process group and each tracked process that is still the same
+//! process (SIGTERM, grace, SIGKILL). PR_SET_PDEATHSIG alone would reach
+//! only the direct child, not the workers it forked, hence a process that
+//! owns the whole set.
 
-use std::io::Read;
+use std::io::{BufRead, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
+
+use super::tree::{self, Tracked};
 
 /// The running guard of one target.
 #[derive(Debug)]
@@ -37,6 +44,21 @@ impl Watchdog {
             .process_group(0)
             .spawn()?;
         Ok(Watchdog { child })
+    }
+
+    /// The guard's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Tells the guard the target's processes as tracked now.
+    pub(crate) fn track(&mut self, processes: &[Tracked]) {
+        if let Some(stdin) = &mut self.child.stdin {
+            let line: Vec<String> = processes.iter().map(Tracked::to_string).collect();
+            // A guard that died cannot be told; the group is still stopped
+            // by memsoak itself.
+            let _ = writeln!(stdin, "{}", line.join(" ")).and_then(|()| stdin.flush());
+        }
     }
 
     /// memsoak has stopped the target itself: let the guard go.
@@ -69,28 +91,42 @@ pub fn run_if_requested(args: &[std::ffi::OsString]) -> bool {
     true
 }
 
-/// The guard's body: waits for memsoak to end, then stops the group.
+/// The guard's body: keeps the last set of tracked processes memsoak sent
+/// until memsoak ends, then stops them and the group.
 pub fn guard(pgid: i32, grace: Duration) {
-    let mut stdin = std::io::stdin();
-    let mut buf = [0u8; 64];
-    // Returns 0 (end of file) or an error once memsoak's end of the pipe closes.
-    while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
-    stop_group(pgid, grace);
+    let mut tracked: Vec<Tracked> = Vec::new();
+    let mut line = String::new();
+    let mut stdin = std::io::stdin().lock();
+    // Ends on end of file, or an error, once memsoak's end of the pipe closes.
+    loop {
+        line.clear();
+        match stdin.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                tracked = line.split_whitespace().filter_map(Tracked::parse).collect();
+            }
+        }
+    }
+    stop_all(pgid, &tracked, grace);
 }
 
-/// SIGTERM to the group, up to `grace` for it to go, then SIGKILL.
-pub fn stop_group(pgid: i32, grace: Duration) {
+/// SIGTERM to the group and to each tracked process, up to `grace` for
+/// them to go, then SIGKILL.
+pub(crate) fn stop_all(pgid: i32, tracked: &[Tracked], grace: Duration) {
     let group = Pid::from_raw(pgid);
-    if killpg(group, None).is_err() {
+    let gone = || killpg(group, None).is_err() && !tracked.iter().any(Tracked::alive);
+    if gone() {
         return;
     }
     let _ = killpg(group, Signal::SIGTERM);
+    tree::signal_each(tracked, Signal::SIGTERM);
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
-        if killpg(group, None).is_err() {
+        if gone() {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = killpg(group, Signal::SIGKILL);
+    tree::signal_each(tracked, Signal::SIGKILL);
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use procfs::process::{all_processes, Process};
 
-use super::{Probe, ProbeError, ProcessSummary, Sample};
+use super::{Probe, ProbeError, ProcessSummary, Sample, Tree};
 
 /// The `/proc` probe.
 pub(crate) struct ProcProbe {
@@ -49,8 +49,24 @@ struct Member {
     cpu_ticks: u64,
 }
 
-/// The root and its descendants (and, if given, its process group).
-fn tree(root: i32, group: Option<i32>) -> Result<Vec<Member>, ProbeError> {
+/// The processes of `spec`: an attached root and its descendants, or
+/// memsoak's descendants and the target's group less memsoak's helpers.
+fn tree(spec: &Tree) -> Result<Vec<Member>, ProbeError> {
+    let me = std::process::id() as i32;
+    let (root, group, exclude): (i32, Option<i32>, Vec<i32>) = match spec {
+        // memsoak never measures itself inside an attached tree (unless it
+        // is the very process attached to, as in its own heap test).
+        Tree::Attached { root } => {
+            let root = i32::try_from(*root).map_err(|_| ProbeError::RootGone)?;
+            (root, None, if root == me { Vec::new() } else { vec![me] })
+        }
+        Tree::Launched { group, exclude } => (
+            me,
+            Some(*group),
+            exclude.iter().map(|p| *p as i32).chain([me]).collect(),
+        ),
+    };
+    let launched = matches!(spec, Tree::Launched { .. });
     let mut all = Vec::new();
     let mut root_found = false;
     let procs =
@@ -70,7 +86,7 @@ fn tree(root: i32, group: Option<i32>) -> Result<Vec<Member>, ProbeError> {
             stat.utime + stat.stime,
         ));
     }
-    if !root_found {
+    if !root_found && !launched {
         return Err(ProbeError::RootGone);
     }
     let mut children: HashMap<i32, Vec<usize>> = HashMap::new();
@@ -84,18 +100,25 @@ fn tree(root: i32, group: Option<i32>) -> Result<Vec<Member>, ProbeError> {
         .filter(|(_, p)| p.0 == root || group.is_some_and(|g| p.2 == g))
         .map(|(i, _)| i)
         .collect();
+    // memsoak's helpers (and memsoak itself, for a launched target) are
+    // walked through or left out, never measured.
+    let excluded = |pid: i32| exclude.contains(&pid);
     while let Some(i) = stack.pop() {
         if std::mem::replace(&mut member[i], true) {
             continue;
         }
-        if let Some(kids) = children.get(&all[i].0) {
+        let pid = all[i].0;
+        if excluded(pid) && pid != me {
+            continue;
+        }
+        if let Some(kids) = children.get(&pid) {
             stack.extend(kids.iter().copied().filter(|&k| !member[k]));
         }
     }
     Ok(all
         .into_iter()
         .zip(member)
-        .filter(|(_, m)| *m)
+        .filter(|(p, m)| *m && !excluded(p.0))
         .map(|(p, _)| Member {
             pid: p.0,
             ppid: p.1,
@@ -106,14 +129,8 @@ fn tree(root: i32, group: Option<i32>) -> Result<Vec<Member>, ProbeError> {
 }
 
 impl Probe for ProcProbe {
-    fn read(
-        &mut self,
-        root: u32,
-        group: Option<i32>,
-        want_pss: bool,
-    ) -> Result<Sample, ProbeError> {
-        let root = i32::try_from(root).map_err(|_| ProbeError::RootGone)?;
-        let members = tree(root, group)?;
+    fn read(&mut self, spec: &Tree, want_pss: bool) -> Result<Sample, ProbeError> {
+        let members = tree(spec)?;
         let now = std::time::Instant::now();
         let mut r = Sample {
             pss_bytes: want_pss.then_some(0),
@@ -161,7 +178,13 @@ impl Probe for ProcProbe {
             cpu.insert((m.pid, m.starttime), m.cpu_ticks);
         }
         if r.processes == 0 {
-            return Err(ProbeError::RootGone);
+            return Err(match spec {
+                Tree::Attached { .. } => ProbeError::RootGone,
+                // The run decides what an empty launched tree means.
+                Tree::Launched { .. } => {
+                    ProbeError::Other("no process of the target is alive".into())
+                }
+            });
         }
         if let Some(last) = self.last_at {
             let wall = now.duration_since(last).as_secs_f64();

@@ -44,10 +44,9 @@ pub enum ProbeError {
 
 /// A platform backend that reads a process tree.
 pub trait Probe: Send {
-    /// Reads `root`, its descendants and (if given) its process group. The
-    /// sampler fills in the time fields of the returned sample.
-    fn read(&mut self, root: u32, group: Option<i32>, want_pss: bool)
-        -> Result<Sample, ProbeError>;
+    /// Reads the processes of `tree`. The sampler fills in the time fields
+    /// of the returned sample.
+    fn read(&mut self, tree: &Tree, want_pss: bool) -> Result<Sample, ProbeError>;
     /// `samples.csv` columns this backend cannot fill.
     fn unavailable(&self) -> &'static [&'static str];
     /// The tree's processes at the last successful reading, if known.
@@ -83,12 +82,30 @@ pub fn default_probe() -> Result<Box<dyn Probe>, ProbeError> {
     Ok(Box::new(portable::SysinfoProbe::new()?))
 }
 
+/// Which processes are measured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tree {
+    /// A running process and its descendants.
+    Attached {
+        /// The process attached to.
+        root: u32,
+    },
+    /// A launched target: every descendant of memsoak (its subreaper, so
+    /// orphans of the target come back to it) and every member of the
+    /// target's process group, less memsoak itself and the `exclude`d
+    /// processes (the watchdog) with their descendants.
+    Launched {
+        /// The target's process group.
+        group: i32,
+        /// memsoak's own helpers.
+        exclude: Vec<u32>,
+    },
+}
+
 /// What the sampler needs to know.
 pub struct Settings {
-    /// Root process.
-    pub root: u32,
-    /// Process group of a launched target.
-    pub group: Option<i32>,
+    /// The processes to measure.
+    pub tree: Tree,
     /// Time between samples.
     pub interval: Duration,
     /// PSS is read every this many ticks.
@@ -236,7 +253,7 @@ fn sample_loop(
         let now = Instant::now();
         let late = now.saturating_duration_since(due);
         let want_pss = tick.is_multiple_of(u64::from(settings.pss_every.max(1)));
-        match probe.read(settings.root, settings.group, want_pss) {
+        match probe.read(&settings.tree, want_pss) {
             Ok(mut sample) => {
                 sample.elapsed_s = now.duration_since(start).as_secs_f64();
                 sample.unix_time_s = SystemTime::now()
@@ -300,7 +317,7 @@ fn sample_loop(
                 }
             }
             Err(ProbeError::RootGone) => {
-                tracing::info!("the root process {} is gone", settings.root);
+                tracing::info!("the target is gone ({:?})", settings.tree);
                 let _ = root_gone.send(());
                 break;
             }

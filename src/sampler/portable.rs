@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
-use super::{Probe, ProbeError, Sample};
+use super::{Probe, ProbeError, Sample, Tree};
 
 /// The `sysinfo` probe.
 pub(crate) struct SysinfoProbe {
@@ -29,12 +29,7 @@ impl SysinfoProbe {
 }
 
 impl Probe for SysinfoProbe {
-    fn read(
-        &mut self,
-        root: u32,
-        _group: Option<i32>,
-        _want_pss: bool,
-    ) -> Result<Sample, ProbeError> {
+    fn read(&mut self, spec: &Tree, _want_pss: bool) -> Result<Sample, ProbeError> {
         self.system.refresh_processes_specifics(
             ProcessesToUpdate::All,
             true,
@@ -45,7 +40,20 @@ impl Probe for SysinfoProbe {
         );
         let now = std::time::Instant::now();
         let procs = self.system.processes();
-        let root = Pid::from_u32(root);
+        // A launched target is walked from memsoak itself (its subreaper),
+        // which is not measured, nor are its helpers.
+        let me = Pid::from_u32(std::process::id());
+        let (root, exclude): (Pid, Vec<Pid>) = match spec {
+            // memsoak never measures itself inside an attached tree (unless
+            // it is the very process attached to).
+            Tree::Attached { root } => {
+                let root = Pid::from_u32(*root);
+                (root, if root == me { Vec::new() } else { vec![me] })
+            }
+            Tree::Launched { exclude, .. } => {
+                (me, exclude.iter().map(|p| Pid::from_u32(*p)).collect())
+            }
+        };
         if !procs.contains_key(&root) {
             return Err(ProbeError::RootGone);
         }
@@ -66,6 +74,13 @@ impl Probe for SysinfoProbe {
         let mut cpu_ms_delta = 0u64;
         while let Some(pid) = stack.pop() {
             let Some(p) = procs.get(&pid) else { continue };
+            if exclude.contains(&pid) {
+                continue;
+            }
+            stack.extend(children.get(&pid).into_iter().flatten().copied());
+            if pid == me && root == me {
+                continue;
+            }
             r.processes += 1;
             r.rss_bytes += p.memory();
             r.fds = match (r.fds, p.open_files()) {
@@ -76,7 +91,11 @@ impl Probe for SysinfoProbe {
             let total = p.accumulated_cpu_time();
             cpu_ms_delta += total.saturating_sub(self.last_cpu_ms.get(&key).copied().unwrap_or(0));
             cpu.insert(key, total);
-            stack.extend(children.get(&pid).into_iter().flatten().copied());
+        }
+        if r.processes == 0 {
+            return Err(ProbeError::Other(
+                "no process of the target is alive".into(),
+            ));
         }
         if let Some(last) = self.last_at {
             let wall = now.duration_since(last).as_secs_f64();

@@ -303,3 +303,17 @@ impl ClosedPort {
         }
     }
 }
+
+/// Live processes whose command line is exactly `words` (e.g. `sleep
+/// 7771`), by pid.
+pub(crate) fn running(words: &[&str]) -> Vec<i32> {
+    let want: Vec<u8> = words
+        .iter()
+        .flat_map(|w| [w.as_bytes(), b"\0"].concat())
+        .collect();
+    processes()
+        .into_iter()
+        .filter(|p| std::fs::read(format!("/proc/{}/cmdline", p.pid)).is_ok_and(|c| c == want))
+        .map(|p| p.pid)
+        .collect()
+}

@@ -357,3 +357,133 @@ fn compare_refuses_other_metrics_and_a_new_run_without_a_verdict() {
     assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("no comparison chart"));
 }
+
+/// Sleeps with durations no other test uses, to find them in `/proc`.
+fn sleeps(seconds: &[&str]) -> Vec<i32> {
+    seconds
+        .iter()
+        .flat_map(|s| running(&["sleep", s]))
+        .collect()
+}
+
+#[test]
+fn workers_that_leave_the_group_are_stopped_with_the_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("daemon.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nsetsid sleep 7771 &\n( setsid sh -c 'exec sleep 7772' & )\nexec sleep 60\n",
+    )
+    .unwrap();
+    let r = soak(
+        "--duration 4s --warmup 1s --interval 500ms --on-inconclusive pass",
+        &["--", "sh", script.to_str().unwrap()],
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    let pids: Vec<i64> = r.summary()["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_i64().unwrap())
+        .collect();
+    assert!(pids.len() >= 3, "the workers are sampled: {pids:?}");
+    assert!(
+        eventually(std::time::Duration::from_secs(5), || sleeps(&[
+            "7771", "7772"
+        ])
+        .is_empty()),
+        "workers outside the group outlived the run: {:?}",
+        sleeps(&["7771", "7772"])
+    );
+
+    let r = soak(
+        "--duration 3s --warmup 1s --interval 500ms --on-inconclusive pass",
+        &["--", "bash", "-c", "set -m; sleep 7821 & wait"],
+    );
+    assert_eq!(r.code(), Some(0), "{}", r.describe());
+    assert!(
+        eventually(std::time::Duration::from_secs(5), || sleeps(&["7821"])
+            .is_empty()),
+        "a job-control worker outlived the run"
+    );
+}
+
+#[test]
+fn a_launcher_that_daemonizes_is_followed_to_its_processes() {
+    let r = soak(
+        "--duration 4s --warmup 1s --interval 250ms --on-inconclusive pass",
+        &[
+            "--",
+            "sh",
+            "-c",
+            "( setsid sleep 7831 & ); sleep 0.5; exit 0",
+        ],
+    );
+    assert_eq!(r.code(), Some(0), "not a target failure: {}", r.describe());
+    let s = r.summary();
+    assert!(s["target"]["failure"].is_null(), "{s}");
+    assert!(
+        s["target"]["exit_description"]
+            .as_str()
+            .unwrap()
+            .contains("the launcher exited by itself"),
+        "{s}"
+    );
+    assert!(
+        s["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "sleep"),
+        "the daemon is sampled: {s}"
+    );
+    assert!(
+        r.stderr().contains("left 1 process(es): sampling them"),
+        "{}",
+        r.describe()
+    );
+    assert!(
+        eventually(std::time::Duration::from_secs(5), || sleeps(&["7831"])
+            .is_empty()),
+        "the daemon outlived the run"
+    );
+
+    // Its processes all end before the run does: a target failure.
+    let r = soak(
+        "--duration 6s --warmup 1s --interval 250ms --on-inconclusive pass",
+        &["--", "sh", "-c", "( setsid sleep 2 & ); exit 0"],
+    );
+    assert_eq!(r.code(), Some(3), "{}", r.describe());
+    assert!(
+        r.summary()["target"]["failure"]
+            .as_str()
+            .unwrap()
+            .contains("every process it left had ended"),
+        "{}",
+        r.describe()
+    );
+}
+
+#[test]
+fn the_watchdog_stops_workers_outside_the_group_when_memsoak_is_killed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let mut child = spawn_soak(&dir, &["sh", "-c", "setsid sleep 7841 & wait"]);
+    // The stats tick tells the watchdog once a second.
+    assert!(eventually(std::time::Duration::from_secs(10), || {
+        !sleeps(&["7841"]).is_empty() && summary_exists(&dir)
+    }));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        eventually(std::time::Duration::from_secs(15), || sleeps(&["7841"])
+            .is_empty()),
+        "a worker outside the group outlived a SIGKILLed memsoak: {:?}",
+        sleeps(&["7841"])
+    );
+}
+
+fn summary_exists(dir: &Path) -> bool {
+    dir.join("summary.json").is_file()
+}

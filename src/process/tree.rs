@@ -1,0 +1,185 @@
+//! Every process a launched target started, wherever it went.
+//!
+//! A process group is not enough to find them: a worker can leave it
+//! (`setsid`, `set -m` in a shell), and a launcher can daemonize, leaving
+//! its children to be re-parented. memsoak makes itself a *child
+//! subreaper* (`PR_SET_CHILD_SUBREAPER`, Linux ≥ 3.4) before launching, so
+//! every orphan of the target's tree is re-parented to memsoak instead of
+//! to pid 1. The target's processes are then exactly memsoak's descendants
+//! other than its watchdog; they are found from `/proc` and each one is
+//! known by its pid *and* start time, so a pid reused by an unrelated
+//! process is never signalled.
+//!
+//! Orphans re-parented to memsoak become its children: when one exits,
+//! memsoak reaps it here (tokio reaps only the launched root, which is left
+//! alone so its exit status is kept).
+
+use std::fmt;
+
+/// One process, by pid and start time (clock ticks since boot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Tracked {
+    /// Process id.
+    pub(crate) pid: i32,
+    /// Start time, clock ticks after boot: tells a reused pid apart.
+    pub(crate) starttime: u64,
+}
+
+impl fmt::Display for Tracked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.pid, self.starttime)
+    }
+}
+
+impl Tracked {
+    /// Parses `PID:STARTTIME`, as [`Tracked`] displays.
+    pub(crate) fn parse(text: &str) -> Option<Tracked> {
+        let (pid, start) = text.split_once(':')?;
+        Some(Tracked {
+            pid: pid.parse().ok()?,
+            starttime: start.parse().ok()?,
+        })
+    }
+
+    /// Whether this very process still runs (not a zombie, pid not reused).
+    pub(crate) fn alive(&self) -> bool {
+        stat(self.pid).is_some_and(|(start, state, _)| start == self.starttime && state != 'Z')
+    }
+}
+
+/// Start time, state and parent of `pid`, if it exists.
+#[cfg(target_os = "linux")]
+fn stat(pid: i32) -> Option<(u64, char, i32)> {
+    let s = procfs::process::Process::new(pid).ok()?.stat().ok()?;
+    Some((s.starttime, s.state, s.ppid))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn stat(_pid: i32) -> Option<(u64, char, i32)> {
+    None
+}
+
+/// The process a thread id belongs to, when `pid` is a thread of another
+/// process (its `/proc` entry exists, hidden, with another thread group).
+#[cfg(target_os = "linux")]
+pub(crate) fn thread_of(pid: i32) -> Option<i32> {
+    let status = procfs::process::Process::new(pid).ok()?.status().ok()?;
+    (status.tgid != pid).then_some(status.tgid)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn thread_of(_pid: i32) -> Option<i32> {
+    None
+}
+
+/// Whether `pid` is memsoak's parent, grandparent, … (attaching to it would
+/// take in memsoak itself, which the sampler leaves out).
+pub(crate) fn is_ancestor_of_memsoak(pid: i32) -> bool {
+    let mut at = std::process::id() as i32;
+    // Bounded: a parent chain is short, and pid 1 ends it.
+    for _ in 0..4096 {
+        let Some((_, _, parent)) = stat(at) else {
+            return false;
+        };
+        if parent == pid {
+            return true;
+        }
+        if parent <= 1 {
+            return pid == 1;
+        }
+        at = parent;
+    }
+    false
+}
+
+/// Makes memsoak the subreaper of everything it launches from now on.
+pub(crate) fn become_subreaper() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        tracing::warn!(
+            "could not become a child subreaper ({e}): processes that leave the target's tree may outlive the run"
+        );
+    }
+}
+
+/// The live descendants of memsoak other than `exclude` and their own
+/// descendants (the watchdog), in pid order. Zombie orphans re-parented to
+/// memsoak are reaped on the way, except `keep` (the launched root, whose
+/// exit status tokio collects).
+#[cfg(target_os = "linux")]
+pub(crate) fn launched(exclude: &[i32], keep: i32) -> Vec<Tracked> {
+    use std::collections::HashMap;
+    let me = std::process::id() as i32;
+    let Ok(all) = procfs::process::all_processes() else {
+        return Vec::new();
+    };
+    let mut children: HashMap<i32, Vec<(i32, u64, char)>> = HashMap::new();
+    for p in all.flatten() {
+        let Ok(s) = p.stat() else { continue };
+        children
+            .entry(s.ppid)
+            .or_default()
+            .push((s.pid, s.starttime, s.state));
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![me];
+    while let Some(parent) = stack.pop() {
+        for &(pid, starttime, state) in children.get(&parent).into_iter().flatten() {
+            if exclude.contains(&pid) {
+                continue;
+            }
+            if state == 'Z' {
+                if parent == me && pid != keep {
+                    reap(pid);
+                }
+                continue;
+            }
+            out.push(Tracked { pid, starttime });
+            stack.push(pid);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn launched(_exclude: &[i32], _keep: i32) -> Vec<Tracked> {
+    Vec::new()
+}
+
+/// Collects an exited orphan of memsoak's.
+fn reap(pid: i32) {
+    use nix::sys::wait::{waitpid, WaitPidFlag};
+    let _ = waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+}
+
+/// Sends `signal` to each process still alive as itself.
+pub(crate) fn signal_each(processes: &[Tracked], signal: nix::sys::signal::Signal) {
+    for p in processes.iter().filter(|p| p.alive()) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.pid), signal);
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tracked_process_is_known_by_pid_and_start_time() {
+        let me = std::process::id() as i32;
+        let (start, _, _) = stat(me).unwrap();
+        let t = Tracked {
+            pid: me,
+            starttime: start,
+        };
+        assert!(t.alive());
+        assert_eq!(Tracked::parse(&t.to_string()), Some(t));
+        // The same pid with another start time is another process.
+        let reused = Tracked {
+            pid: me,
+            starttime: start + 1,
+        };
+        assert!(!reused.alive());
+        assert_eq!(Tracked::parse("12"), None);
+    }
+}
