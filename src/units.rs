@@ -44,7 +44,12 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 /// Formats a byte count in MB (10^6), the unit the README and reports use.
 pub fn format_mb(bytes: f64) -> String {
-    format!("{:.1} MB", bytes / 1e6)
+    let mb = bytes / 1e6;
+    if !mb.is_finite() || mb.abs() >= 1e9 {
+        format!("{mb:.3e} MB")
+    } else {
+        format!("{mb:.1} MB")
+    }
 }
 
 /// The unit a rate was written in, kept so results are printed the same way.
@@ -90,6 +95,11 @@ impl RateUnit {
     /// The number alone, as [`RateUnit::format`] writes it.
     pub fn format_number(&self, bytes_per_hour: f64) -> String {
         let v = self.from_bytes_per_hour(bytes_per_hour);
+        // A number no person reads digit by digit (a corrupt recording):
+        // scientific notation, not hundreds of digits.
+        if !v.is_finite() || v.abs() >= 1e9 {
+            return format!("{v:.3e}");
+        }
         let decimals = if v.abs() >= 100.0 {
             0
         } else if v.abs() >= 10.0 {
@@ -153,7 +163,7 @@ impl Rate {
             time_label: time.to_string(),
             time_secs,
         };
-        let bytes_per_hour = number * size_bytes / time_secs * 3600.0;
+        let bytes_per_hour = number * size_bytes * 3600.0 / time_secs;
         if !bytes_per_hour.is_finite() {
             return Err(bad("the amount is too large"));
         }
@@ -344,7 +354,8 @@ mod tests {
         assert!(Rate::parse("1MB/0s")
             .unwrap_err()
             .contains("longer than zero"));
-        assert!(Rate::parse("1e308PB/h").unwrap_err().contains("too large"));
+        let huge = format!("1{}PB/h", "0".repeat(300));
+        assert!(Rate::parse(&huge).unwrap_err().contains("too large"));
         assert!((PerSecond::parse("6/2s").unwrap().0 - 3.0).abs() < 1e-12);
         assert!(PerSecond::parse("6/0s").is_err());
     }
@@ -373,6 +384,14 @@ mod tests {
                 r.bytes_per_hour
             );
         }
+    }
+
+    #[test]
+    fn absurd_numbers_print_short() {
+        let unit = Rate::parse("10MB/h").unwrap().unit;
+        assert_eq!(unit.format(1e300), "1.000e294 MB/h");
+        assert_eq!(format_mb(1e300), "1.000e294 MB");
+        assert_eq!(format_mb(5e6), "5.0 MB");
     }
 
     #[test]

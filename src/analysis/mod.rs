@@ -222,8 +222,12 @@ impl Analyzer {
             _ => false,
         };
 
-        let growth = if judged >= MIN_JUDGED_SAMPLES {
-            theil_sen(&self.blocks.points(c.block_stat)).map(|t| Growth {
+        let fitted = (judged >= MIN_JUDGED_SAMPLES)
+            .then(|| theil_sen(&self.blocks.points(c.block_stat)))
+            .flatten();
+        let growth = fitted
+            .as_ref()
+            .map(|t| Growth {
                 slope_bytes_per_hour: t.slope * 3600.0,
                 ci95_bytes_per_hour: [t.lo * 3600.0, t.hi * 3600.0],
                 intercept_bytes: t.intercept,
@@ -231,14 +235,30 @@ impl Analyzer {
                 samples_per_block: self.blocks.span(),
                 variance_inflation: t.variance_inflation,
             })
-        } else {
-            None
-        };
+            // Values near the float range (a corrupt recording) overflow
+            // the slopes: no estimate rather than an infinite one.
+            .filter(|g| {
+                g.slope_bytes_per_hour.is_finite()
+                    && g.ci95_bytes_per_hour.iter().all(|v| v.is_finite())
+            });
 
         let growth_verdict = match &growth {
-            None => {
+            None if judged < MIN_JUDGED_SAMPLES => {
                 reasons.push(format!(
                     "too few samples after warm-up to fit a trend ({judged}, need {MIN_JUDGED_SAMPLES}): run longer or shorten the warm-up"
+                ));
+                Verdict::Inconclusive
+            }
+            None if fitted.is_some() => {
+                reasons.push(
+                    "the values are too large for a trend to be computed (a corrupt recording?)"
+                        .into(),
+                );
+                Verdict::Inconclusive
+            }
+            None => {
+                reasons.push(format!(
+                    "the {judged} samples after warm-up span no time (all at the same elapsed time): no trend can be fitted"
                 ));
                 Verdict::Inconclusive
             }

@@ -87,6 +87,13 @@ async fn prepare(config: &RunConfig, options: live::Options) -> Result<Option<Ta
     std::fs::create_dir_all(dir)
         .with_context(|| format!("could not create the run folder '{}'", dir.display()))
         .map_err(Failure::Io)?;
+    // A folder that exists but cannot be written is found now, as an I/O
+    // error, not later as a target that "could not start".
+    let probe = dir.join(".memsoak-write-test");
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .with_context(|| format!("the run folder '{}' is not writable", dir.display()))
+        .map_err(Failure::Io)?;
     say(
         options,
         &format!(

@@ -66,6 +66,12 @@ pub(crate) fn render(s: &Summary) -> String {
 }
 
 /// Escapes text for a Markdown table cell.
+/// Escapes text for a Markdown table cell: no cell breaks, and no raw HTML
+/// (a workload or target name is not markup in a CI job's summary).
 fn md(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
+        .replace(|c: char| c.is_control(), " ")
 }

@@ -142,8 +142,13 @@ pub fn read(
     })
 }
 
+/// Most workloads drawn: each costs three decimated series, and a crafted
+/// `workload.csv` with thousands of names must not cost hundreds of MB.
+pub(crate) const MAX_WORKLOADS: usize = 16;
+
 /// `workload.csv`: rows are per interval; the interval is the gap between a
-/// workload's consecutive rows.
+/// workload's consecutive rows. Workloads after the first
+/// [`MAX_WORKLOADS`] are left out of the charts.
 fn read_workloads(path: &Path, span_s: f64, columns: usize) -> anyhow::Result<Vec<WorkloadSeries>> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
@@ -169,6 +174,7 @@ fn read_workloads(path: &Path, span_s: f64, columns: usize) -> anyhow::Result<Ve
         };
         let idx = match workloads.iter().position(|x| x.0.name == w) {
             Some(i) => i,
+            None if workloads.len() >= MAX_WORKLOADS => continue,
             None => {
                 let d = || Decimated::new(span_s, columns);
                 let series = WorkloadSeries {
@@ -199,6 +205,22 @@ fn read_workloads(path: &Path, span_s: f64, columns: usize) -> anyhow::Result<Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_of_workload_names_cost_a_bounded_chart() {
+        let dir = tempfile::tempdir().unwrap();
+        let samples = dir.path().join("samples.csv");
+        std::fs::write(&samples, "elapsed_s,rss_bytes\n0,1\n1,2\n").unwrap();
+        let workload = dir.path().join("workload.csv");
+        let mut text = String::from("elapsed_s,workload,kind,sent,received,errors,p99_ms\n");
+        for i in 0..4000 {
+            text.push_str(&format!("1,w{i},agent,1,1,0,2.0\n"));
+        }
+        std::fs::write(&workload, text).unwrap();
+        let recording = Recording::scan(&samples).unwrap();
+        let series = read(&recording, Some(&workload), 1100).unwrap();
+        assert_eq!(series.workloads.len(), MAX_WORKLOADS);
+    }
 
     #[test]
     fn decimation_keeps_spikes_and_bounds_size() {

@@ -263,3 +263,15 @@ fn dead_load_is_never_a_pass() {
         vec!["workload 'editors': 4 of its 4 tasks died (first: boom)"]
     );
 }
+
+#[test]
+fn control_characters_keep_junit_valid_xml_and_markdown_free_of_html() {
+    let mut s = full();
+    s.workloads[0].name = "bad\u{1}name <script>".into();
+    s.workloads[0].totals.errors = 2875;
+    let xml = junit::render(&s);
+    roxmltree::Document::parse(&xml).expect("valid XML");
+    let md = markdown::render(&s);
+    assert!(md.contains("bad name &lt;script&gt;"), "{md}");
+    assert!(!md.contains("<script>"), "{md}");
+}

@@ -291,6 +291,13 @@ fn values_no_axis_can_hold_skip_the_chart_not_the_report() {
     assert!(o.status.code().is_some(), "{}", describe(&o));
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(html.contains("too large to chart"), "{html}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.lines().all(|l| l.len() < 300)
+            && !stdout.contains("inf MB")
+            && !stdout.contains("NaN"),
+        "numbers print short: {stdout}"
+    );
 
     // The same for a latency no axis can hold, in workload.csv.
     csv(&dir.join("samples.csv"), 120, 0.0);
@@ -486,4 +493,52 @@ fn the_watchdog_stops_workers_outside_the_group_when_memsoak_is_killed() {
 
 fn summary_exists(dir: &Path) -> bool {
     dir.join("summary.json").is_file()
+}
+
+#[test]
+fn odd_but_valid_csvs_are_judged_and_said_plainly() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Spaces around every field: judged, and charted.
+    let dir = tmp.path().join("spaced");
+    std::fs::create_dir(&dir).unwrap();
+    let mut s = String::from(" elapsed_s , rss_bytes \n");
+    for t in 0..120 {
+        writeln!(s, " {t} , {} ", 100_000_000 + t).unwrap();
+    }
+    std::fs::write(dir.join("samples.csv"), s).unwrap();
+    let o = run(&["report", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    assert!(dir.join("memory.png").is_file(), "{}", describe(&o));
+
+    // Every sample at the same time: no trend, and the reason says why.
+    let dir = tmp.path().join("frozen-clock");
+    std::fs::create_dir(&dir).unwrap();
+    let rows: String = (0..200)
+        .map(|i| format!("5,{}\n", 100_000_000 + i))
+        .collect();
+    std::fs::write(
+        dir.join("samples.csv"),
+        format!("elapsed_s,rss_bytes\n{rows}"),
+    )
+    .unwrap();
+    let o = run(&["report", dir.to_str().unwrap(), "--warmup", "0s"]);
+    assert_eq!(o.status.code(), Some(4), "{}", describe(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("span no time"),
+        "{}",
+        describe(&o)
+    );
+
+    // A CSV given by a bare name: its report folder is named, not empty.
+    let o = memsoak()
+        .current_dir(tmp.path().join("spaced"))
+        .args(["report", "samples.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("run folder: ."),
+        "{}",
+        describe(&o)
+    );
 }

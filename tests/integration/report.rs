@@ -23,7 +23,8 @@ fn known_slope_is_recovered_from_a_hand_written_csv() {
     std::fs::write(&csv, foreign_csv(10_000.0)).unwrap();
     let o = run(&["report", csv.to_str().unwrap(), "--max-growth", "10MB/h"]);
     assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
-    let s = summary(tmp.path());
+    // A CSV that is not a run's samples.csv gets a report folder of its own.
+    let s = summary(&tmp.path().join("psrecord-report"));
     let slope = s["growth"]["slope_bytes_per_hour"].as_f64().unwrap();
     assert!((slope / 36e6 - 1.0).abs() < 0.02, "slope {slope}");
     assert_eq!(s["metric"], "rss");
