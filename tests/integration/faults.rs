@@ -542,3 +542,53 @@ fn odd_but_valid_csvs_are_judged_and_said_plainly() {
         describe(&o)
     );
 }
+
+#[test]
+fn attach_refuses_a_thread_and_never_measures_memsoak() {
+    // A thread of this test process, alive for the test's length.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let worker = std::thread::spawn(move || {
+        tx.send(nix::unistd::gettid().as_raw()).unwrap();
+        let _ = stop_rx.recv();
+    });
+    let tid = rx.recv().unwrap().to_string();
+    let o = run(&["run", "--pid", &tid, "--duration", "2s"]);
+    stop_tx.send(()).unwrap();
+    worker.join().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", describe(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!(
+            "pid {tid} is a thread of process {}",
+            std::process::id()
+        )),
+        "{}",
+        describe(&o)
+    );
+
+    // A shell that is memsoak's parent: attaching to it would take in
+    // memsoak itself, which is left out (and said so).
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#""$0" -v run --pid $$ --duration 2s --warmup 1s --interval 250ms --on-inconclusive pass --out "$1"; code=$?; exit $code"#)
+        .arg(env!("CARGO_BIN_EXE_memsoak"))
+        .arg(&out)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is an ancestor of memsoak"),
+        "{}",
+        describe(&o)
+    );
+    let names: Vec<String> = summary(&out)["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec!["sh".to_string()], "the shell alone");
+}
