@@ -9,6 +9,7 @@ pub(crate) mod compare;
 pub(crate) mod demo_backend;
 pub mod report;
 pub(crate) mod run;
+mod run_folder;
 
 use std::path::Path;
 

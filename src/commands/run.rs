@@ -11,9 +11,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::Context;
-
-use super::{exit, exit_code_for, Failure};
+use super::{exit, exit_code_for, run_folder, Failure};
 use crate::analysis::{Analyzer, BlockStat, Criteria, EarlyFail, FailFastMonitor, Verdict};
 use crate::config::{RunConfig, TargetSpec};
 use crate::live::{self, LiveView, Status};
@@ -64,7 +62,7 @@ pub(crate) async fn run(config: RunConfig, options: live::Options) -> Result<i32
 }
 
 /// Prints a note unless `--quiet`.
-fn say(options: live::Options, text: &str) {
+pub(super) fn say(options: live::Options, text: &str) {
     if !options.quiet {
         live::note(text);
     }
@@ -82,18 +80,7 @@ async fn prepare(config: &RunConfig, options: live::Options) -> Result<Option<Ta
             return Err(Failure::Target(TargetError::NoSuchPid(*pid).into()));
         }
     }
-    set_aside_previous_run(dir, options)?;
-    let existed = dir.exists();
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("could not create the run folder '{}'", dir.display()))
-        .map_err(Failure::Io)?;
-    // A folder that exists but cannot be written is found now, as an I/O
-    // error, not later as a target that "could not start".
-    let probe = dir.join(".memsoak-write-test");
-    std::fs::write(&probe, b"")
-        .and_then(|()| std::fs::remove_file(&probe))
-        .with_context(|| format!("the run folder '{}' is not writable", dir.display()))
-        .map_err(Failure::Io)?;
+    let existed = run_folder::prepare(dir, options)?;
     say(
         options,
         &format!(
@@ -440,65 +427,6 @@ fn provisional_summary(config: &RunConfig, target: &Target, started_at: SystemTi
         "provisional: written when measuring started; memsoak did not conclude this run (killed?): `memsoak report` on the folder judges its samples".into(),
     ];
     s
-}
-
-/// Files that mark a folder as holding a memsoak run.
-const RUN_FILES: [&str; 6] = [
-    "summary.json",
-    "samples.csv",
-    "workload.csv",
-    "report.html",
-    "junit.xml",
-    "target.stderr.log",
-];
-
-/// A run never lands beside an earlier one: an `--out` folder that holds
-/// a run is moved aside to `<folder>.previous-<UTC time>` (a nightly job
-/// with a fixed folder keeps every night), and a non-empty folder that
-/// holds something else is refused.
-fn set_aside_previous_run(dir: &Path, options: live::Options) -> Result<(), Failure> {
-    let Ok(mut entries) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    if entries.next().is_none() {
-        return Ok(());
-    }
-    if !RUN_FILES.iter().any(|f| dir.join(f).exists()) {
-        return Err(Failure::Usage(anyhow::anyhow!(
-            "the run folder '{}' is not empty and holds no memsoak run: give an empty or new --out folder",
-            dir.display()
-        )));
-    }
-    let stamp: String = humantime::format_rfc3339_seconds(SystemTime::now())
-        .to_string()
-        .chars()
-        .filter(|c| *c != '-' && *c != ':')
-        .collect();
-    let base = format!("{}.previous-{stamp}", dir.display());
-    let mut aside = std::path::PathBuf::from(&base);
-    let mut n = 2;
-    while aside.exists() {
-        aside = std::path::PathBuf::from(format!("{base}-{n}"));
-        n += 1;
-    }
-    std::fs::rename(dir, &aside)
-        .with_context(|| {
-            format!(
-                "the run folder '{}' holds an earlier run, which could not be moved aside to '{}'",
-                dir.display(),
-                aside.display()
-            )
-        })
-        .map_err(Failure::Io)?;
-    say(
-        options,
-        &format!(
-            "memsoak: '{}' held an earlier run: moved to '{}'",
-            dir.display(),
-            aside.display()
-        ),
-    );
-    Ok(())
 }
 
 /// The target and how it ended.
