@@ -21,6 +21,15 @@ use crate::analysis::{Analyzer, Metric};
 pub const ELAPSED: &str = "elapsed_s";
 /// The tree's RSS column.
 pub const RSS: &str = "rss_bytes";
+/// The columns the charts draw: memory, then open files and threads.
+pub const CHARTED: [&str; 6] = [
+    RSS,
+    "pss_bytes",
+    "anon_bytes",
+    "swap_bytes",
+    "fds",
+    "threads",
+];
 
 /// One row of `samples.csv`. Empty cells mean "not measured".
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

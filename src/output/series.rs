@@ -107,15 +107,6 @@ impl RunSeries {
     }
 }
 
-const SAMPLE_COLUMNS: [&str; 6] = [
-    "rss_bytes",
-    "pss_bytes",
-    "anon_bytes",
-    "swap_bytes",
-    "fds",
-    "threads",
-];
-
 /// Reads `samples` (and `workload_csv` if it exists) into `columns`
 /// buckets per series.
 pub fn read(
@@ -124,7 +115,7 @@ pub fn read(
     columns: usize,
 ) -> anyhow::Result<RunSeries> {
     let span_s = samples.last_elapsed_s.max(0.0);
-    let mut decimated: Vec<(&'static str, Decimated)> = SAMPLE_COLUMNS
+    let mut decimated: Vec<(&'static str, Decimated)> = crate::samples::CHARTED
         .iter()
         .filter(|name| samples.has_column(name))
         .map(|name| (*name, Decimated::new(span_s, columns)))
