@@ -3,12 +3,14 @@
 # at a high rate (PSS on every tick), and an outer memsoak attaches to the
 # inner one (and so its whole tree) at 1 Hz and judges its anonymous memory.
 # Everything runs on 127.0.0.1. Usage: benches/self_soak.sh [SECONDS] [INTERVAL]
+# MEMSOAK_BIN=/path/to/memsoak measures another build (e.g. an earlier
+# commit's, run beside this one in the same minutes for a side-by-side).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-300}
 interval=${2:-50ms}
-cargo build --release --quiet
-bin=target/release/memsoak
+if [ -z "${MEMSOAK_BIN:-}" ]; then cargo build --release --quiet; fi
+bin=${MEMSOAK_BIN:-target/release/memsoak}
 out=$(mktemp -d)
 "$bin" run --duration "${secs}s" --warmup 30s --interval "$interval" --pss-interval "$interval" \
   --on-inconclusive pass --out "$out/inner" -- "$bin" demo-backend --port 0 >"$out/inner.log" 2>&1 &

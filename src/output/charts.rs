@@ -113,8 +113,8 @@ pub(crate) fn write(dir: &Path, summary: &Summary, series: &RunSeries) -> anyhow
         dir,
         "memory",
         (WIDTH, HEIGHT),
-        |root| draw(root, summary, series),
-        |root| draw(root, summary, series),
+        |root| draw(root, summary, series, Raster::Bitmap),
+        |root| draw(root, summary, series, Raster::Vector),
     )
 }
 
@@ -162,6 +162,7 @@ fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     s: &Summary,
     series: &RunSeries,
+    raster: Raster,
 ) -> anyhow::Result<()> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("chart drawing failed: {e:?}");
     root.fill(&WHITE).map_err(err)?;
@@ -170,7 +171,7 @@ fn draw<DB: DrawingBackend>(
     let (top, rest) = root.split_vertically(HEIGHT / 2);
     let lower = rest.split_evenly((3, 1));
 
-    memory_panel(&top, s, series, axis, x_max).map_err(err)?;
+    memory_panel(&top, s, series, axis, x_max, raster).map_err(err)?;
     let panels: [Panel; 3] = [
         (
             "Open files and threads",
@@ -218,6 +219,7 @@ fn memory_panel<DB: DrawingBackend>(
     series: &RunSeries,
     axis: TimeAxis,
     x_max: f64,
+    raster: Raster,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let mb = 1e6;
     let judged = s.metric.column();
@@ -286,9 +288,10 @@ fn memory_panel<DB: DrawingBackend>(
             .map(|(t, y)| (t / axis.divisor, y / mb))
             .collect();
         chart
-            .draw_series(LineSeries::new(
+            .draw_series(line(
                 pts,
                 color.stroke_width(if i == 0 { 2 } else { 1 }),
+                raster,
             ))?
             .label(label.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
@@ -404,8 +407,8 @@ pub(crate) fn write_comparison(
         dir,
         "compare",
         (WIDTH, HEIGHT / 2),
-        |root| draw_comparison(root, metric, runs),
-        |root| draw_comparison(root, metric, runs),
+        |root| draw_comparison(root, metric, runs, Raster::Bitmap),
+        |root| draw_comparison(root, metric, runs, Raster::Vector),
     )
     .map(drop)
 }
@@ -414,6 +417,7 @@ fn draw_comparison<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     metric: Metric,
     runs: [(&str, &RunSeries); 2],
+    raster: Raster,
 ) -> anyhow::Result<()> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("chart drawing failed: {e:?}");
     root.fill(&WHITE).map_err(err)?;
@@ -450,7 +454,7 @@ fn draw_comparison<DB: DrawingBackend>(
             .map(|(t, y)| (t / axis.divisor, y / 1e6))
             .collect();
         chart
-            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+            .draw_series(line(pts, color.stroke_width(2), raster))
             .map_err(err)?
             .label(*label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
@@ -474,6 +478,36 @@ fn mesh<'a, DB: DrawingBackend + 'a>(
         .label_style((FAMILY, font_size))
         .axis_desc_style((FAMILY, font_size + 1))
         .draw()
+}
+
+/// Which kind of backend a chart is drawn on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Raster {
+    /// The PNG.
+    Bitmap,
+    /// The SVG.
+    Vector,
+}
+
+/// A data line. On the bitmap it is drawn as separate segments: the
+/// decimated series zigzags between each pixel column's minimum and
+/// maximum, and the bitmap backend joins a thick polyline's segments with
+/// unlimited miters, so every sharp turn (a GC drop) became a spike far
+/// above the data. Segments drawn apart have no joins, so the PNG shows the
+/// data's extent exactly. The SVG keeps one polyline (its renderer joins
+/// well, and the file stays small).
+fn line(
+    points: Vec<(f64, f64)>,
+    style: ShapeStyle,
+    raster: Raster,
+) -> Vec<PathElement<(f64, f64)>> {
+    match raster {
+        Raster::Bitmap => points
+            .windows(2)
+            .map(|w| PathElement::new(w.to_vec(), style))
+            .collect(),
+        Raster::Vector => vec![PathElement::new(points, style)],
+    }
 }
 
 /// The legend box, upper left, on every panel.

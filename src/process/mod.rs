@@ -362,7 +362,10 @@ impl Target {
             if Instant::now() >= deadline {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            // `all_gone` lists /proc only once the root and the group are
+            // gone; a slower poll keeps a stubborn orphan from costing a
+            // core on a host with many processes.
+            std::thread::sleep(Duration::from_millis(50));
         }
         tracing::info!(
             "the target's processes still running {} after SIGTERM: SIGKILL",

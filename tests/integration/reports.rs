@@ -200,3 +200,78 @@ fn a_chart_that_cannot_be_written_still_leaves_every_other_report() {
     let html = std::fs::read_to_string(tmp.path().join("report.html")).unwrap();
     assert!(html.contains("<p>No chart: drawing it failed"), "{html}");
 }
+
+/// The judged line's colour in the charts (the first of the palette).
+const JUDGED_RGB: [u8; 3] = [31, 119, 180];
+
+#[test]
+fn the_png_draws_no_peak_the_data_does_not_have() {
+    // Eight hours at 1 Hz of a GC sawtooth on a slow leak: every drop is a
+    // sharp turn of the decimated min/max line.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = String::from("elapsed_s,rss_bytes,anon_bytes\n");
+    for t in 0..28_800u64 {
+        let saw = (t % 600) as f64 / 600.0 * 25e6;
+        let anon = 400e6 + t as f64 * 12e6 / 3600.0 + saw;
+        writeln!(s, "{t},{},{}", (anon + 20e6) as u64, anon as u64).unwrap();
+    }
+    std::fs::write(tmp.path().join("samples.csv"), s).unwrap();
+    let o = run(&["report", tmp.path().to_str().unwrap()]);
+    assert!(o.status.code().is_some(), "{}", describe(&o));
+
+    // The data's top edge per pixel column, from the SVG's own coordinates.
+    let svg = std::fs::read_to_string(tmp.path().join("memory.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let hex = format!(
+        "#{:02X}{:02X}{:02X}",
+        JUDGED_RGB[0], JUDGED_RGB[1], JUDGED_RGB[2]
+    );
+    let mut top: std::collections::BTreeMap<i64, f64> = Default::default();
+    for line in doc.descendants().filter(|n| {
+        n.has_tag_name("polyline")
+            && n.attribute("stroke").is_some_and(|c| c.eq_ignore_ascii_case(&hex))
+            && n.attribute("stroke-width") == Some("2")
+    }) {
+        let pts: Vec<(f64, f64)> = line
+            .attribute("points")
+            .unwrap()
+            .split_whitespace()
+            .filter_map(|p| p.split_once(','))
+            .map(|(x, y)| (x.parse().unwrap(), y.parse().unwrap()))
+            .collect();
+        for w in pts.windows(2) {
+            let (x0, x1) = (w[0].0.min(w[1].0) as i64, w[0].0.max(w[1].0) as i64);
+            for x in x0..=x1 {
+                let e = top.entry(x).or_insert(f64::MAX);
+                *e = e.min(w[0].1.min(w[1].1));
+            }
+        }
+    }
+    assert!(top.len() > 500, "the judged line spans the chart: {}", top.len());
+
+    // The PNG's top pixel of that colour per column, searched from well
+    // above the data down to it.
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(tmp.path().join("memory.png")).unwrap(),
+    ));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let pixel = |x: i64, y: i64| {
+        let i = (y as usize * info.width as usize + x as usize) * channels;
+        [buf[i], buf[i + 1], buf[i + 2]]
+    };
+    let mut worst = 0.0f64;
+    for (&x, &data_top) in &top {
+        let from = (data_top as i64 - 60).max(0);
+        let drawn_top = (from..data_top as i64 + 1).find(|&y| pixel(x, y) == JUDGED_RGB);
+        if let Some(y) = drawn_top {
+            worst = worst.max(data_top - y as f64);
+        }
+    }
+    assert!(
+        worst <= 3.0,
+        "the PNG draws up to {worst} px above the data's top edge"
+    );
+}
