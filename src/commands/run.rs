@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::{exit, exit_code_for, run_folder, Failure};
 use crate::analysis::{Analyzer, BlockStat, Criteria, EarlyFail, FailFastMonitor, Verdict};
-use crate::config::{RunConfig, TargetSpec};
+use crate::config::{Readiness, RunConfig, TargetSpec};
 use crate::live::{self, LiveView, Status};
 use crate::output::{
     terminal, Environment, Judging, RunFacts, SamplingFacts, Summary, TargetSummary,
@@ -22,6 +22,10 @@ use crate::process::{pid_alive, wait_ready, ExitInfo, Target, TargetError};
 use crate::sampler::{self, FailFastWatch, Sampler};
 use crate::samples::Recording;
 use crate::workload::{state_growth_per_unit, Finished, Workloads};
+
+/// How long a launched target must stay up after its readiness check
+/// answered, so a check answered by another process is noticed.
+const SETTLE: Duration = Duration::from_millis(500);
 
 /// How often the live view is redrawn.
 const VIEW_EVERY: Duration = Duration::from_secs(1);
@@ -107,6 +111,21 @@ async fn prepare(config: &RunConfig, options: live::Options) -> Result<Option<Ta
                 target.stop();
                 say(options, "memsoak: interrupted while waiting for the target to be ready");
                 return Ok(None);
+            }
+        }
+        // Another process may be the one answering (the port was taken):
+        // then the launched one exits at once, typically "address in use".
+        if target.is_launched() {
+            if let Ok(info) = tokio::time::timeout(SETTLE, target.exited()).await {
+                let probe = match readiness {
+                    Readiness::Http(url) => format!("GET {url}"),
+                    Readiness::Tcp(addr) => format!("TCP {addr}"),
+                };
+                return Err(Failure::Target(anyhow::anyhow!(
+                    "the target ended right after {probe} answered ({}): another process may be answering there (is the port free?){}",
+                    info.describe(),
+                    target.stderr_tail()
+                )));
             }
         }
     }
@@ -316,6 +335,7 @@ fn conclude(
     let o = m.outcome;
     let target_summary = TargetSummary {
         max_processes: o.max_processes,
+        stderr_tail: Vec::new(),
         ..target_summary(
             config,
             target,
@@ -326,6 +346,14 @@ fn conclude(
         )
     };
     let target_failed = target_summary.failure.is_some();
+    let target_summary = TargetSummary {
+        stderr_tail: if target_failed {
+            crate::process::tail_lines(&dir.join("target.stderr.log"), 10)
+        } else {
+            Vec::new()
+        },
+        ..target_summary
+    };
     let facts = RunFacts {
         name: config.name.clone(),
         profile: config.profile.as_ref().map(|p| p.display().to_string()),
@@ -416,6 +444,7 @@ fn provisional_summary(config: &RunConfig, target: &Target, started_at: SystemTi
             exit: None,
             exit_description: None,
             failure: None,
+            stderr_tail: Vec::new(),
             max_processes: 0,
         },
         partial: true,
@@ -486,6 +515,7 @@ fn target_summary(
             (None, None) => format!("stopped by memsoak: {}", i.describe()),
         }),
         failure,
+        stderr_tail: Vec::new(),
         // Filled in from the sampler's outcome.
         max_processes: 0,
     }

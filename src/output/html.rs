@@ -74,6 +74,7 @@ pub(crate) fn render(s: &Summary, chart: Chart<'_>) -> String {
 fn head(o: &mut String, v: &ReportView<'_>) {
     let s = v.summary;
     let class = match s.verdict {
+        _ if v.growth_line.is_some() => "fail",
         Verdict::Pass => "pass",
         Verdict::Fail => "fail",
         Verdict::Inconclusive => "inconclusive",
@@ -92,6 +93,16 @@ fn head(o: &mut String, v: &ReportView<'_>) {
         v.partial,
         escape(&v.headline)
     );
+    if let Some(g) = &v.growth_line {
+        let _ = writeln!(o, "<p><b>{}</b></p>", escape(g));
+    }
+    if let Some(t) = s.target.as_ref().filter(|t| !t.stderr_tail.is_empty()) {
+        let _ = writeln!(
+            o,
+            "<p>The target's last lines on stderr (target.stderr.log):</p><pre>{}</pre>",
+            escape(&t.stderr_tail.join("\n"))
+        );
+    }
     if !s.reasons.is_empty() {
         o.push_str("<ul>");
         for r in &s.reasons {

@@ -39,6 +39,13 @@ pub(crate) fn render(s: &Summary) -> String {
             let _ = writeln!(o, "- {}", md(r));
         }
     }
+    if let Some(t) = s.target.as_ref().filter(|t| !t.stderr_tail.is_empty()) {
+        let _ = writeln!(o, "\nThe target's last lines on stderr:\n\n```");
+        for l in &t.stderr_tail {
+            let _ = writeln!(o, "{}", l.replace("```", "'''"));
+        }
+        let _ = writeln!(o, "```");
+    }
     if !v.load.is_empty() {
         let _ = writeln!(o, "\n### Load\n");
         let _ = writeln!(

@@ -159,6 +159,9 @@ pub struct TargetSummary {
     pub exit_description: Option<String>,
     /// Target failure message (exit code 3), if any.
     pub failure: Option<String>,
+    /// The last lines the target wrote to stderr, when it failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stderr_tail: Vec<String>,
     /// Most processes seen in the tree at once.
     pub max_processes: u32,
 }
@@ -264,6 +267,16 @@ impl Summary {
                 "{} sample(s) failed; first: {first}",
                 f.failed_samples
             ));
+        }
+        // A target that ended early is the cause: "run longer" is not the
+        // advice.
+        if facts.target.failure.is_some() {
+            for r in &mut s.reasons {
+                if let Some(i) = r.find("): run longer") {
+                    r.truncate(i + 1);
+                    r.push_str(": the target ended before enough were taken");
+                }
+            }
         }
         if !facts.load_failures.is_empty() {
             if s.verdict == Verdict::Pass {

@@ -17,6 +17,9 @@ pub(crate) fn render(s: &Summary, folder: &Path) -> String {
         "memsoak: {}{}: {}",
         v.verdict_word, v.partial, v.headline
     );
+    if let Some(g) = &v.growth_line {
+        let _ = writeln!(out, "  {g}");
+    }
     for r in &s.reasons {
         let _ = writeln!(out, "  {r}");
     }
@@ -31,9 +34,7 @@ pub(crate) fn render(s: &Summary, folder: &Path) -> String {
     if let Some(p) = &v.peak_and_ceiling {
         let _ = writeln!(out, "  peak RSS {p}");
     }
-    if let Some(f) = v.target_failure() {
-        let _ = writeln!(out, "  target failure: {f}");
-    }
+
     for w in &v.load {
         load_line(&mut out, w);
     }
@@ -75,20 +76,10 @@ fn load_line(out: &mut String, w: &LoadRow<'_>) {
     }
 }
 
-/// The rendered summary; with `--quiet`, the verdict line only (and the
-/// target failure, which decides the exit code over the verdict).
+/// The rendered summary; with `--quiet`, its first line only: the verdict,
+/// or the target failure that decides the exit code over it.
 pub(crate) fn render_for(s: &Summary, folder: &Path, quiet: bool) -> String {
-    let whole = render(s, folder);
-    if !quiet {
-        return whole;
-    }
-    let mut lines = whole.lines();
-    let mut out = lines.next().map_or(String::new(), |l| format!("{l}\n"));
-    for l in lines.filter(|l| l.starts_with("  target failure: ")) {
-        out.push_str(l);
-        out.push('\n');
-    }
-    out
+    quiet_or_whole(&render(s, folder), quiet)
 }
 
 /// The rendered text, or with `--quiet` its first line only.

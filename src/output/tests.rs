@@ -111,6 +111,7 @@ fn full() -> Summary {
             }),
             exit_description: Some("killed by signal 9 (SIGKILL)".into()),
             failure: Some("the target ended during the run, after 100.0s".into()),
+            stderr_tail: vec!["OSError: [Errno 98] address already in use <port 8000>".into()],
             max_processes: 3,
         },
         partial: true,

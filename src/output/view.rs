@@ -26,8 +26,11 @@ pub(crate) struct ReportView<'a> {
     pub verdict_word: String,
     /// ` (partial: interrupted)` or empty.
     pub partial: &'static str,
-    /// `anon grows 73.0 MB/h (95% CI 63.0 … 82.7 MB/h), limit 10.0 MB/h`.
+    /// `anon grows 73.0 MB/h (95% CI 63.0 … 82.7 MB/h), limit 10.0 MB/h`;
+    /// for a target that failed, the failure (it decides the exit code).
     pub headline: String,
+    /// The growth and the limit, when the headline is a target failure.
+    pub growth_line: Option<String>,
     /// The limit in the user's unit: `10.0 MB/h`.
     pub limit: String,
     /// `90 s after a 30 s warm-up: 92 of 122 samples`.
@@ -103,15 +106,21 @@ impl<'a> ReportView<'a> {
             Some(g) => format!("{} grows {}", s.metric, g.display),
             None => "no growth estimate".into(),
         };
+        let growth_and_limit = format!("{growth}, limit {limit}");
+        let failure = s.target.as_ref().and_then(|t| t.failure.clone());
         ReportView {
             summary: s,
-            verdict_word: s.verdict.to_string().to_uppercase(),
+            verdict_word: match &failure {
+                Some(_) => "TARGET FAILURE".into(),
+                None => s.verdict.to_string().to_uppercase(),
+            },
             partial: if s.partial {
                 " (partial: interrupted)"
             } else {
                 ""
             },
-            headline: format!("{growth}, limit {limit}"),
+            growth_line: failure.as_ref().map(|_| growth_and_limit.clone()),
+            headline: failure.unwrap_or(growth_and_limit),
             limit,
             judged_window: format!(
                 "{:.0} s after a {:.0} s warm-up: {} of {} samples",

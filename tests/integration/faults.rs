@@ -45,9 +45,19 @@ fn report_on_a_csv_never_reads_or_replaces_another_runs_summary() {
 fn rejudging_a_crashed_run_keeps_its_failure() {
     let r = soak(
         "--duration 8s --warmup 1s --interval 200ms",
-        &["--", "sh", "-c", "sleep 4; exit 1"],
+        &["--", "sh", "-c", "echo boom-on-stderr >&2; sleep 4; exit 1"],
     );
     assert_eq!(r.code(), Some(3), "{}", r.describe());
+    // The failure is the headline, with the target's own last words.
+    assert!(
+        r.stdout()
+            .starts_with("memsoak: TARGET FAILURE: the target ended"),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(r.summary()["target"]["stderr_tail"][0], "boom-on-stderr");
+    let html = std::fs::read_to_string(r.dir.join("report.html")).unwrap();
+    assert!(html.contains("<pre>boom-on-stderr</pre>"), "{html}");
     let dir = r.dir.to_str().unwrap();
     let o = run(&["report", dir, "--on-inconclusive", "pass"]);
     assert_eq!(o.status.code(), Some(3), "{}", describe(&o));
@@ -205,7 +215,8 @@ fn quiet_shows_a_target_failure() {
     );
     assert_eq!(r.code(), Some(3), "{}", r.describe());
     assert!(
-        r.stdout().contains("target failure: the target ended"),
+        r.stdout()
+            .starts_with("memsoak: TARGET FAILURE: the target ended"),
         "{}",
         r.describe()
     );
@@ -591,4 +602,30 @@ fn attach_refuses_a_thread_and_never_measures_memsoak() {
         .map(|p| p["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(names, vec!["sh".to_string()], "the shell alone");
+}
+
+#[test]
+fn readiness_answered_by_another_process_is_a_target_failure() {
+    // Another server holds the port: readiness succeeds at once, and the
+    // launched target fails to bind and exits.
+    let foreign = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = foreign.local_addr().unwrap().port();
+    let r = soak(
+        &format!("--duration 10s --warmup 1s --ready-tcp 127.0.0.1:{port}"),
+        &[
+            "--",
+            "sh",
+            "-c",
+            "echo 'error: address already in use' >&2; sleep 0.2; exit 2",
+        ],
+    );
+    assert_eq!(r.code(), Some(3), "{}", r.describe());
+    let err = r.stderr();
+    assert!(
+        err.contains("ended right after TCP 127.0.0.1:")
+            && err.contains("another process may be answering")
+            && err.contains("address already in use"),
+        "{err}"
+    );
+    drop(foreign);
 }

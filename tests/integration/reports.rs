@@ -229,7 +229,8 @@ fn the_png_draws_no_peak_the_data_does_not_have() {
     let mut top: std::collections::BTreeMap<i64, f64> = Default::default();
     for line in doc.descendants().filter(|n| {
         n.has_tag_name("polyline")
-            && n.attribute("stroke").is_some_and(|c| c.eq_ignore_ascii_case(&hex))
+            && n.attribute("stroke")
+                .is_some_and(|c| c.eq_ignore_ascii_case(&hex))
             && n.attribute("stroke-width") == Some("2")
     }) {
         let pts: Vec<(f64, f64)> = line
@@ -247,7 +248,11 @@ fn the_png_draws_no_peak_the_data_does_not_have() {
             }
         }
     }
-    assert!(top.len() > 500, "the judged line spans the chart: {}", top.len());
+    assert!(
+        top.len() > 500,
+        "the judged line spans the chart: {}",
+        top.len()
+    );
 
     // The PNG's top pixel of that colour per column, searched from well
     // above the data down to it.
