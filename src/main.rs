@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::Parser as _;
 
 // With `--features dhat-heap`, memsoak profiles its own heap and writes
 // dhat-heap.json when it exits (for contributors hunting memsoak's own
@@ -20,7 +20,10 @@ fn main() -> ExitCode {
     if memsoak::process::watchdog::run_if_requested(&args) {
         return ExitCode::SUCCESS;
     }
-    let cli = memsoak::cli::Cli::parse();
+    let cli = match memsoak::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return command_line_error(e),
+    };
     match memsoak::execute(cli) {
         Ok(code) => exit(code),
         Err(e) => {
@@ -28,6 +31,31 @@ fn main() -> ExitCode {
             exit(e.exit_code())
         }
     }
+}
+
+/// Help and version print as clap prints them; a mistake on the command
+/// line is one `memsoak: error:` message, without clap's tip to pass the
+/// flag after `--` (after `--` comes the target's command, so the tip would
+/// send the flag to the target).
+fn command_line_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("tip: to pass '"))
+        .collect();
+    let message = kept.join("\n");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    eprintln!("memsoak: error: {}", message.trim_end());
+    exit(memsoak::exit::USAGE)
 }
 
 fn exit(code: i32) -> ExitCode {

@@ -89,6 +89,25 @@ fn write_reports(
     }
 }
 
+/// Prints the summary's rendered text on stdout; on a terminal with
+/// colours on (`NO_COLOR` unset), the verdict line is coloured.
+fn print_summary(text: &str, verdict: Verdict, target_failed: bool) {
+    use std::io::IsTerminal;
+    let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
+    let colour = std::io::stdout().is_terminal() && console::colors_enabled();
+    let style = match (target_failed, verdict) {
+        (true, _) | (false, Verdict::Fail) => console::Style::new().red().bold(),
+        (false, Verdict::Pass) => console::Style::new().green().bold(),
+        (false, Verdict::Inconclusive) => console::Style::new().yellow().bold(),
+    };
+    if colour {
+        println!("{}", style.force_styling(true).apply_to(first));
+    } else {
+        println!("{first}");
+    }
+    print!("{rest}");
+}
+
 /// Runs a parsed command line; returns the exit code.
 pub fn execute(cli: Cli) -> Result<i32, Failure> {
     live::init_logging(cli.verbose, cli.quiet);

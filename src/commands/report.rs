@@ -165,7 +165,12 @@ pub(crate) fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, 
             &summary,
         );
     }
-    print!("{}", terminal::render_for(&summary, &out_dir, quiet));
+    let target_failed = summary.target.as_ref().is_some_and(|t| t.failure.is_some());
+    super::print_summary(
+        &terminal::render_for(&summary, &out_dir, quiet),
+        summary.verdict,
+        target_failed,
+    );
     written.map_err(Failure::Io)?;
     Ok(summary)
 }

@@ -405,7 +405,11 @@ fn conclude(
         let samples = samples.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"));
         super::write_reports(dir, Some(&dir.join("workload.csv")), samples, &s);
     }
-    print!("{}", terminal::render_for(&s, dir, options.quiet));
+    super::print_summary(
+        &terminal::render_for(&s, dir, options.quiet),
+        s.verdict,
+        target_failed,
+    );
     if target_failed && !options.quiet {
         eprint!("{}", target_tail(target, dir));
     }

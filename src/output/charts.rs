@@ -362,6 +362,25 @@ fn small_panel<DB: DrawingBackend>(
     axis: TimeAxis,
     x_max: f64,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    if lines.is_empty() {
+        // Nothing recorded: said in words, not drawn as an empty grid on a
+        // made-up 0–1 axis.
+        let (w, h) = area.dim_in_pixel();
+        let centred = |size: u32| {
+            (FAMILY, size).into_font().color(&BLACK.mix(0.6)).pos(
+                plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Center,
+                    plotters::style::text_anchor::VPos::Center,
+                ),
+            )
+        };
+        area.draw_text(title, &centred(16), (w as i32 / 2, h as i32 / 3))?;
+        return area.draw_text(
+            "not recorded",
+            &centred(14),
+            (w as i32 / 2, h as i32 * 2 / 3),
+        );
+    }
     let y_hi = lines
         .iter()
         .filter_map(|(_, d)| d.range())
@@ -374,9 +393,6 @@ fn small_panel<DB: DrawingBackend>(
         .y_label_area_size(70)
         .build_cartesian_2d(0f64..x_max, 0f64..y_hi)?;
     mesh(&mut chart, axis, unit, 12)?;
-    if lines.is_empty() {
-        return Ok(());
-    }
     for (i, (label, d)) in lines.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         let pts: Vec<(f64, f64)> = d

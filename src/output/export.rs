@@ -44,10 +44,21 @@ pub(crate) fn write_all(
     } else {
         Ok(String::new())
     };
+    // Links only to what is there: `--out` away from the run folder has
+    // no samples.csv, a run without a chart no memory.png.
+    let files: Vec<&str> = ["samples.csv", "workload.csv", "summary.json", "memory.png"]
+        .into_iter()
+        .filter(|f| dir.join(f).is_file())
+        .filter(|f| *f != "memory.png" || chart.as_ref().is_ok_and(|svg| !svg.is_empty()))
+        .collect();
     let page = match &chart {
-        Ok(svg) if !svg.is_empty() => html::render(s, Chart::Svg(svg)),
-        Ok(_) => html::render(s, Chart::Missing("too few samples")),
-        Err(e) => html::render(s, Chart::Missing(&format!("drawing it failed ({e:#})"))),
+        Ok(svg) if !svg.is_empty() => html::render(s, Chart::Svg(svg), &files),
+        Ok(_) => html::render(s, Chart::Missing("too few samples"), &files),
+        Err(e) => html::render(
+            s,
+            Chart::Missing(&format!("drawing it failed ({e:#})")),
+            &files,
+        ),
     };
     if let Err(e) = chart {
         failed.push(e);

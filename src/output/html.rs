@@ -44,8 +44,9 @@ pub(crate) enum Chart<'a> {
     Missing(&'a str),
 }
 
-/// Renders the page.
-pub(crate) fn render(s: &Summary, chart: Chart<'_>) -> String {
+/// Renders the page; `files` are the data files beside it, to link to
+/// (only files that exist are linked).
+pub(crate) fn render(s: &Summary, chart: Chart<'_>, files: &[&str]) -> String {
     let v = ReportView::new(s);
     let mut o = String::new();
     head(&mut o, &v);
@@ -66,7 +67,14 @@ pub(crate) fn render(s: &Summary, chart: Chart<'_>) -> String {
     load_table(&mut o, &v);
     process_table(&mut o, s);
     table(&mut o, "Run", &run_rows(s));
-    o.push_str("<p>Data: <a href=\"samples.csv\">samples.csv</a>, <a href=\"summary.json\">summary.json</a>, <a href=\"memory.png\">memory.png</a>.</p>\n</body></html>\n");
+    if !files.is_empty() {
+        let links: Vec<String> = files
+            .iter()
+            .map(|f| format!("<a href=\"{0}\">{0}</a>", escape(f)))
+            .collect();
+        let _ = write!(o, "<p>Data: {}.</p>\n", links.join(", "));
+    }
+    o.push_str("</body></html>\n");
     o
 }
 
@@ -112,8 +120,12 @@ fn head(o: &mut String, v: &ReportView<'_>) {
     }
 }
 
-/// A titled two-column table of label and text, both escaped.
+/// A titled two-column table of label and text, both escaped; nothing
+/// when there are no rows.
 fn table(o: &mut String, title: &str, rows: &[(String, String)]) {
+    if rows.is_empty() {
+        return;
+    }
     let _ = write!(o, "<h2>{title}</h2><table>");
     for (k, v) in rows {
         let _ = write!(o, "<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(v));

@@ -13,7 +13,15 @@ use super::Summary;
 
 /// Renders the JUnit XML from the view's checks.
 pub(crate) fn render(s: &Summary) -> String {
-    let cases = ReportView::new(s).checks;
+    let view = ReportView::new(s);
+    // The body a CI system shows under a failure: the verdict line, the
+    // reasons and the judged window.
+    let details = std::iter::once(format!("{}: {}", view.verdict_word, view.headline))
+        .chain(s.reasons.iter().cloned())
+        .chain([format!("judged {}", view.judged_window)])
+        .collect::<Vec<_>>()
+        .join("\n");
+    let cases = view.checks;
     let failures = cases
         .iter()
         .filter(|c| matches!(c.outcome, Outcome::Fail(_)))
@@ -35,7 +43,16 @@ pub(crate) fn render(s: &Summary) -> String {
         s.duration_s
     );
     for Check { name, outcome } in cases {
-        let _ = write!(o, "    <testcase classname=\"{suite}\" name=\"{name}\"");
+        // The memory check took the whole run; the others are read off it.
+        let time = if name == "memory growth" {
+            s.duration_s
+        } else {
+            0.0
+        };
+        let _ = write!(
+            o,
+            "    <testcase classname=\"{suite}\" name=\"{name}\" time=\"{time:.3}\""
+        );
         match outcome {
             Outcome::Pass => {
                 let _ = writeln!(o, "/>");
@@ -43,8 +60,9 @@ pub(crate) fn render(s: &Summary) -> String {
             Outcome::Fail(m) => {
                 let _ = writeln!(
                     o,
-                    ">\n      <failure message=\"{}\"/>\n    </testcase>",
-                    escape(&m)
+                    ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
+                    escape(&m),
+                    escape(&details)
                 );
             }
             Outcome::Skip(m) => {

@@ -5,19 +5,26 @@ use std::fmt::Write;
 
 use super::view::ReportView;
 use super::Summary;
+use crate::analysis::Verdict;
+use crate::workload::WorkloadKind;
 
 /// Renders the Markdown report.
 pub(crate) fn render(s: &Summary) -> String {
     let v = ReportView::new(s);
     let mut o = String::new();
+    let mark = match (v.growth_line.is_some(), s.verdict) {
+        (true, _) | (false, Verdict::Fail) => "❌",
+        (false, Verdict::Pass) => "✅",
+        (false, Verdict::Inconclusive) => "⚠️",
+    };
     let _ = writeln!(
         o,
-        "## memsoak: {}{} — {}\n",
+        "## {mark} memsoak: {}{} — {}\n",
         v.verdict_word,
         v.partial,
         md(&s.name)
     );
-    let _ = writeln!(o, "| | |\n|---|---|");
+    let _ = writeln!(o, "| Figure | Value |\n|---|---|");
     let _ = writeln!(
         o,
         "| Verdict | **{}** (exit code {}) |",
@@ -46,6 +53,10 @@ pub(crate) fn render(s: &Summary) -> String {
         }
         let _ = writeln!(o, "```");
     }
+    let _ = writeln!(
+        o,
+        "\nCharts, the load per interval and every sample: `report.html`, `workload.csv` and `samples.csv` in the run folder."
+    );
     if !v.load.is_empty() {
         let _ = writeln!(o, "\n### Load\n");
         let _ = writeln!(
@@ -64,7 +75,12 @@ pub(crate) fn render(s: &Summary) -> String {
                 t.received,
                 t.errors,
                 t.latency.p99_ms,
-                t.lost,
+                // Loss is counted for broadcast deliveries only.
+                if w.kind == WorkloadKind::Collab {
+                    t.lost.to_string()
+                } else {
+                    "–".into()
+                },
                 w.per_message_short.as_deref().unwrap_or("–")
             );
         }

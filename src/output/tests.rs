@@ -173,7 +173,22 @@ fn junit_report() {
 
 #[test]
 fn html_report_without_a_chart_says_why() {
-    let page = html::render(&full(), Chart::Missing("drawing it failed (no space left)"));
+    let page = html::render(
+        &full(),
+        Chart::Missing("drawing it failed (no space left)"),
+        &["samples.csv", "summary.json"],
+    );
+    assert!(page.contains("<a href=\"samples.csv\">samples.csv</a>, <a href=\"summary.json\">"));
+    assert!(
+        !page.contains("memory.png"),
+        "no link to a chart that is not there"
+    );
+    let bare = html::render(
+        &bare(Verdict::Pass, 0),
+        Chart::Missing("too few samples"),
+        &[],
+    );
+    assert!(!bare.contains("<h2>Run</h2>"), "no empty section");
     insta::assert_snapshot!("html_full", page);
     assert!(page.contains("<p>No chart: drawing it failed (no space left).</p>"));
     assert!(page.contains("agents &lt;b&gt;"), "names are escaped");

@@ -245,7 +245,7 @@ fn checks(s: &Summary) -> [Check; 4] {
         (_, Some(g)) if s.growth_failed() => Outcome::Fail(format!(
             "memory grows {} (limit {})",
             g.display,
-            s.threshold.spec()
+            s.threshold.unit.format(s.threshold_bytes_per_hour)
         )),
         (Verdict::Inconclusive, _) => {
             Outcome::Fail(format!("inconclusive: {}", s.reasons.join("; ")))
@@ -272,10 +272,12 @@ fn checks(s: &Summary) -> [Check; 4] {
             )
         })
         .collect();
-    let health = match s.target.as_ref().and_then(|t| t.failure.clone()) {
-        Some(f) => Outcome::Fail(f),
-        None if !flagged.is_empty() => Outcome::Fail(flagged.join("; ")),
-        None => Outcome::Pass,
+    let health = match (&s.target, s.target.as_ref().and_then(|t| t.failure.clone())) {
+        (_, Some(f)) => Outcome::Fail(f),
+        _ if !flagged.is_empty() => Outcome::Fail(flagged.join("; ")),
+        // A recording judged by `memsoak report` tells nothing of a target.
+        (None, None) => Outcome::Skip("no target: a recording judged on its own".into()),
+        (Some(_), None) => Outcome::Pass,
     };
     let noisy: Vec<String> = s
         .workloads

@@ -246,7 +246,8 @@ pub enum OnInconclusive {
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     /// The file could not be read.
-    #[error("could not read profile '{path}': {source}")]
+    // The cause is the error's source: `{:#}` prints it once, after this.
+    #[error("could not read profile '{path}'")]
     Read {
         /// The profile path.
         path: PathBuf,
