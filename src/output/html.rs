@@ -72,7 +72,7 @@ pub(crate) fn render(s: &Summary, chart: Chart<'_>, files: &[&str]) -> String {
             .iter()
             .map(|f| format!("<a href=\"{0}\">{0}</a>", escape(f)))
             .collect();
-        let _ = write!(o, "<p>Data: {}.</p>\n", links.join(", "));
+        let _ = writeln!(o, "<p>Data: {}.</p>", links.join(", "));
     }
     o.push_str("</body></html>\n");
     o

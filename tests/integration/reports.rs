@@ -142,7 +142,10 @@ fn github_step_summary_gets_the_markdown() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
     let text = std::fs::read_to_string(&step_summary).unwrap();
-    assert!(text.starts_with("earlier step\n## ✅ memsoak: PASS"), "{text}");
+    assert!(
+        text.starts_with("earlier step\n## ✅ memsoak: PASS"),
+        "{text}"
+    );
 }
 
 #[test]
