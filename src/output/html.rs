@@ -29,11 +29,14 @@ pub(crate) fn escape(text: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1250px;color:#222}\
-.banner{padding:1rem 1.5rem;border-radius:8px;color:#fff;font-size:1.4rem}\
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem auto;padding:0 1rem;max-width:1250px;color:#222}\
+.banner{padding:1rem 1.5rem;border-radius:8px;color:#fff;font-size:1.4rem;overflow-wrap:anywhere}\
 .pass{background:#2c7a3f}.fail{background:#b3261e}.inconclusive{background:#8a6d00}\
-table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}\
-th{background:#f3f3f3}td.n{text-align:right}.chart svg{max-width:100%;height:auto}";
+.scroll{overflow-x:auto}table{border-collapse:collapse;margin:1rem 0}\
+td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}\
+.kv td{overflow-wrap:anywhere}.grid td,.grid th{white-space:nowrap}\
+th{background:#f3f3f3}td.n{text-align:right}pre{overflow-x:auto}\
+.chart svg{max-width:100%;height:auto}";
 
 /// The chart part of the page: the SVG to inline, or why there is none.
 #[derive(Debug, Clone, Copy)]
@@ -56,7 +59,11 @@ pub(crate) fn render(s: &Summary, chart: Chart<'_>, files: &[&str]) -> String {
         Chart::Svg(svg) => {
             let _ = write!(
                 o,
-                "<div class=\"chart\">{}</div>",
+                "<figure class=\"chart\" role=\"img\" aria-label=\"{}\">{}</figure>",
+                escape(&format!(
+                    "Memory over time: {} — {}",
+                    v.verdict_word, v.headline
+                )),
                 strip_xml_declaration(svg)
             );
         }
@@ -91,6 +98,7 @@ fn head(o: &mut String, v: &ReportView<'_>) {
     let _ = write!(
         o,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>memsoak: {} — {name}</title><style>{STYLE}</style></head><body>\n",
         s.verdict
     );
@@ -126,11 +134,14 @@ fn table(o: &mut String, title: &str, rows: &[(String, String)]) {
     if rows.is_empty() {
         return;
     }
-    let _ = write!(o, "<h2>{title}</h2><table>");
+    let _ = write!(
+        o,
+        "<h2>{title}</h2><div class=\"scroll\"><table class=\"kv\">"
+    );
     for (k, v) in rows {
         let _ = write!(o, "<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(v));
     }
-    o.push_str("</table>\n");
+    o.push_str("</table></div>\n");
 }
 
 /// A table with a header row; `cells` are escaped, and right-aligned when
@@ -139,7 +150,10 @@ fn grid(o: &mut String, title: &str, header: &[&str], rows: &[Vec<Cell>]) {
     if rows.is_empty() {
         return;
     }
-    let _ = write!(o, "<h2>{title}</h2><table><tr>");
+    let _ = write!(
+        o,
+        "<h2>{title}</h2><div class=\"scroll\"><table class=\"grid\"><tr>"
+    );
     for h in header {
         let _ = write!(o, "<th>{h}</th>");
     }
@@ -158,7 +172,7 @@ fn grid(o: &mut String, title: &str, header: &[&str], rows: &[Vec<Cell>]) {
         }
         o.push_str("</tr>");
     }
-    o.push_str("</table>\n");
+    o.push_str("</table></div>\n");
 }
 
 /// One table cell.

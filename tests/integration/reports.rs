@@ -64,6 +64,17 @@ fn charts_render_as_png_and_svg_with_text() {
     let info = reader.info();
     assert_eq!((info.width, info.height), (1200, 1000));
 
+    // The page: readable on a phone, the inline chart named for screen readers.
+    let html = std::fs::read_to_string(tmp.path().join("report.html")).unwrap();
+    assert!(
+        html.contains("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
+    );
+    assert!(
+        html.contains(
+            "<figure class=\"chart\" role=\"img\" aria-label=\"Memory over time: PASS — anon grows"
+        ),
+        "{html}"
+    );
     let svg = std::fs::read_to_string(tmp.path().join("memory.svg")).unwrap();
     let doc = roxmltree::Document::parse(&svg).unwrap();
     let texts: Vec<&str> = doc.descendants().filter_map(|n| n.text()).collect();
