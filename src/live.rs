@@ -19,7 +19,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::analysis::{Judgement, Metric, Verdict};
 use crate::sampler::Snapshot;
-use crate::units::{format_mb, Rate};
+use crate::units::{format_elapsed, format_mb, Rate};
 use crate::workload::IntervalLoad;
 
 /// How the user asked to be told about the run.
@@ -87,18 +87,6 @@ pub(crate) fn outlook(j: &Judgement, limit_bph: f64, warmup_s: f64, duration_s: 
     }
 }
 
-/// A duration as a person reads it at a glance: `45s`, `12m03s`, `1h47m`.
-pub(crate) fn short_duration(secs: f64) -> String {
-    let s = secs.max(0.0).round() as u64;
-    if s < 60 {
-        format!("{s}s")
-    } else if s < 3600 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
-    }
-}
-
 /// The facts of one status, rendered as up to three lines.
 pub(crate) struct Status<'a> {
     /// Seconds since the start of the measured run.
@@ -120,9 +108,9 @@ impl Status<'_> {
     pub(crate) fn progress_line(&self) -> String {
         let mut line = format!(
             "{} of {} ({} left)",
-            short_duration(self.elapsed_s),
-            short_duration(self.duration_s),
-            short_duration(self.duration_s - self.elapsed_s)
+            format_elapsed(self.elapsed_s),
+            format_elapsed(self.duration_s),
+            format_elapsed(self.duration_s - self.elapsed_s)
         );
         if let Some(v) = self.sampler {
             match v.metric_bytes {
@@ -160,7 +148,7 @@ impl Status<'_> {
             )
         });
         let outlook = match outlook(j, self.limit.bytes_per_hour, self.warmup_s, self.duration_s) {
-            Outlook::WarmingUp(left) => format!("warming up, {} left", short_duration(left)),
+            Outlook::WarmingUp(left) => format!("warming up, {} left", format_elapsed(left)),
             Outlook::Gathering => "gathering samples for a slope".into(),
             Outlook::Decided(Verdict::Fail) if j.ceiling_crossed => {
                 "fail: RSS ceiling crossed".into()
@@ -172,7 +160,7 @@ impl Status<'_> {
             }
             Outlook::DecidesIn(left, heading) => format!(
                 "inconclusive so far, heading for {heading} in ~{}",
-                short_duration(left)
+                format_elapsed(left)
             ),
             Outlook::NotByTheEnd => "inconclusive so far; may not be decided by the end".into(),
             Outlook::Unknown => "inconclusive so far; slope at the limit".into(),
@@ -562,9 +550,9 @@ mod tests {
 
     #[test]
     fn short_durations_read_at_a_glance() {
-        assert_eq!(short_duration(45.4), "45s");
-        assert_eq!(short_duration(723.0), "12m03s");
-        assert_eq!(short_duration(6420.0), "1h47m");
-        assert_eq!(short_duration(-3.0), "0s");
+        assert_eq!(format_elapsed(45.4), "45s");
+        assert_eq!(format_elapsed(723.0), "12m03s");
+        assert_eq!(format_elapsed(6420.0), "1h47m");
+        assert_eq!(format_elapsed(-3.0), "0s");
     }
 }

@@ -42,6 +42,23 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .map_err(|e| format!("invalid size '{text}': {e} (examples: 500MB, 512MiB, 2GB)"))
 }
 
+/// A span of time as every output writes it: `45s`, `12m03s`, `1h47m`
+/// (the terminal, the reports and the live view alike).
+pub fn format_elapsed(secs: f64) -> String {
+    let s = if secs.is_finite() {
+        secs.max(0.0).round() as u64
+    } else {
+        0
+    };
+    if s < 60 {
+        format!("{s}s")
+    } else if s < 3600 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    }
+}
+
 /// Formats a byte count in MB (10^6), the unit the README and reports use.
 pub fn format_mb(bytes: f64) -> String {
     let mb = bytes / 1e6;

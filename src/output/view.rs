@@ -9,7 +9,7 @@
 //! attribution, leak sites) are added here once and rendered thinly.
 
 use crate::analysis::Verdict;
-use crate::units::format_mb;
+use crate::units::{format_elapsed, format_mb};
 use crate::workload::{Totals, WorkloadKind};
 
 use super::Summary;
@@ -93,9 +93,9 @@ impl<'a> ReportView<'a> {
         let limit = unit.format(s.threshold_bytes_per_hour);
         let peak = s.peak_rss_bytes.map(|p| {
             format!(
-                "{} at {:.0} s",
+                "{} at {}",
                 format_mb(p as f64),
-                s.peak_rss_elapsed_s.unwrap_or(0.0)
+                format_elapsed(s.peak_rss_elapsed_s.unwrap_or(0.0))
             )
         });
         let peak_and_ceiling = peak.as_ref().map(|p| match s.max_rss_bytes {
@@ -123,9 +123,9 @@ impl<'a> ReportView<'a> {
             headline: failure.unwrap_or(growth_and_limit),
             limit,
             judged_window: format!(
-                "{:.0} s after a {:.0} s warm-up: {} of {} samples",
-                (s.duration_s - s.warmup_s).max(0.0),
-                s.warmup_s,
+                "{} after a {} warm-up: {} of {} samples",
+                format_elapsed(s.duration_s - s.warmup_s),
+                format_elapsed(s.warmup_s),
                 s.samples_judged,
                 s.samples
             ),
