@@ -189,7 +189,7 @@ fn draw<DB: DrawingBackend>(
                 .iter()
                 .flat_map(|w| {
                     [
-                        (format!("{} msgs/s", w.name), &w.throughput),
+                        (format!("{} sent/s", w.name), &w.throughput),
                         (format!("{} errors/s", w.name), &w.errors),
                     ]
                 })
@@ -323,7 +323,7 @@ fn memory_panel<DB: DrawingBackend>(
                 [t0, t1].map(|t| (t / axis.divisor, at(slope, t))),
                 red.stroke_width(2),
             ))?
-            .label("trend")
+            .label("trend (Theil-Sen over block minima)")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(2)));
         // The limit: the growth it allows, starting where the trend starts.
         let start = at(slope, t0) * mb;
@@ -336,7 +336,12 @@ fn memory_panel<DB: DrawingBackend>(
         chart
             .draw_series(DashedLineSeries::new(limit, 8, 6, BLACK.stroke_width(2)))?
             .label(format!("limit {}", s.threshold.spec()))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(2)));
+            .legend(|(x, y)| {
+                // Dashed like the line it stands for.
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (7, 0)], BLACK.stroke_width(2))
+                    + PathElement::new(vec![(11, 0), (18, 0)], BLACK.stroke_width(2))
+            });
     }
     if let Some(c) = s.max_rss_bytes {
         let y = c as f64 / mb;
@@ -348,7 +353,13 @@ fn memory_panel<DB: DrawingBackend>(
                 RGBColor(140, 86, 75).stroke_width(2),
             ))?
             .label("RSS ceiling")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RGBColor(140, 86, 75)));
+            .legend(|(x, y)| {
+                let style = RGBColor(140, 86, 75).stroke_width(2);
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (4, 0)], style)
+                    + PathElement::new(vec![(8, 0), (12, 0)], style)
+                    + PathElement::new(vec![(16, 0), (18, 0)], style)
+            });
     }
     legend(&mut chart, 13)?;
     Ok(())
@@ -491,9 +502,22 @@ fn mesh<'a, DB: DrawingBackend + 'a>(
         .configure_mesh()
         .x_desc(axis.label)
         .y_desc(unit)
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
         .label_style((FAMILY, font_size))
         .axis_desc_style((FAMILY, font_size + 1))
         .draw()
+}
+
+/// A tick label without needless decimals: `40`, `2.5`, `0.25`.
+fn tick(v: f64) -> String {
+    let text = format!("{v:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".into()
+    } else {
+        text.to_string()
+    }
 }
 
 /// Which kind of backend a chart is drawn on.

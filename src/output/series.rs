@@ -89,7 +89,7 @@ pub struct RunSeries {
 pub struct WorkloadSeries {
     /// Workload name.
     pub name: String,
-    /// Messages sent and received per second.
+    /// Messages or requests sent per second.
     pub throughput: Decimated,
     /// Errors per second.
     pub errors: Decimated,
@@ -147,11 +147,10 @@ fn read_workloads(path: &Path, span_s: f64, columns: usize) -> anyhow::Result<Ve
         .with_context(|| format!("could not read '{}'", path.display()))?;
     let h = rdr.headers()?.clone();
     let col = |name: &str| h.iter().position(|x| x == name);
-    let (Some(t), Some(name), Some(sent), Some(recv), Some(err), Some(p99)) = (
+    let (Some(t), Some(name), Some(sent), Some(err), Some(p99)) = (
         col("elapsed_s"),
         col("workload"),
         col("sent"),
-        col("received"),
         col("errors"),
         col("p99_ms"),
     ) else {
@@ -180,8 +179,9 @@ fn read_workloads(path: &Path, span_s: f64, columns: usize) -> anyhow::Result<Ve
         };
         let (series, last_t) = &mut workloads[idx];
         let dt = (tt - std::mem::replace(last_t, tt)).max(1e-3);
-        if let (Some(s), Some(r)) = (num(sent), num(recv)) {
-            series.throughput.push(tt, (s + r) / dt);
+        if let Some(s) = num(sent) {
+            // Sent, as the terminal and the live view count it.
+            series.throughput.push(tt, s / dt);
         }
         if let Some(e) = num(err) {
             series.errors.push(tt, e / dt);

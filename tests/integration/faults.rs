@@ -629,3 +629,29 @@ fn readiness_answered_by_another_process_is_a_target_failure() {
     );
     drop(foreign);
 }
+
+#[test]
+fn command_line_mistakes_read_as_one_memsoak_error() {
+    let o = run(&["run", "--duraton", "5s", "--", "sleep", "30"]);
+    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with("memsoak: error: unexpected argument '--duraton'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("a similar argument exists: '--duration'"),
+        "{err}"
+    );
+    // After `--` comes the target's command: no tip to put the flag there.
+    assert!(!err.contains("-- --duraton"), "{err}");
+
+    let o = run(&["run", "/nonexistent/profile.toml"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+
+    // Help and version are not errors.
+    let o = run(&["--version"]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("memsoak "));
+}
