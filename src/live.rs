@@ -143,7 +143,7 @@ impl Status<'_> {
                 "slope {} (95% CI {} … {}) vs limit {}",
                 signed(&unit.format(g.slope_bytes_per_hour)),
                 signed(&unit.format_number(g.ci95_bytes_per_hour[0])),
-                signed(&unit.format_number(g.ci95_bytes_per_hour[1])),
+                signed(&unit.format(g.ci95_bytes_per_hour[1])),
                 unit.format(self.limit.bytes_per_hour)
             )
         });
@@ -529,7 +529,7 @@ mod tests {
         );
         assert_eq!(
             status.verdict_line(),
-            "slope +3.20 MB/h (95% CI +1.10 … +5.30) vs limit 10.0 MB/h · pass so far"
+            "slope +3.20 MB/h (95% CI +1.10 … +5.30 MB/h) vs limit 10.0 MB/h · pass so far"
         );
         assert_eq!(
             status.load_line().unwrap(),
