@@ -181,6 +181,8 @@ async fn measure(
     provisional_summary(config, target, started_at)
         .write(dir)
         .map_err(Failure::Io)?;
+    // The watchdog learns the target's processes now, not a second later.
+    target.refresh();
     say(
         options,
         &format!(
