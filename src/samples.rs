@@ -154,11 +154,6 @@ impl Recording {
         Ok(rec)
     }
 
-    /// The file read.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Feeds every row to `analyzer`, judging `metric` (RSS when the file
     /// has no such column).
     pub fn feed(&self, analyzer: &mut Analyzer, metric: Metric) -> anyhow::Result<()> {

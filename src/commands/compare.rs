@@ -46,7 +46,7 @@ fn load(dir: &Path) -> anyhow::Result<Summary> {
             dir.display()
         );
     }
-    Summary::read(&path).with_context(|| format!("could not read '{}'", path.display()))
+    Summary::load(&path)
 }
 
 /// Runs the comparison; writes `compare.json`, `compare.png` and

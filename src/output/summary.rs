@@ -446,11 +446,6 @@ impl Summary {
             .is_some_and(|g| g.ci95_bytes_per_hour[0] > self.threshold_bytes_per_hour)
     }
 
-    /// Reads a `summary.json`, if there is a valid one.
-    pub fn read(path: &Path) -> Option<Summary> {
-        Summary::load(path).ok()
-    }
-
     /// Reads a `summary.json`; the error says which file and what is wrong
     /// with it.
     pub fn load(path: &Path) -> anyhow::Result<Summary> {
