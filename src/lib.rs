@@ -2,7 +2,8 @@
 //!
 //! Three layers, dependencies pointing down (see README, "Architecture"):
 //! - **bottom**: `units`, `analysis` (robust growth with an honest
-//!   interval, the verdict, fail-fast looks);
+//!   interval, the verdict, fail-fast looks), `linux_proc` (cheap `/proc`
+//!   reads: a tree found from the tree, files kept open);
 //! - **middle**: `profile` (TOML as written), `samples` (the `samples.csv`
 //!   schema), `process` (launch or attach, stop, watchdog), `sampler` (the
 //!   process tree's memory on a fixed schedule), `workload` (WebSocket
@@ -18,6 +19,8 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub(crate) mod demo;
+#[cfg(target_os = "linux")]
+pub(crate) mod linux_proc;
 pub(crate) mod live;
 pub mod output;
 pub mod process;

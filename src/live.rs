@@ -292,6 +292,17 @@ impl LiveView {
         }
     }
 
+    /// How often [`LiveView::update`] has something to show: every second
+    /// for the progress display, every status period for plain lines,
+    /// never when quiet (so a quiet or logged run is not woken for it).
+    pub(crate) fn refresh_every(&self) -> Option<Duration> {
+        match self.mode {
+            Mode::Bar(_) => Some(Duration::from_secs(1)),
+            Mode::Lines => Some(self.every.max(Duration::from_secs(1))),
+            Mode::Quiet => None,
+        }
+    }
+
     /// Shows the current status: redraws the display, or prints a plain
     /// line when one is due (the first after the first interval).
     pub(crate) fn update(&mut self, status: &Status<'_>) {

@@ -13,6 +13,12 @@ use clap::Parser as _;
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
+// With `--features mimalloc`, memsoak allocates through mimalloc; compared
+// with glibc malloc under connection churn in BENCHMARKS.md.
+#[cfg(all(feature = "mimalloc", not(feature = "dhat-heap")))]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     #[cfg(feature = "dhat-heap")]
     let _profiler = dhat::Profiler::new_heap();

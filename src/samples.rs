@@ -48,13 +48,14 @@ pub struct Sample {
     pub pss_bytes: Option<u64>,
     /// Sum of anonymous resident memory, bytes.
     pub anon_bytes: Option<u64>,
-    /// Sum of swapped-out memory, bytes.
+    /// Sum of swapped-out memory, bytes (read with PSS).
     pub swap_bytes: Option<u64>,
     /// Open file descriptors.
     pub fds: Option<u64>,
-    /// Threads.
+    /// Threads (read when the tree is walked, about once a second).
     pub threads: Option<u64>,
-    /// CPU used by the tree since the previous sample, percent of one core.
+    /// CPU used by the tree since the previous walk of the tree, percent of
+    /// one core.
     pub cpu_percent: Option<f64>,
 }
 

@@ -27,8 +27,8 @@ use crate::workload::{state_growth_per_unit, Finished, Workloads};
 /// answered, so a check answered by another process is noticed.
 const SETTLE: Duration = Duration::from_millis(500);
 
-/// How often the live view is redrawn.
-const VIEW_EVERY: Duration = Duration::from_secs(1);
+/// The view tick of a quiet run: it has nothing to show.
+const QUIET_VIEW: Duration = Duration::from_secs(24 * 3600);
 
 /// Why the measured phase ended.
 enum Ending {
@@ -202,10 +202,12 @@ async fn measure(
     .map_err(Failure::Io)?;
     let stats_every = config.interval.max(Duration::from_secs(1));
     let mut stats_tick = tokio::time::interval_at((start + stats_every).into(), stats_every);
-    // The live view is redrawn every second, whatever the intervals.
-    let mut view_tick = tokio::time::interval_at((start + VIEW_EVERY).into(), VIEW_EVERY);
-    view_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // The live view is redrawn every second whatever the intervals (plain
+    // status lines at their own period; nothing wakes for a quiet run).
     let mut view = LiveView::start(options, config.duration);
+    let view_every = view.refresh_every().unwrap_or(QUIET_VIEW);
+    let mut view_tick = tokio::time::interval_at((start + view_every).into(), view_every);
+    view_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut load_now = Vec::new();
     let deadline = tokio::time::sleep(config.duration);
     let interrupt = interrupted();

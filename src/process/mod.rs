@@ -285,8 +285,11 @@ impl Target {
                 },
             },
             Kind::Attached => {
+                // Once a second: the sampler notices a vanished root at its
+                // own next tick too, and a quicker poll would cost memsoak
+                // more wake-ups than its sampling does.
                 while pid_alive(self.pid) {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 ExitInfo {
                     code: None,

@@ -50,8 +50,8 @@ impl Tracked {
 /// Start time, state and parent of `pid`, if it exists.
 #[cfg(target_os = "linux")]
 fn stat(pid: i32) -> Option<(u64, char, i32)> {
-    let s = procfs::process::Process::new(pid).ok()?.stat().ok()?;
-    Some((s.starttime, s.state, s.ppid))
+    let s = crate::linux_proc::stat_of(pid, &mut Vec::new())?;
+    Some((s.starttime, char::from(s.state), s.ppid))
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -106,39 +106,55 @@ pub(crate) fn become_subreaper() {
 /// descendants (the watchdog), in pid order. Zombie orphans re-parented to
 /// memsoak are reaped on the way, except `keep` (the launched root, whose
 /// exit status tokio collects).
+///
+/// Walks the tree through each thread's children file, a few reads per
+/// process of the target whatever else runs on the host; where the kernel
+/// has no children files, from one scan of all of `/proc`.
 #[cfg(target_os = "linux")]
 pub(crate) fn launched(exclude: &[i32], keep: i32) -> Vec<Tracked> {
-    use std::collections::HashMap;
+    use crate::linux_proc as lp;
     let me = std::process::id() as i32;
-    let Ok(all) = procfs::process::all_processes() else {
-        return Vec::new();
-    };
-    let mut children: HashMap<i32, Vec<(i32, u64, char)>> = HashMap::new();
-    for p in all.flatten() {
-        let Ok(s) = p.stat() else { continue };
-        children
-            .entry(s.ppid)
-            .or_default()
-            .push((s.pid, s.starttime, s.state));
+    let mut buf = Vec::new();
+    // (pid, parent) pairs from a full scan, only where children files are
+    // missing.
+    let mut scanned: Vec<(i32, i32)> = Vec::new();
+    let by_children = lp::children_files_supported();
+    if !by_children {
+        let _ = lp::scan_all(&mut buf, |pid, s| scanned.push((pid, s.ppid)));
     }
     let mut out = Vec::new();
     let mut stack = vec![me];
+    let mut kids = Vec::new();
     while let Some(parent) = stack.pop() {
-        for &(pid, starttime, state) in children.get(&parent).into_iter().flatten() {
+        kids.clear();
+        if by_children {
+            lp::children_once(parent, &mut buf, &mut kids);
+        } else {
+            kids.extend(scanned.iter().filter(|p| p.1 == parent).map(|p| p.0));
+        }
+        for &pid in &kids {
             if exclude.contains(&pid) {
                 continue;
             }
-            if state == 'Z' {
+            // A process may end between listing and reading.
+            let Some(s) = lp::stat_of(pid, &mut buf) else {
+                continue;
+            };
+            if s.is_zombie() {
                 if parent == me && pid != keep {
                     reap(pid);
                 }
                 continue;
             }
-            out.push(Tracked { pid, starttime });
+            out.push(Tracked {
+                pid,
+                starttime: s.starttime,
+            });
             stack.push(pid);
         }
     }
     out.sort();
+    out.dedup();
     out
 }
 

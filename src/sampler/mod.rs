@@ -46,7 +46,7 @@ pub enum ProbeError {
 pub trait Probe: Send {
     /// Reads the processes of `tree`. The sampler fills in the time fields
     /// of the returned sample.
-    fn read(&mut self, tree: &Tree, want_pss: bool) -> Result<Sample, ProbeError>;
+    fn read(&mut self, tree: &Tree, want: Want) -> Result<Sample, ProbeError>;
     /// `samples.csv` columns this backend cannot fill.
     fn unavailable(&self) -> &'static [&'static str];
     /// The tree's processes at the last successful reading, if known.
@@ -54,6 +54,30 @@ pub trait Probe: Send {
         Vec::new()
     }
 }
+
+/// What a tick reads besides the cheap per-tick figures (RSS, anonymous
+/// memory, open files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Want {
+    /// PSS and swap (`smaps_rollup`, which walks page tables).
+    pub pss: bool,
+    /// The tree itself: new and re-parented members, threads and CPU.
+    /// Between such ticks a probe may reuse the members it knows (those
+    /// that end are noticed at once), so sampling faster than once a
+    /// second costs a few reads per process per tick.
+    pub tree: bool,
+}
+
+impl Want {
+    /// Everything.
+    pub const ALL: Want = Want {
+        pss: true,
+        tree: true,
+    };
+}
+
+/// How often a tick rediscovers the tree (and reads threads and CPU).
+pub const TREE_EVERY: Duration = Duration::from_secs(1);
 
 /// One process of the tree, as last seen: the report's per-process breakdown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,12 +97,18 @@ pub struct ProcessSummary {
 }
 
 /// The best probe for this platform. `MEMSOAK_SAMPLER=sysinfo` forces the
-/// portable one.
+/// portable one; `MEMSOAK_SAMPLER=scan` the `/proc` probe's fallback that
+/// scans every process on each tick (for kernels without children files;
+/// selectable so it is tested and benchmarked).
 pub fn default_probe() -> Result<Box<dyn Probe>, ProbeError> {
+    let choice = std::env::var("MEMSOAK_SAMPLER").unwrap_or_default();
     #[cfg(target_os = "linux")]
-    if std::env::var("MEMSOAK_SAMPLER").as_deref() != Ok("sysinfo") {
-        return Ok(Box::new(linux::ProcProbe::new()));
+    match choice.as_str() {
+        "sysinfo" => {}
+        "scan" => return Ok(Box::new(linux::ProcProbe::with_children_files(false))),
+        _ => return Ok(Box::new(linux::ProcProbe::new())),
     }
+    let _ = choice;
     Ok(Box::new(portable::SysinfoProbe::new()?))
 }
 
@@ -241,6 +271,10 @@ fn sample_loop(
     let mut stopping = false;
     let mut fail_fast = settings.fail_fast;
     let mut published: Option<Instant> = None;
+    let tree_every = TREE_EVERY
+        .as_nanos()
+        .div_ceil(settings.interval.as_nanos().max(1))
+        .max(1) as u64;
     loop {
         let due = start + settings.interval * u32::try_from(tick).unwrap_or(u32::MAX);
         if !stopping {
@@ -252,8 +286,11 @@ fn sample_loop(
         }
         let now = Instant::now();
         let late = now.saturating_duration_since(due);
-        let want_pss = tick.is_multiple_of(u64::from(settings.pss_every.max(1)));
-        match probe.read(&settings.tree, want_pss) {
+        let want = Want {
+            pss: tick.is_multiple_of(u64::from(settings.pss_every.max(1))),
+            tree: stopping || tick.is_multiple_of(tree_every),
+        };
+        match probe.read(&settings.tree, want) {
             Ok(mut sample) => {
                 sample.elapsed_s = now.duration_since(start).as_secs_f64();
                 sample.unix_time_s = SystemTime::now()

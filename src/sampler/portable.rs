@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
-use super::{Probe, ProbeError, Sample, Tree};
+use super::{Probe, ProbeError, Sample, Tree, Want};
 
 /// The `sysinfo` probe.
 pub(crate) struct SysinfoProbe {
@@ -29,7 +29,7 @@ impl SysinfoProbe {
 }
 
 impl Probe for SysinfoProbe {
-    fn read(&mut self, spec: &Tree, _want_pss: bool) -> Result<Sample, ProbeError> {
+    fn read(&mut self, spec: &Tree, _want: Want) -> Result<Sample, ProbeError> {
         self.system.refresh_processes_specifics(
             ProcessesToUpdate::All,
             true,

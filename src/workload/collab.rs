@@ -21,6 +21,7 @@ use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use tokio::sync::watch;
 use tokio::time::sleep_until;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::pacing::{ramp_delay, sleep_or_stop, JudgedFrom, OpenLoop};
@@ -32,6 +33,20 @@ use crate::units::PerSecond;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Each client's socket buffers. tungstenite's defaults (128 KiB to read,
+/// 128 KiB to write) suit one busy connection; memsoak holds up to
+/// thousands of chatty ones, and with connection churn every reconnect
+/// allocated and freed 256 KiB: glibc's dynamic mmap threshold then served
+/// them from its arenas, and memsoak's own anonymous memory wandered by
+/// megabytes (see BENCHMARKS.md, "memsoak's own memory under connection
+/// churn"). Reads grow the buffer past 8 KiB for a larger message; each
+/// message is written out as it is sent, as memsoak flushes it anyway.
+fn socket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0)
+}
 
 /// State shared by one workload's clients.
 pub(crate) struct Shared {
@@ -100,7 +115,10 @@ async fn client(
             return;
         }
         let connected = tokio::select! {
-            r = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(url.as_str())) => r,
+            r = tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                tokio_tungstenite::connect_async_with_config(url.as_str(), Some(socket_config()), false),
+            ) => r,
             _ = phase.wait_for(|p| *p != Phase::Run) => return,
         };
         let mut ws = match connected {
@@ -135,9 +153,16 @@ async fn client(
         let first = now + period.mul_f64(rand::rng().random_range(0.0..1.0));
         let mut schedule = OpenLoop::new(period, first);
         let mut sending = true;
+        // The two timers are armed once and re-armed only when a message is
+        // sent, not on every pass of the loop: a client receives many
+        // messages per message it sends (one per peer), and re-creating
+        // its timers on each of them was most of its fixed cost.
+        let send_at = sleep_until(schedule.due().into());
+        let end_at = sleep_until(lifetime.unwrap_or(far).into());
+        tokio::pin!(send_at, end_at);
         let ended = loop {
             tokio::select! {
-                _ = sleep_until(schedule.due().into()), if sending => {
+                () = &mut send_at, if sending => {
                     schedule.advance(stats);
                     spec.message.0.render(
                         &Values { doc: &doc, doc_index, client, seq, sent_unix_us: unix_us() },
@@ -152,6 +177,7 @@ async fn client(
                     shared.judged_from.sent(stats, Instant::now());
                     stats.expected.fetch_add(peers, Ordering::Relaxed);
                     seq += 1;
+                    send_at.as_mut().reset(schedule.due().into());
                 }
                 incoming = ws.next() => match incoming {
                     Some(Ok(Message::Text(t))) => receive(&shared, doc_index, client, t.as_str()),
@@ -161,7 +187,7 @@ async fn client(
                     }
                     Some(Ok(_)) => {}
                 },
-                _ = sleep_until(lifetime.unwrap_or(far).into()), if sending => break Ended::Churn,
+                () = &mut end_at, if sending => break Ended::Churn,
                 changed = phase.changed() => match (changed, *phase.borrow()) {
                     (Ok(()), Phase::Drain) => sending = false,
                     _ => break Ended::Stop,

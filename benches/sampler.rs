@@ -1,0 +1,276 @@
+//! What one sampling tick costs, part by part: reading the process tree
+//! (with and without PSS, for 5 and 50 processes, on a quiet host and with
+//! 1,000 extra idle processes, by the children walk and by the full-scan
+//! fallback), PSS on a target with a 1 GB heap, and the rest of a tick
+//! (CSV row, analyser, live judgement, channel).
+//!
+//! Run: `cargo bench --bench sampler` (Linux; spawns `sleep` processes and
+//! one `python3` that holds 1 GB, all ended on exit). CPU is the sampling
+//! thread's own CPU time (`CLOCK_THREAD_CPUTIME_ID`), so other load on the
+//! machine does not count; medians of rounds of reads.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use memsoak::analysis::{Analyzer, BlockStat, Criteria};
+use memsoak::sampler::{default_probe, Probe, Sample, Tree, Want};
+use nix::time::{clock_gettime, ClockId};
+
+/// Children killed and reaped on drop, so a failed bench leaves nothing.
+struct Procs(Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+        }
+        for c in &mut self.0 {
+            let _ = c.wait();
+        }
+    }
+}
+
+fn sleepers(n: usize) -> Procs {
+    Procs(
+        (0..n)
+            .map(|_| {
+                Command::new("sleep")
+                    .arg("900")
+                    .spawn()
+                    .expect("spawn sleep")
+            })
+            .collect(),
+    )
+}
+
+/// A shell with `n - 1` idle children: an `n`-process tree.
+fn tree(n: usize) -> Procs {
+    let script = format!("for i in $(seq {}); do sleep 900 & done; wait", n - 1);
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .spawn()
+        .expect("spawn sh");
+    std::thread::sleep(Duration::from_millis(300 + 10 * n as u64));
+    Procs(vec![child])
+}
+
+fn thread_cpu() -> Duration {
+    let t = clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).expect("thread CPU clock");
+    Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32)
+}
+
+/// Median CPU per call of `f` over `rounds` rounds of `per_round` calls.
+fn cpu_per_call(rounds: usize, per_round: usize, mut f: impl FnMut()) -> Duration {
+    let mut per = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let before = thread_cpu();
+        for _ in 0..per_round {
+            f();
+        }
+        per.push((thread_cpu() - before) / per_round as u32);
+    }
+    per.sort();
+    per[rounds / 2]
+}
+
+fn probe(kind: &str) -> Box<dyn Probe> {
+    // SAFETY: set before any other thread of this bench reads the
+    // environment (the bench is single-threaded).
+    unsafe { std::env::set_var("MEMSOAK_SAMPLER", kind) };
+    default_probe().expect("a probe")
+}
+
+struct Cost {
+    /// A tick between walks: RSS, anonymous memory, open files.
+    cheap: Duration,
+    /// A tick that walks the tree (threads, CPU) too.
+    walk: Duration,
+    /// A tick that walks the tree and reads PSS.
+    pss: Duration,
+    processes: u32,
+}
+
+impl Cost {
+    /// Mean CPU per sample at 10 Hz: the tree walked and PSS read once a
+    /// second (the defaults with `--pss-interval 1s`).
+    fn per_sample_10hz(&self) -> Duration {
+        (self.cheap * 9 + self.pss) / 10
+    }
+}
+
+fn measure(kind: &str, root: u32) -> Cost {
+    let tree = Tree::Attached { root };
+    let mut p = probe(kind);
+    let processes = p.read(&tree, Want::ALL).expect("the tree").processes;
+    let mut per = |want: Want, rounds, n| {
+        cpu_per_call(rounds, n, || {
+            p.read(&tree, want).expect("the tree");
+        })
+    };
+    Cost {
+        cheap: per(
+            Want {
+                pss: false,
+                tree: false,
+            },
+            21,
+            100,
+        ),
+        walk: per(
+            Want {
+                pss: false,
+                tree: true,
+            },
+            21,
+            100,
+        ),
+        pss: per(Want::ALL, 11, 20),
+        processes,
+    }
+}
+
+fn us(d: Duration) -> String {
+    if d < Duration::from_micros(1) {
+        format!("{} ns", d.as_nanos())
+    } else {
+        format!("{:.1} µs", d.as_secs_f64() * 1e6)
+    }
+}
+
+fn row(label: &str, c: &Cost) {
+    println!(
+        "| {label} | {} | {} | {} | {} | {} |",
+        c.processes,
+        us(c.cheap),
+        us(c.walk),
+        us(c.pss),
+        us(c.per_sample_10hz())
+    );
+}
+
+fn host_processes() -> usize {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    println!("CPU per read of the tree (median; the sampling thread's own CPU time)\n");
+    println!(
+        "| tree, host | processes | tick | tick with walk | tick with walk and PSS | per sample at 10 Hz, walk and PSS every 1 s |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let five = tree(5);
+    let fifty = tree(50);
+    let quiet = host_processes();
+    for (kind, name) in [("proc", "children walk"), ("scan", "full scan (fallback)")] {
+        row(
+            &format!("5 processes, {quiet} on host, {name}"),
+            &measure(kind, five.0[0].id()),
+        );
+    }
+    row(
+        &format!("50 processes, {quiet} on host, children walk"),
+        &measure("proc", fifty.0[0].id()),
+    );
+    let crowd = sleepers(1000);
+    std::thread::sleep(Duration::from_millis(500));
+    let busy = host_processes();
+    for (kind, name) in [("proc", "children walk"), ("scan", "full scan (fallback)")] {
+        row(
+            &format!("5 processes, {busy} on host, {name}"),
+            &measure(kind, five.0[0].id()),
+        );
+    }
+    drop(crowd);
+    drop(fifty);
+
+    // PSS walks page tables: its cost grows with the target's memory.
+    let big = Procs(vec![Command::new("python3")
+        .args([
+            "-c",
+            "import sys, time\nb = bytearray(b'\\x01') * (1 << 30)\nprint('ready', flush=True)\ntime.sleep(900)",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3")]);
+    let mut big = big;
+    {
+        use std::io::BufRead;
+        let out = big.0[0].stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(out)
+            .read_line(&mut line)
+            .expect("ready line");
+    }
+    let heap = measure("proc", big.0[0].id());
+    println!();
+    println!(
+        "1 GB heap (python3): tick with walk {}, with walk and PSS (smaps_rollup) {}",
+        us(heap.walk),
+        us(heap.pss)
+    );
+    let smaps = format!("/proc/{}/smaps", big.0[0].id());
+    let full = cpu_per_call(5, 5, || {
+        let _ = std::fs::read(&smaps);
+    });
+    println!("  full /proc/PID/smaps of the same process: {}", us(full));
+    drop(big);
+
+    // The rest of a tick.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut csv = csv::Writer::from_writer(
+        std::fs::File::create(dir.path().join("samples.csv")).expect("csv file"),
+    );
+    let mut p = probe("proc");
+    let sample: Sample = p
+        .read(
+            &Tree::Attached {
+                root: five.0[0].id(),
+            },
+            Want::ALL,
+        )
+        .expect("the tree");
+    let csv_row = cpu_per_call(21, 200, || {
+        csv.serialize(&sample).expect("row");
+        csv.flush().expect("flush");
+    });
+    let mut analyzer = Analyzer::new(Criteria {
+        warmup: Duration::from_secs(60),
+        max_growth_bytes_per_hour: 10e6,
+        max_rss_bytes: None,
+        block_stat: BlockStat::Min,
+    });
+    let mut t = 0.0;
+    // An 8-hour history at 10 Hz first, so the analyser is at its bound.
+    for _ in 0..288_000 {
+        t += 0.1;
+        analyzer.observe(t, Some(100e6 + t), Some(100_000_000));
+    }
+    let observe = cpu_per_call(21, 1000, || {
+        t += 0.1;
+        analyzer.observe(t, Some(100e6 + t), Some(100_000_000));
+    });
+    let judge = cpu_per_call(11, 20, || {
+        std::hint::black_box(analyzer.judge());
+    });
+    let (tx, _rx) = tokio::sync::watch::channel(None::<(f64, u64)>);
+    let send = cpu_per_call(21, 1000, || {
+        tx.send_replace(Some((t, 1)));
+    });
+    println!();
+    println!("the rest of a tick (median CPU per call):");
+    println!("  CSV row, serialised and flushed: {}", us(csv_row));
+    println!("  analyser, one sample: {}", us(observe));
+    println!(
+        "  judgement for the live view (once a second): {}",
+        us(judge)
+    );
+    println!("  live-view channel: {}", us(send));
+    drop(five);
+}
