@@ -15,6 +15,8 @@ same target, at the same rate, for the same time, in the same minutes.
             editor completion; no PyPI wheel), so it is left out.
 
 Usage: benches/peers.py [SECONDS] [sampling|load|all]   (default 60 all)
+MEMSOAK_BASELINE=/path/to/memsoak adds another build's load run (e.g. the
+previous commit's), measured in the same round.
 Installs the peers under target/peers/ on first use (pip, npm) and builds
 memsoak in release mode. Every socket is on 127.0.0.1; every process it
 starts is ended on exit.
@@ -29,6 +31,8 @@ BIN = os.path.join(ROOT, "target", "release", "memsoak")
 PEERS = os.path.join(ROOT, "target", "peers")
 SECS = int(sys.argv[1]) if len(sys.argv) > 1 else 60
 WHAT = sys.argv[2] if len(sys.argv) > 2 else "all"
+# Another memsoak build (e.g. the previous commit's) to load side by side.
+BASELINE = os.environ.get("MEMSOAK_BASELINE")
 started = []
 
 
@@ -196,14 +200,17 @@ def load(artillery):
         prof = os.path.join(work, f"m{total}.toml")
         with open(prof, "w") as f:
             f.write(memsoak_profile(port, total))
-        out = os.path.join(work, f"m{total}")
-        m = spawn([BIN, "run", prof, "--pid", str(backend.pid), "--duration", f"{SECS}s",
-                   "--warmup", f"{SECS // 4}s", "--on-inconclusive", "pass", "--out", out],
-                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        cpu, rss = wait_usage(m)
-        with open(os.path.join(out, "summary.json")) as f:
-            sent = json.load(f)["workloads"][0]["sent"]
-        results["memsoak"] = (sent, cpu, rss)
+        for tool, binary in [("memsoak", BIN), ("baseline", BASELINE)]:
+            if not binary:
+                continue
+            out = os.path.join(work, f"{tool}{total}")
+            m = spawn([binary, "run", prof, "--pid", str(backend.pid), "--duration", f"{SECS}s",
+                       "--warmup", f"{SECS // 4}s", "--on-inconclusive", "pass", "--out", out],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cpu, rss = wait_usage(m)
+            with open(os.path.join(out, "summary.json")) as f:
+                sent = json.load(f)["workloads"][0]["sent"]
+            results[tool] = (sent, cpu, rss)
         script = os.path.join(work, f"a{total}.yml")
         with open(script, "w") as f:
             f.write(artillery_script(port, 100, total / 100, SECS))
