@@ -2,13 +2,16 @@
 //! (with and without PSS, for 5 and 50 processes, on a quiet host and with
 //! 1,000 extra idle processes, by the children walk and by the full-scan
 //! fallback), PSS on a target with a 1 GB heap, and the rest of a tick
-//! (CSV row, analyser, live judgement, channel).
+//! (CSV row, analyser, live judgement, channel), and what attribution adds
+//! (memory by kind, descriptors by type, socket queues, the smaps split)
+//! on a 10-process tree of 100 MB python3 workers.
 //!
 //! Run: `cargo bench --bench sampler` (Linux; spawns `sleep` processes and
 //! one `python3` that holds 1 GB, all ended on exit). CPU is the sampling
 //! thread's own CPU time (`CLOCK_THREAD_CPUTIME_ID`), so other load on the
 //! machine does not count; medians of rounds of reads.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -16,12 +19,18 @@ use memsoak::analysis::{Analyzer, BlockStat, Criteria};
 use memsoak::sampler::{default_probe, Probe, Sample, Tree, Want};
 use nix::time::{clock_gettime, ClockId};
 
-/// Children killed and reaped on drop, so a failed bench leaves nothing.
+/// Children killed and reaped on drop, so a failed bench leaves nothing:
+/// each is the leader of its own process group, and the whole group is
+/// killed (a shell's children with it).
 struct Procs(Vec<Child>);
 
 impl Drop for Procs {
     fn drop(&mut self) {
         for c in &mut self.0 {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
             let _ = c.kill();
         }
         for c in &mut self.0 {
@@ -36,6 +45,7 @@ fn sleepers(n: usize) -> Procs {
             .map(|_| {
                 Command::new("sleep")
                     .arg("900")
+                    .process_group(0)
                     .spawn()
                     .expect("spawn sleep")
             })
@@ -49,6 +59,7 @@ fn tree(n: usize) -> Procs {
     let child = Command::new("sh")
         .arg("-c")
         .arg(script)
+        .process_group(0)
         .spawn()
         .expect("spawn sh");
     std::thread::sleep(Duration::from_millis(300 + 10 * n as u64));
@@ -197,6 +208,7 @@ fn main() {
             "import sys, time\nb = bytearray(b'\\x01') * (1 << 30)\nprint('ready', flush=True)\ntime.sleep(900)",
         ])
         .stdout(Stdio::piped())
+        .process_group(0)
         .spawn()
         .expect("python3")]);
     let mut big = big;
@@ -273,4 +285,74 @@ fn main() {
     );
     println!("  live-view channel: {}", us(send));
     drop(five);
+    attribution_cost();
+}
+
+/// A tree of `n` python3 processes holding `mb` MB each (a pre-fork
+/// server's workers), with a few sockets and pipes each.
+fn workers(n: usize, mb: usize) -> Procs {
+    let worker = format!(
+        "import socket, os, time\nb = bytearray(b'\\x01') * ({mb} << 20)\nkeep = [socket.socket() for _ in range(4)] + [os.pipe() for _ in range(2)]\ntime.sleep(900)"
+    );
+    let script = format!(
+        "for i in $(seq {}); do python3 -c \"$W\" & done; python3 -c \"$W\"; wait",
+        n - 1
+    );
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env("W", worker)
+        .process_group(0)
+        .spawn()
+        .expect("spawn sh");
+    std::thread::sleep(Duration::from_millis(1500 + 100 * n as u64));
+    Procs(vec![child])
+}
+
+/// What attribution adds to sampling: the detail read (memory by kind
+/// from `status`, descriptors by type, socket queues) and the per-mapping
+/// `smaps` split, on a 10-process tree of 100 MB workers.
+fn attribution_cost() {
+    let tree10 = workers(10, 100);
+    let tree = Tree::Attached {
+        root: tree10.0[0].id(),
+    };
+    let mut p = probe("proc");
+    let processes = p.read(&tree, Want::ALL).expect("the tree").processes;
+    let walk_pss = cpu_per_call(11, 20, || {
+        p.read(&tree, Want::ALL).expect("the tree");
+    });
+    let detail = cpu_per_call(11, 20, || {
+        std::hint::black_box(p.breakdown(false));
+    });
+    let with_smaps = cpu_per_call(11, 10, || {
+        std::hint::black_box(p.breakdown(true));
+    });
+    // At 1 Hz with the defaults: a walk with PSS and the detail read every
+    // second, smaps every 2 s (its shortest default) or 60 s (8-hour run).
+    let second = |smaps_every: u32| walk_pss + detail + (with_smaps - detail) / smaps_every;
+    let percent = |d: Duration| d.as_secs_f64() * 100.0;
+    println!();
+    println!(
+        "attribution on a {processes}-process tree (python3 workers, 100 MB each; median CPU per call):"
+    );
+    println!(
+        "  tick with walk and PSS (before attribution): {}",
+        us(walk_pss)
+    );
+    println!(
+        "  detail read (status, descriptors by type, TCP queues): {}",
+        us(detail)
+    );
+    println!(
+        "  detail read with smaps (heap / stacks / anon_other): {}",
+        us(with_smaps)
+    );
+    println!(
+        "  at 1 Hz: {:.3}% of one core with smaps every 2 s, {:.3}% with smaps every 60 s, {:.3}% before attribution",
+        percent(second(2)),
+        percent(second(60)),
+        percent(walk_pss)
+    );
+    drop(tree10);
 }

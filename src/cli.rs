@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::analysis::Metric;
 use crate::profile::OnInconclusive;
-use crate::units::{self, Rate};
+use crate::units::{self, PerSecond, Rate};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -122,6 +122,14 @@ pub struct RunArgs {
     /// PSS sampling interval; PSS walks page tables, so it may be slower [default: the interval, at least 1s].
     #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = units::parse_positive_duration)]
     pub pss_interval: Option<Duration>,
+
+    /// Interval of the per-mapping smaps reading that splits anonymous memory into heap, stacks and other; 0 turns it off [default: a 240th of the duration, within 2s … 60s].
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = units::parse_duration)]
+    pub smaps_interval: Option<Duration>,
+
+    /// Processes of the tree tracked individually in processes.csv (the rest summed as `other`) [default: 32].
+    #[arg(long, value_name = "N")]
+    pub track_processes: Option<usize>,
 
     /// How the growth is judged.
     #[command(flatten)]
@@ -257,4 +265,16 @@ pub struct DemoArgs {
         hide_env_values = true
     )]
     pub agent_token: Option<String>,
+
+    /// Open /dev/null at this rate and never close it, e.g. 600/min (a descriptor leak).
+    #[arg(long, value_name = "RATE", value_parser = PerSecond::parse)]
+    pub leak_fds: Option<PerSecond>,
+
+    /// Start threads that never end at this rate, e.g. 60/min (a thread leak).
+    #[arg(long, value_name = "RATE", value_parser = PerSecond::parse)]
+    pub leak_threads: Option<PerSecond>,
+
+    /// Map anonymous memory outside malloc at this rate, e.g. 100MB/h, and never unmap it.
+    #[arg(long, value_name = "RATE", value_parser = Rate::parse)]
+    pub leak_mmap: Option<Rate>,
 }

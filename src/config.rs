@@ -9,6 +9,7 @@
 //! [`JudgeSettings::resolve`]: flag, then the profile or the previous
 //! summary, then the default.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -42,6 +43,10 @@ pub struct RunConfig {
     pub interval: Duration,
     /// PSS sampling interval (a multiple of `interval` is used).
     pub pss_interval: Duration,
+    /// `smaps` reading interval; zero: never.
+    pub smaps_interval: Duration,
+    /// Processes tracked individually.
+    pub track_processes: usize,
     /// Growth limit.
     pub max_growth: Rate,
     /// RSS ceiling of the tree.
@@ -73,6 +78,22 @@ pub mod defaults {
     pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
     /// Shortest PSS interval.
     pub const MIN_PSS_INTERVAL: Duration = Duration::from_secs(1);
+    /// Per-mapping smaps reading, at least this often apart: it walks
+    /// page tables like PSS and formats every mapping of every process
+    /// (see BENCHMARKS.md for its cost).
+    pub const MIN_SMAPS_INTERVAL: Duration = Duration::from_secs(2);
+    /// ... and at most this far apart.
+    pub const MAX_SMAPS_INTERVAL: Duration = Duration::from_secs(60);
+
+    /// The default smaps interval: a 240th of the run (enough points to
+    /// judge the classes), within 2 s … 60 s.
+    pub fn smaps_interval(duration: Duration) -> Duration {
+        (duration / 240).clamp(MIN_SMAPS_INTERVAL, MAX_SMAPS_INTERVAL)
+    }
+    /// Processes tracked individually.
+    pub const TRACK_PROCESSES: usize = 32;
+    /// At most this many.
+    pub const MAX_TRACK_PROCESSES: usize = 1000;
     /// Growth limit.
     pub const MAX_GROWTH: &str = "10MB/h";
     /// Parent of run folders.
@@ -184,6 +205,17 @@ impl RunConfig {
             let path: Vec<&str> = e.at.iter().map(String::as_str).collect();
             ConfigError::Invalid(format!("{}{}", profile.at(&path), e.message))
         })?;
+        let track_processes = args
+            .track_processes
+            .or(profile.run.track_processes)
+            .unwrap_or(defaults::TRACK_PROCESSES);
+        if track_processes > defaults::MAX_TRACK_PROCESSES {
+            return Err(ConfigError::Invalid(format!(
+                "{}track_processes ({track_processes}) must be at most {}: each tracked process writes a row a second; the rest are summed as `other`",
+                from.at(args.track_processes.is_some(), &["run", "track_processes"]),
+                defaults::MAX_TRACK_PROCESSES
+            )));
+        }
         // An empty folder name would write the run into the current
         // directory: refused even when a flag overrides it.
         if let Some(p) = &profile.run.out {
@@ -213,6 +245,11 @@ impl RunConfig {
             warmup: judge.warmup,
             interval: timing.interval,
             pss_interval: timing.pss_interval,
+            smaps_interval: args
+                .smaps_interval
+                .or(profile.run.smaps_interval.map(|d| d.0))
+                .unwrap_or(defaults::smaps_interval(timing.duration)),
+            track_processes,
             max_growth: judge.max_growth,
             max_rss_bytes: judge.max_rss_bytes,
             metric: judge.metric,
@@ -425,18 +462,44 @@ fn launch_spec(
         )));
     }
     let program = words.remove(0);
-    let env = t
+    let mut env: BTreeMap<String, String> = t
         .env
         .iter()
         .flatten()
         .map(|(k, v)| Ok((k.clone(), expander.expand(v)?)))
         .collect::<Result<_, ConfigError>>()?;
+    if t.decorate_maps != Some(false) {
+        decorate_maps(&mut env);
+    }
     Ok(TargetSpec::Launch(LaunchSpec {
         program,
         args: words,
         cwd: t.cwd.clone(),
         env,
     }))
+}
+
+/// Adds `glibc.mem.decorate_maps=1` to the target's `GLIBC_TUNABLES`
+/// (the profile's value, else memsoak's own, kept): glibc 2.40 and later
+/// then name their arenas and thread stacks in `smaps` on kernels that
+/// allow names (5.17+ with `CONFIG_ANON_VMA_NAME`), so the memory classes
+/// come from names, not shapes. An older glibc ignores the tunable.
+fn decorate_maps(env: &mut BTreeMap<String, String>) {
+    const TUNABLE: &str = "glibc.mem.decorate_maps";
+    let current = env
+        .get("GLIBC_TUNABLES")
+        .cloned()
+        .or_else(|| std::env::var("GLIBC_TUNABLES").ok())
+        .unwrap_or_default();
+    if current.contains(TUNABLE) {
+        return;
+    }
+    let value = if current.is_empty() {
+        format!("{TUNABLE}=1")
+    } else {
+        format!("{current}:{TUNABLE}=1")
+    };
+    env.insert("GLIBC_TUNABLES".into(), value);
 }
 
 /// Expands `{port}` (a free loopback port, picked once per run) and

@@ -1,11 +1,13 @@
 //! memsoak: memory soak testing and leak profiling for long-lived backends.
 //!
 //! Three layers, dependencies pointing down (see README, "Architecture"):
-//! - **bottom**: `units`, `analysis` (robust growth with an honest
-//!   interval, the verdict, fail-fast looks), `linux_proc` (cheap `/proc`
-//!   reads: a tree found from the tree, files kept open);
-//! - **middle**: `profile` (TOML as written), `samples` (the `samples.csv`
-//!   schema), `process` (launch or attach, stop, watchdog), `sampler` (the
+//! - **bottom**: `units`, `secrets` (values never written), `analysis`
+//!   (robust growth with an honest interval, the verdict, fail-fast looks,
+//!   attribution and hints), `linux_proc` (cheap `/proc` reads: a tree
+//!   found from the tree, files kept open, smaps and socket tables);
+//! - **middle**: `profile` (TOML as written), `samples` and `breakdown`
+//!   (the `samples.csv`, `breakdown.csv` and `processes.csv` schemas),
+//!   `process` (launch or attach, stop, watchdog), `sampler` (the
 //!   process tree's memory on a fixed schedule), `workload` (WebSocket
 //!   collab clients, HTTP agents), `output` (the typed `summary.json`, the
 //!   report view and one renderer per format), `demo` (the reference
@@ -15,6 +17,7 @@
 //!   `commands` (one file per subcommand, and the exit codes).
 
 pub mod analysis;
+pub mod breakdown;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -27,6 +30,7 @@ pub mod process;
 pub mod profile;
 pub mod sampler;
 pub mod samples;
+pub mod secrets;
 pub mod units;
 pub mod workload;
 

@@ -381,6 +381,490 @@ pub(crate) fn children_once(pid: i32, buf: &mut Vec<u8>, out: &mut Vec<i32>) {
     let _ = ChildrenReader::new(pid).read(threads, buf, out);
 }
 
+/// Resident memory by kind from `/proc/PID/status`, kB: what a detail
+/// tick reads per process (one small file, no page-table walk).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct StatusMem {
+    /// `RssFile`: resident file-backed pages.
+    pub(crate) file_kb: Option<u64>,
+    /// `RssShmem`: resident shared memory (tmpfs, shared anonymous).
+    pub(crate) shmem_kb: Option<u64>,
+    /// `VmSwap`: swapped-out anonymous memory.
+    pub(crate) swap_kb: Option<u64>,
+}
+
+/// Parses the `RssFile:`, `RssShmem:` and `VmSwap:` lines of `status`.
+pub(crate) fn parse_status(text: &[u8]) -> StatusMem {
+    let mut m = StatusMem::default();
+    for line in text.split(|&b| b == b'\n') {
+        if let Some(rest) = line.strip_prefix(b"RssFile:") {
+            m.file_kb = kb_value(rest);
+        } else if let Some(rest) = line.strip_prefix(b"RssShmem:") {
+            m.shmem_kb = kb_value(rest);
+        } else if let Some(rest) = line.strip_prefix(b"VmSwap:") {
+            m.swap_kb = kb_value(rest);
+        }
+    }
+    m
+}
+
+/// What a mapping of `/proc/PID/smaps` is, from its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MapName {
+    /// No name: anonymous memory from `mmap`.
+    Anonymous,
+    /// `[heap]`: the `brk` heap of the main malloc arena.
+    Heap,
+    /// `[stack]`: the main thread's stack.
+    Stack,
+    /// Named by glibc (`glibc.mem.decorate_maps=1`) as malloc memory:
+    /// `[anon: glibc: malloc arena]`, `[anon: glibc: malloc]`,
+    /// `[anon: glibc: loader malloc]`.
+    GlibcMalloc,
+    /// Named by glibc as a thread stack (`[anon: glibc: pthread stack…]`).
+    GlibcStack,
+    /// Any other named anonymous mapping (`[anon: …]`, e.g. another
+    /// runtime's own names, or glibc's for something else).
+    NamedAnon,
+    /// A file, or a special mapping (`[vdso]`, …).
+    Other,
+}
+
+/// One mapping of `/proc/PID/smaps`: its range, permissions, name, and
+/// its anonymous resident memory (`Anonymous:`, kB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Mapping {
+    /// First address.
+    pub(crate) start: u64,
+    /// One past the last address.
+    pub(crate) end: u64,
+    /// Readable, writable, executable.
+    pub(crate) rwx: [bool; 3],
+    /// What its name says.
+    pub(crate) name: MapName,
+    /// `Anonymous:` kB (for a file mapping: its copied-on-write pages).
+    pub(crate) anon_kb: u64,
+}
+
+/// Parses `/proc/PID/smaps` into `out` (cleared first; its capacity is
+/// reused, so a steady process costs no allocation).
+pub(crate) fn parse_smaps(text: &[u8], out: &mut Vec<Mapping>) {
+    out.clear();
+    for line in text.split(|&b| b == b'\n') {
+        if let Some(rest) = line.strip_prefix(b"Anonymous:") {
+            if let Some(m) = out.last_mut() {
+                m.anon_kb = kb_value(rest).unwrap_or(0);
+            }
+        } else if let Some(m) = parse_map_header(line) {
+            out.push(m);
+        }
+    }
+}
+
+/// `start-end perms offset dev inode [name]`; `None` for a field line.
+fn parse_map_header(line: &[u8]) -> Option<Mapping> {
+    let mut fields = line.splitn(6, |&b| b == b' ');
+    let range = fields.next()?;
+    let dash = range.iter().position(|&b| b == b'-')?;
+    let hex = |d: &[u8]| u64::from_str_radix(std::str::from_utf8(d).ok()?, 16).ok();
+    let start = hex(&range[..dash])?;
+    let end = hex(&range[dash + 1..])?;
+    let perms = fields.next()?;
+    if perms.len() < 4 {
+        return None;
+    }
+    let (_offset, _dev, _inode) = (fields.next()?, fields.next()?, fields.next()?);
+    let name = fields.next().unwrap_or(b"").trim_ascii();
+    let name = match name {
+        b"" => MapName::Anonymous,
+        b"[heap]" => MapName::Heap,
+        b"[stack]" => MapName::Stack,
+        n if n.starts_with(b"[anon: glibc: pthread stack") => MapName::GlibcStack,
+        n if n.starts_with(b"[anon: glibc: malloc")
+            || n.starts_with(b"[anon: glibc: loader malloc") =>
+        {
+            MapName::GlibcMalloc
+        }
+        n if n.starts_with(b"[anon:") => MapName::NamedAnon,
+        _ => MapName::Other,
+    };
+    Some(Mapping {
+        start,
+        end,
+        rwx: [perms[0] == b'r', perms[1] == b'w', perms[2] == b'x'],
+        name,
+        anon_kb: 0,
+    })
+}
+
+/// Anonymous resident memory of one process by class, kB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct AnonClasses {
+    /// malloc's memory: `[heap]`, arenas, large allocations.
+    pub(crate) heap_kb: u64,
+    /// Thread stacks.
+    pub(crate) stacks_kb: u64,
+    /// Everything else anonymous.
+    pub(crate) other_kb: u64,
+    /// glibc named this process's mappings (so unnamed ones are not malloc's).
+    pub(crate) named: bool,
+}
+
+/// Reserved size of a glibc malloc arena heap on 64-bit (`HEAP_MAX_SIZE`,
+/// twice the largest mmap threshold): each thread arena reserves an
+/// aligned block of this size and makes its used part read-write.
+const ARENA_RESERVE: u64 = 64 << 20;
+
+/// Largest no-access mapping taken for a thread stack's guard.
+const MAX_GUARD: u64 = 1 << 20;
+
+/// Sorts anonymous memory into heap (malloc's), stacks and the rest.
+///
+/// With glibc's names (`decorate_maps`), the names decide and an unnamed
+/// anonymous mapping is not malloc's (`other`). Without them, the shapes
+/// and malloc's own headers do: a read-write mapping right above a small
+/// no-access one is a thread stack (its guard page); one at a 64 MiB
+/// boundary whose read-write and no-access parts fill 64 MiB is a malloc
+/// arena; any other unnamed read-write mapping is heap when
+/// `malloc_chunks` finds glibc's mmapped-chunk headers end to end in it
+/// (malloc's large allocations), `other` when it does not (memory a
+/// program or a runtime's own allocator mapped: CPython's object arenas,
+/// jemalloc, Go), and heap when it cannot tell (the process's memory is
+/// not readable). Executable anonymous memory (JIT code), copied-on-write
+/// pages of file mappings and other named mappings are `other`.
+pub(crate) fn classify_anon(
+    maps: &[Mapping],
+    mut malloc_chunks: impl FnMut(&Mapping) -> Option<bool>,
+) -> AnonClasses {
+    let named = maps
+        .iter()
+        .any(|m| matches!(m.name, MapName::GlibcMalloc | MapName::GlibcStack));
+    let mut c = AnonClasses {
+        named,
+        ..AnonClasses::default()
+    };
+    let no_access = |m: &Mapping| m.name == MapName::Anonymous && m.rwx == [false; 3];
+    for (i, m) in maps.iter().enumerate() {
+        if m.anon_kb == 0 {
+            continue;
+        }
+        let class = match m.name {
+            MapName::Heap | MapName::GlibcMalloc => &mut c.heap_kb,
+            MapName::Stack | MapName::GlibcStack => &mut c.stacks_kb,
+            MapName::NamedAnon | MapName::Other => &mut c.other_kb,
+            MapName::Anonymous if named || m.rwx[2] || !m.rwx[1] => &mut c.other_kb,
+            MapName::Anonymous => {
+                let next = maps.get(i + 1).filter(|n| n.start == m.end && no_access(n));
+                let reserved = m.end - m.start + next.map_or(0, |n| n.end - n.start);
+                let arena = m.start % ARENA_RESERVE == 0 && reserved == ARENA_RESERVE;
+                let guard = i
+                    .checked_sub(1)
+                    .map(|p| &maps[p])
+                    .filter(|p| p.end == m.start && no_access(p) && p.end - p.start <= MAX_GUARD);
+                if arena {
+                    &mut c.heap_kb
+                } else if guard.is_some() {
+                    &mut c.stacks_kb
+                } else if malloc_chunks(m) == Some(false) {
+                    &mut c.other_kb
+                } else {
+                    &mut c.heap_kb
+                }
+            }
+        };
+        *class += m.anon_kb;
+    }
+    c
+}
+
+/// Chunk headers followed per mapping at most; a longer chain is taken as
+/// malloc's without reading further.
+const MAX_CHUNKS: usize = 4096;
+
+/// A process's memory, read through `/proc/PID/mem` (permitted to the
+/// process's parent, the same user under a permissive ptrace policy, and
+/// root): only malloc's chunk headers are read, 16 bytes each, without
+/// stopping the process.
+#[derive(Debug)]
+pub(crate) struct ProcMem(File);
+
+impl ProcMem {
+    /// Opens `/proc/PID/mem`.
+    pub(crate) fn open(pid: i32) -> io::Result<ProcMem> {
+        File::open(format!("/proc/{pid}/mem")).map(ProcMem)
+    }
+
+    /// Whether `[start, end)` holds glibc mmapped chunks end to end: each
+    /// starts with `prev_size` 0 and a size that is a whole number of
+    /// pages with `IS_MMAPPED` set (and not `NON_MAIN_ARENA`), the next
+    /// starting where it ends (the kernel merges neighbouring mappings).
+    /// `None` when the memory cannot be read.
+    pub(crate) fn malloc_chunks(&self, start: u64, end: u64, page: u64) -> Option<bool> {
+        const IS_MMAPPED: u64 = 0x2;
+        const NON_MAIN_ARENA: u64 = 0x4;
+        let mut at = start;
+        for _ in 0..MAX_CHUNKS {
+            let mut header = [0u8; 16];
+            self.0.read_exact_at(&mut header, at).ok()?;
+            let prev_size = u64::from_ne_bytes(header[..8].try_into().ok()?);
+            let size_field = u64::from_ne_bytes(header[8..].try_into().ok()?);
+            let size = size_field & !0x7;
+            let valid = prev_size == 0
+                && size_field & IS_MMAPPED != 0
+                && size_field & NON_MAIN_ARENA == 0
+                && size >= page
+                && size % page == 0
+                && size <= end - at;
+            if !valid {
+                return Some(false);
+            }
+            at += size;
+            if at == end {
+                return Some(true);
+            }
+        }
+        Some(true)
+    }
+}
+
+/// Open file descriptors of one process by what they are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct FdTypes {
+    /// `socket:[inode]`.
+    pub(crate) socket: u64,
+    /// `pipe:[inode]`.
+    pub(crate) pipe: u64,
+    /// A path: regular files, devices, directories.
+    pub(crate) file: u64,
+    /// `anon_inode:…`: eventpoll, eventfd, timerfd, signalfd, …
+    pub(crate) anon_inode: u64,
+    /// Anything else (and links that could not be read).
+    pub(crate) other: u64,
+}
+
+impl FdTypes {
+    /// Adds one descriptor by its link text; a socket's inode goes to
+    /// `sockets`.
+    pub(crate) fn add(&mut self, link: &[u8], sockets: &mut Vec<u64>) {
+        if let Some(rest) = link.strip_prefix(b"socket:[") {
+            self.socket += 1;
+            if let Some(inode) = rest.strip_suffix(b"]").and_then(number::<u64>) {
+                sockets.push(inode);
+            }
+        } else if link.starts_with(b"pipe:") {
+            self.pipe += 1;
+        } else if link.starts_with(b"anon_inode:") {
+            self.anon_inode += 1;
+        } else if link.starts_with(b"/") {
+            self.file += 1;
+        } else {
+            self.other += 1;
+        }
+    }
+}
+
+impl FdCounter {
+    /// Open files by type, reading each descriptor's link (on the slower
+    /// detail cadence: one `readlink` per descriptor). Socket inodes are
+    /// appended to `sockets`.
+    pub(crate) fn types(&mut self, sockets: &mut Vec<u64>) -> io::Result<FdTypes> {
+        let mut t = FdTypes::default();
+        // Listed first, then read: the directory's iterator borrows it.
+        let mut names: Vec<std::ffi::CString> = Vec::new();
+        for entry in self.dir.iter() {
+            let entry = entry?;
+            let name = entry.file_name();
+            if name.to_bytes().first().is_some_and(u8::is_ascii_digit) {
+                names.push(name.to_owned());
+            }
+        }
+        for name in &names {
+            // An fd closed between listing and reading is not counted.
+            match nix::fcntl::readlinkat(self.dir.as_fd(), name.as_c_str()) {
+                Ok(link) => t.add(
+                    std::os::unix::ffi::OsStrExt::as_bytes(link.as_os_str()),
+                    sockets,
+                ),
+                Err(nix::errno::Errno::ENOENT) => {}
+                Err(_) => t.other += 1,
+            }
+        }
+        Ok(t)
+    }
+}
+
+/// What a process's TCP sockets hold, from `/proc/PID/net/tcp{,6}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TcpQueues {
+    /// Bytes written and not yet acknowledged by the peer (send queues).
+    pub(crate) send: u64,
+    /// Bytes received and not yet read by the process (receive queues).
+    pub(crate) recv: u64,
+    /// Sockets in the ESTABLISHED state.
+    pub(crate) established: u64,
+}
+
+/// Adds the sockets of `text` (a `/proc/net/tcp` or `tcp6` table) whose
+/// inode is in `sockets` (sorted). Listening sockets are left out of the
+/// queues: their columns hold the accept backlog and its limit.
+pub(crate) fn add_tcp_queues(text: &[u8], sockets: &[u64], out: &mut TcpQueues) {
+    const ESTABLISHED: u8 = 0x01;
+    const LISTEN: u8 = 0x0A;
+    for line in text.split(|&b| b == b'\n').skip(1) {
+        let mut f = line.split(|&b| b == b' ').filter(|w| !w.is_empty());
+        let (Some(_sl), Some(_local), Some(_remote), Some(state), Some(queues)) =
+            (f.next(), f.next(), f.next(), f.next(), f.next())
+        else {
+            continue;
+        };
+        let Some(inode) = f.nth(4).and_then(number::<u64>) else {
+            continue;
+        };
+        if sockets.binary_search(&inode).is_err() {
+            continue;
+        }
+        let hex = |d: &[u8]| {
+            std::str::from_utf8(d)
+                .ok()
+                .and_then(|s| u64::from_str_radix(s, 16).ok())
+        };
+        let state = hex(state).unwrap_or(0) as u8;
+        if state == ESTABLISHED {
+            out.established += 1;
+        }
+        if state == LISTEN {
+            continue;
+        }
+        if let Some(colon) = queues.iter().position(|&b| b == b':') {
+            out.send += hex(&queues[..colon]).unwrap_or(0);
+            out.recv += hex(&queues[colon + 1..]).unwrap_or(0);
+        }
+    }
+}
+
+/// TCP socket queues through `NETLINK_SOCK_DIAG`: the kernel's
+/// `inet_diag` dump, about four times cheaper than formatting
+/// `/proc/net/tcp` (which walks every bucket of the connection table on
+/// each read: milliseconds on a large host however few sockets exist). It
+/// sees memsoak's own network namespace only; a target in another one is
+/// read through its `/proc/PID/net/tcp{,6}` ([`add_tcp_queues`]).
+#[derive(Debug)]
+pub(crate) struct SockDiag {
+    fd: std::os::fd::OwnedFd,
+    seq: u32,
+}
+
+impl SockDiag {
+    /// Opens a sock_diag netlink socket.
+    pub(crate) fn open() -> io::Result<SockDiag> {
+        use nix::sys::socket::{socket, AddressFamily, SockFlag, SockProtocol, SockType};
+        let fd = socket(
+            AddressFamily::Netlink,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkSockDiag,
+        )?;
+        Ok(SockDiag { fd, seq: 0 })
+    }
+
+    /// Adds the queues of the TCP sockets (IPv4 and IPv6) whose inode is
+    /// in `sockets` (sorted), as [`add_tcp_queues`] does.
+    pub(crate) fn add_tcp_queues(
+        &mut self,
+        buf: &mut Vec<u8>,
+        sockets: &[u64],
+        out: &mut TcpQueues,
+    ) -> io::Result<()> {
+        for family in [libc_af::INET, libc_af::INET6] {
+            self.dump(family, buf, sockets, out)?;
+        }
+        Ok(())
+    }
+
+    fn dump(
+        &mut self,
+        family: u8,
+        buf: &mut Vec<u8>,
+        sockets: &[u64],
+        out: &mut TcpQueues,
+    ) -> io::Result<()> {
+        use nix::sys::socket::{recv, sendto, MsgFlags, NetlinkAddr};
+        const SOCK_DIAG_BY_FAMILY: u16 = 20;
+        const NLM_F_REQUEST: u16 = 0x1;
+        const NLM_F_DUMP: u16 = 0x300;
+        const NLMSG_ERROR: u16 = 2;
+        const NLMSG_DONE: u16 = 3;
+        const IPPROTO_TCP: u8 = 6;
+        const TCP_LISTEN: u8 = 10;
+        const TCP_ESTABLISHED: u8 = 1;
+        // Every state but LISTEN (whose queues are the accept backlog).
+        const STATES: u32 = 0xFFF & !(1 << TCP_LISTEN);
+        self.seq = self.seq.wrapping_add(1);
+        // nlmsghdr (16 bytes) + inet_diag_req_v2 (56 bytes).
+        let mut req = [0u8; 72];
+        req[0..4].copy_from_slice(&72u32.to_ne_bytes());
+        req[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        req[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+        req[8..12].copy_from_slice(&self.seq.to_ne_bytes());
+        req[16] = family;
+        req[17] = IPPROTO_TCP;
+        req[20..24].copy_from_slice(&STATES.to_ne_bytes());
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&self.fd);
+        sendto(fd, &req, &NetlinkAddr::new(0, 0), MsgFlags::empty())?;
+        if buf.len() < 32 * 1024 {
+            buf.resize(32 * 1024, 0);
+        }
+        loop {
+            let n = recv(fd, buf, MsgFlags::empty())?;
+            let mut at = 0;
+            while at + 16 <= n {
+                let word =
+                    |i: usize| u32::from_ne_bytes(buf[i..i + 4].try_into().unwrap_or([0; 4]));
+                let len = word(at) as usize;
+                let kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
+                let seq = word(at + 8);
+                if len < 16 || at + len > n {
+                    break;
+                }
+                if seq == self.seq {
+                    match kind {
+                        NLMSG_DONE => return Ok(()),
+                        NLMSG_ERROR => {
+                            let errno = i32::from_ne_bytes(
+                                buf[at + 16..at + 20].try_into().unwrap_or([0; 4]),
+                            );
+                            return Err(io::Error::from_raw_os_error(-errno));
+                        }
+                        // inet_diag_msg: family, state, timer, retrans,
+                        // sockid (48 bytes), expires, rqueue, wqueue, uid, inode.
+                        SOCK_DIAG_BY_FAMILY if len >= 16 + 72 => {
+                            let m = at + 16;
+                            let state = buf[m + 1];
+                            let inode = u64::from(word(m + 68));
+                            if sockets.binary_search(&inode).is_ok() {
+                                if state == TCP_ESTABLISHED {
+                                    out.established += 1;
+                                }
+                                out.recv += u64::from(word(m + 56));
+                                out.send += u64::from(word(m + 60));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                // Messages are aligned to 4 bytes.
+                at += (len + 3) & !3;
+            }
+        }
+    }
+}
+
+/// The address families of a sock_diag request.
+mod libc_af {
+    pub(super) const INET: u8 = 2;
+    pub(super) const INET6: u8 = 10;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,6 +908,231 @@ mod tests {
         let mut pids = vec![1];
         parse_pids(b"12 345 \n", &mut pids);
         assert_eq!(pids, [1, 12, 345]);
+    }
+
+    #[test]
+    fn status_and_tcp_tables_parse() {
+        let status = b"Name:\tx\nVmRSS:\t  900 kB\nRssAnon:\t  500 kB\nRssFile:\t  300 kB\nRssShmem:\t  100 kB\nVmSwap:\t  7 kB\n";
+        assert_eq!(
+            parse_status(status),
+            StatusMem {
+                file_kb: Some(300),
+                shmem_kb: Some(100),
+                swap_kb: Some(7)
+            }
+        );
+        let tcp = b"  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:1F90 00000000:0000 0A 00000000:00000005 00:00000000 00000000     0        0 111 1 0000000000000000 100 0 0 10 0\n   1: 0100007F:1F90 0100007F:C350 01 00010000:00000020 01:00000014 00000000     0        0 222 1 0000000000000000 20 4 30 10 -1\n   2: 0100007F:1F90 0100007F:C351 01 00000100:00000000 00:00000000 00000000     0        0 333 1 0000000000000000 20 4 30 10 -1\n";
+        let mut q = TcpQueues::default();
+        // 111 listens (its columns are the backlog), 222 is ours, 333 is not.
+        add_tcp_queues(tcp, &[111, 222], &mut q);
+        assert_eq!(
+            q,
+            TcpQueues {
+                send: 0x10000,
+                recv: 0x20,
+                established: 1
+            }
+        );
+        let mut sockets = Vec::new();
+        let mut t = FdTypes::default();
+        for link in [
+            &b"socket:[222]"[..],
+            b"pipe:[9]",
+            b"anon_inode:[eventpoll]",
+            b"/dev/null",
+            b"/tmp/x (deleted)",
+            b"net:[4026531840]",
+        ] {
+            t.add(link, &mut sockets);
+        }
+        assert_eq!(
+            t,
+            FdTypes {
+                socket: 1,
+                pipe: 1,
+                file: 2,
+                anon_inode: 1,
+                other: 1
+            }
+        );
+        assert_eq!(sockets, [222]);
+    }
+
+    /// An smaps text of mappings `(range, perms, name, anonymous kB)`.
+    fn smaps(maps: &[(&str, &str, &str, u64)]) -> Vec<Mapping> {
+        let mut text = String::new();
+        for (range, perms, name, anon) in maps {
+            text.push_str(&format!(
+                "{range} {perms} 00000000 00:00 0                          {name}\nSize:  4 kB\nRss:  {anon} kB\nAnonymous:  {anon} kB\nVmFlags: rd wr mr mw me ac\n"
+            ));
+        }
+        let mut out = Vec::new();
+        parse_smaps(text.as_bytes(), &mut out);
+        assert_eq!(out.len(), maps.len());
+        out
+    }
+
+    #[test]
+    fn anonymous_memory_is_sorted_by_shape_without_names() {
+        let maps = smaps(&[
+            ("55d0f0000000-55d0f0021000", "rw-p", "[heap]", 100),
+            // A thread arena: 64 MiB aligned, read-write then reserved.
+            ("7f0000000000-7f0000400000", "rw-p", "", 2000),
+            ("7f0000400000-7f0004000000", "---p", "", 0),
+            // A thread stack: guard page, then the stack.
+            ("7f0010000000-7f0010001000", "---p", "", 0),
+            ("7f0010001000-7f0010201000", "rw-p", "", 40),
+            // Two plain mappings: malloc's chunks in one, not in the other.
+            ("7f0020000000-7f0020100000", "rw-p", "", 1000),
+            ("7f0030000000-7f0030100000", "rw-p", "", 300),
+            // JIT code, and written pages of a library.
+            ("7f0040000000-7f0040010000", "rwxp", "", 8),
+            (
+                "7f0050000000-7f0050010000",
+                "rw-p",
+                "/usr/lib/libc.so.6",
+                12,
+            ),
+            ("7ffd00000000-7ffd00021000", "rw-p", "[stack]", 20),
+        ]);
+        let c = classify_anon(&maps, |m| Some(m.start == 0x7f00_2000_0000));
+        assert_eq!(
+            c,
+            AnonClasses {
+                heap_kb: 100 + 2000 + 1000,
+                stacks_kb: 40 + 20,
+                other_kb: 300 + 8 + 12,
+                named: false
+            }
+        );
+        // Memory that cannot be read counts as heap.
+        assert_eq!(classify_anon(&maps, |_| None).heap_kb, 3400);
+    }
+
+    #[test]
+    fn glibc_names_decide_when_present() {
+        let maps = smaps(&[
+            (
+                "7f0000000000-7f0000400000",
+                "rw-p",
+                "[anon: glibc: malloc arena]",
+                2000,
+            ),
+            (
+                "7f0000400000-7f0000500000",
+                "rw-p",
+                "[anon: glibc: malloc]",
+                500,
+            ),
+            (
+                "7f0010001000-7f0010201000",
+                "rw-p",
+                "[anon: glibc: pthread stack: 4242]",
+                40,
+            ),
+            ("7f0020000000-7f0020100000", "rw-p", "", 300),
+            (
+                "7f0030000000-7f0030100000",
+                "rw-p",
+                "[anon: memsoak demo leak]",
+                70,
+            ),
+        ]);
+        let c = classify_anon(&maps, |_| Some(true));
+        assert_eq!(
+            c,
+            AnonClasses {
+                heap_kb: 2500,
+                stacks_kb: 40,
+                other_kb: 370,
+                named: true
+            }
+        );
+    }
+
+    #[test]
+    fn malloc_chunks_are_found_in_this_process_and_raw_maps_are_not() {
+        use std::num::NonZeroUsize;
+        let page = page_size();
+        let me = std::process::id() as i32;
+        let mem = ProcMem::open(me).unwrap();
+        // Larger than glibc's largest mmap threshold (32 MiB): its own mapping.
+        let big = vec![7u8; 64 << 20];
+        let addr = big.as_ptr() as u64;
+        let mut buf = Vec::new();
+        let mut maps = Vec::new();
+        parse_smaps(
+            read_once(&format!("/proc/{me}/smaps"), &mut buf).unwrap(),
+            &mut maps,
+        );
+        let m = maps
+            .iter()
+            .find(|m| m.start <= addr && addr < m.end)
+            .unwrap();
+        assert_eq!(mem.malloc_chunks(m.start, m.end, page), Some(true));
+        let len = NonZeroUsize::new(16 * page as usize).unwrap();
+        // SAFETY: a fresh private anonymous mapping, unmapped below.
+        let raw = unsafe {
+            nix::sys::mman::mmap_anonymous(
+                None,
+                len,
+                nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
+                nix::sys::mman::MapFlags::MAP_PRIVATE,
+            )
+        }
+        .unwrap();
+        // SAFETY: the mapping is `len` bytes and writable.
+        unsafe { std::ptr::write_bytes(raw.as_ptr().cast::<u8>(), 0x5A, len.get()) };
+        let start = raw.as_ptr() as u64;
+        assert_eq!(
+            mem.malloc_chunks(start, start + len.get() as u64, page),
+            Some(false)
+        );
+        // SAFETY: unmapping the mapping made above, no longer used.
+        unsafe { nix::sys::mman::munmap(raw, len.get()) }.unwrap();
+        drop(big);
+    }
+
+    #[test]
+    fn socket_queues_agree_through_sock_diag_and_proc_tables() {
+        use std::io::Write;
+        use std::os::unix::fs::MetadataExt;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        // 10 kB the server never reads: its receive queue.
+        client.write_all(&[1u8; 10_000]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let inode = |fd: std::os::fd::RawFd| {
+            std::fs::metadata(format!("/proc/self/fd/{fd}"))
+                .unwrap()
+                .ino()
+        };
+        use std::os::fd::AsRawFd;
+        let mut sockets = vec![inode(server.as_raw_fd()), inode(listener.as_raw_fd())];
+        sockets.sort_unstable();
+        let mut buf = Vec::new();
+        let mut by_diag = TcpQueues::default();
+        SockDiag::open()
+            .unwrap()
+            .add_tcp_queues(&mut buf, &sockets, &mut by_diag)
+            .unwrap();
+        let mut by_proc = TcpQueues::default();
+        for table in ["tcp", "tcp6"] {
+            add_tcp_queues(
+                read_once(&format!("/proc/self/net/{table}"), &mut buf).unwrap(),
+                &sockets,
+                &mut by_proc,
+            );
+        }
+        let expected = TcpQueues {
+            send: 0,
+            recv: 10_000,
+            established: 1,
+        };
+        assert_eq!(by_diag, expected);
+        assert_eq!(by_proc, expected);
+        drop(server);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use memsoak::analysis::attribution::Attributor;
 use memsoak::analysis::{Analyzer, BlockStat, Criteria};
 use memsoak::sampler::{Sampler, Settings};
 use memsoak::workload::stats::{ErrorKind, Stats};
@@ -78,8 +79,24 @@ fn memsoak_heap_does_not_grow_with_run_length() {
     });
     assert_flat("workload accounting", sizes, SLACK);
 
-    // Sampler: this process sampled every millisecond, to a real CSV file,
-    // with the live heap read after N and 10·N samples while it runs.
+    // Attribution: every class, resource and process series fed 10,000
+    // then 100,000 values (memory is per series, not per value).
+    let sizes = grow(Attributor::new(&criteria()), 10_000, |a, i| {
+        let t = i as f64;
+        for (k, name) in memsoak::breakdown::SERIES.iter().enumerate() {
+            a.observe(t, name, 1e6 + t * k as f64);
+        }
+        a.observe(t, "fds", 10.0);
+        a.observe(t, "threads", 3.0);
+        for pid in 1..=4 {
+            a.observe_process(t, pid, 0.0, "worker", "", Some(1e6 + t), 1);
+        }
+    });
+    assert_flat("attribution", sizes, SLACK);
+
+    // Sampler: this process sampled every millisecond, to real CSV files
+    // (samples, breakdown with smaps every 10 ticks, processes), with the
+    // live heap read after N and 10·N samples while it runs.
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("samples.csv");
     let (tx, _rx) = tokio::sync::oneshot::channel();
@@ -91,6 +108,8 @@ fn memsoak_heap_does_not_grow_with_run_length() {
         },
         interval: Duration::from_millis(1),
         pss_every: 10,
+        smaps_every: 10,
+        track_processes: 32,
         metric: None,
         fail_fast: None,
         live: Some(live),
@@ -98,7 +117,7 @@ fn memsoak_heap_does_not_grow_with_run_length() {
     let sampler = Sampler::spawn(
         settings,
         Analyzer::new(criteria()),
-        &csv,
+        dir.path(),
         Instant::now(),
         tx,
     )
@@ -117,6 +136,19 @@ fn memsoak_heap_does_not_grow_with_run_length() {
     let outcome = sampler.finish();
     let taken = outcome.analyzer.judge().samples;
     assert!(taken >= 10 * n, "{taken} samples");
+    // The detail files were written as it went.
+    let lines = |f: &str| {
+        std::fs::read_to_string(dir.path().join(f))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert!(
+        lines("breakdown.csv") > 10 * n as usize / 10,
+        "breakdown.csv"
+    );
+    // The tree is walked (and processes written) once a second.
+    assert!(lines("processes.csv") >= 2, "processes.csv");
     // A reading in flight allocates a few kilobytes for parsing /proc.
     assert_flat("sampler", (after_n, after_10n), 64 * 1024);
 }

@@ -1,13 +1,21 @@
 //! `memsoak report`'s CSV reading on arbitrary bytes: the two streaming
-//! passes and the judgement (`judge_csv`), and the chart series reader.
-//! Any file must end in a verdict or an error message, never a panic.
+//! passes and the judgement (`judge_csv`), the chart series reader, and
+//! the attribution's readers of `breakdown.csv` and `processes.csv`
+//! (`breakdown::attribute`). Any file must end in a verdict or an error
+//! message, never a panic.
 #![no_main]
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use std::time::Duration;
+
 use libfuzzer_sys::fuzz_target;
+use memsoak::analysis::attribution::RunContext;
+use memsoak::analysis::{BlockStat, Criteria, Metric};
+use memsoak::breakdown;
 use memsoak::cli::JudgeArgs;
+use memsoak::units::Rate;
 use memsoak::commands::report::judge_csv;
 use memsoak::output::series;
 use memsoak::samples::Recording;
@@ -19,6 +27,15 @@ fn scratch() -> &'static (PathBuf, PathBuf) {
         std::fs::create_dir_all(&dir).expect("a scratch folder");
         (dir.join("samples.csv"), dir.join("workload.csv"))
     })
+}
+
+fn criteria() -> Criteria {
+    Criteria {
+        warmup: Duration::from_secs(1),
+        max_growth_bytes_per_hour: 10e6,
+        max_rss_bytes: None,
+        block_stat: BlockStat::Min,
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -36,5 +53,19 @@ fuzz_target!(|data: &[u8]| {
     let _ = judge_csv(samples, &judge, None);
     if let Ok(recording) = Recording::scan(samples) {
         let _ = series::read(&recording, Some(workload), 320);
+        // The same bytes as the run's breakdown and process rows.
+        let dir = samples.parent().expect("a scratch folder");
+        std::fs::write(dir.join("breakdown.csv"), data).expect("scratch file written");
+        std::fs::write(dir.join("processes.csv"), data).expect("scratch file written");
+        let limit = Rate::parse("10MB/h").expect("a rate");
+        for metric in [Metric::Anon, Metric::Pss, Metric::Rss] {
+            let run = RunContext {
+                metric,
+                growth: None,
+                unit: &limit.unit,
+                connects_judged: Some((10, 60.0)),
+            };
+            let _ = breakdown::attribute(dir, &recording, &criteria(), &run);
+        }
     }
 });

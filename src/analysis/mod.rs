@@ -14,8 +14,10 @@
 //! - **inconclusive**: the interval straddles the limit, or there were too
 //!   few samples after warm-up to fit a trend.
 
+pub mod attribution;
 pub(crate) mod blocks;
 pub(crate) mod failfast;
+mod hints;
 pub(crate) mod trend;
 
 #[cfg(test)]

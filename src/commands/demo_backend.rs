@@ -12,6 +12,9 @@ pub(crate) fn demo_backend(args: &DemoArgs) -> Result<(), Failure> {
         leak_per_message: args.leak_per_message.unwrap_or(0),
         leak_per_connection: args.leak_per_connection.unwrap_or(0),
         agent_token: args.agent_token.clone(),
+        leak_fds: args.leak_fds.map(|r| r.0),
+        leak_threads: args.leak_threads.map(|r| r.0),
+        leak_mmap: args.leak_mmap.clone(),
     })
     .map_err(Failure::Usage)
 }

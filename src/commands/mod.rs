@@ -80,12 +80,35 @@ pub fn exit_code_for(verdict: Verdict, on_inconclusive: OnInconclusive) -> i32 {
 /// is a warning (the verdict is safe in the summary), each one named.
 fn write_reports(
     dir: &Path,
-    workload_csv: Option<&Path>,
+    run_folder: Option<&Path>,
     samples: anyhow::Result<&Recording>,
     s: &Summary,
 ) {
-    for e in export::write_all(dir, workload_csv, samples, s) {
+    for e in export::write_all(dir, run_folder, samples, s) {
         eprintln!("memsoak: warning: the verdict is in summary.json, but a report failed: {e:#}");
+    }
+}
+
+/// Judges where the growth is from the CSVs in `dir` and stores it in the
+/// summary; a file that cannot be read is a warning, never a lost verdict.
+fn attribute(
+    s: &mut Summary,
+    dir: &Path,
+    samples: &Recording,
+    criteria: &crate::analysis::Criteria,
+    growth: Option<&crate::analysis::Growth>,
+) {
+    let judged_s = (s.duration_s - s.warmup_s).max(0.0);
+    let connects: u64 = s.workloads.iter().map(|w| w.totals.connects_judged).sum();
+    let run = crate::analysis::attribution::RunContext {
+        metric: s.metric,
+        growth,
+        unit: &s.threshold.unit,
+        connects_judged: (connects > 0 && judged_s > 0.0).then_some((connects, judged_s)),
+    };
+    match crate::breakdown::attribute(dir, samples, criteria, &run) {
+        Ok(a) => s.attribution = a,
+        Err(e) => eprintln!("memsoak: warning: no attribution: {e:#}"),
     }
 }
 

@@ -134,8 +134,9 @@ pub(crate) fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, 
         }
     });
     let on_inconclusive = judged.settings.on_inconclusive;
+    let criteria = judged.criteria();
     let growth_only = args.growth_only;
-    let summary = Summary::rejudged(
+    let mut summary = Summary::rejudged(
         &judged.judgement,
         Judging {
             metric: judged.metric,
@@ -152,15 +153,23 @@ pub(crate) fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, 
             _ => exit_code_for(verdict, on_inconclusive),
         },
     );
+    if let Some(folder) = &source.run_folder {
+        super::attribute(
+            &mut summary,
+            folder,
+            &judged.recording,
+            &criteria,
+            judged.judgement.growth.as_ref(),
+        );
+    }
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("could not create '{}'", out_dir.display()))
         .map_err(Failure::Io)?;
     let written = summary.write(&out_dir);
     if written.is_ok() {
-        let workload_csv = source.run_folder.map(|f| f.join("workload.csv"));
         write_reports(
             &out_dir,
-            workload_csv.as_deref(),
+            source.run_folder.as_deref(),
             Ok(&judged.recording),
             &summary,
         );
@@ -187,6 +196,22 @@ pub struct Judged {
     pub settings: JudgeSettings,
     /// The recording, scanned.
     pub recording: Recording,
+}
+
+fn criteria_of(settings: &JudgeSettings) -> Criteria {
+    Criteria {
+        warmup: settings.warmup,
+        max_growth_bytes_per_hour: settings.max_growth.bytes_per_hour,
+        max_rss_bytes: settings.max_rss_bytes,
+        block_stat: BlockStat::Min,
+    }
+}
+
+impl Judged {
+    /// The criteria the recording was judged by.
+    pub fn criteria(&self) -> Criteria {
+        criteria_of(&self.settings)
+    }
 }
 
 /// Judges `csv_path` (streamed, in bounded memory) with the flags in
@@ -234,12 +259,7 @@ pub fn judge_csv(
         ),
         (None, None) => (best, None),
     };
-    let mut analyzer = Analyzer::new(Criteria {
-        warmup: settings.warmup,
-        max_growth_bytes_per_hour: settings.max_growth.bytes_per_hour,
-        max_rss_bytes: settings.max_rss_bytes,
-        block_stat: BlockStat::Min,
-    });
+    let mut analyzer = Analyzer::new(criteria_of(&settings));
     recording.feed(&mut analyzer, metric)?;
     Ok(Judged {
         judgement: analyzer.judge(),

@@ -166,6 +166,13 @@ async fn measure(
         },
         interval: config.interval,
         pss_every: pss_every.max(1),
+        smaps_every: if config.smaps_interval.is_zero() {
+            0
+        } else {
+            ((config.smaps_interval.as_secs_f64() / config.interval.as_secs_f64()).ceil() as u32)
+                .max(1)
+        },
+        track_processes: config.track_processes,
         metric: config.metric,
         live: Some(live_tx),
         fail_fast: config.fail_fast.map(|rule| FailFastWatch {
@@ -176,8 +183,7 @@ async fn measure(
     let started_at = SystemTime::now();
     let start = Instant::now();
     let (gone_tx, gone_rx) = tokio::sync::oneshot::channel();
-    let sampler = Sampler::spawn(settings, analyzer, &dir.join("samples.csv"), start, gone_tx)
-        .map_err(Failure::Io)?;
+    let sampler = Sampler::spawn(settings, analyzer, dir, start, gone_tx).map_err(Failure::Io)?;
     provisional_summary(config, target, started_at)
         .write(dir)
         .map_err(Failure::Io)?;
@@ -389,7 +395,7 @@ fn conclude(
         },
         environment: Environment::current(),
     };
-    let s = Summary::of_run(&judgement, facts, |verdict| match m.ending {
+    let mut s = Summary::of_run(&judgement, facts, |verdict| match m.ending {
         Ending::Interrupted => exit::INTERRUPTED,
         Ending::TargetExited(_) | Ending::TargetGone | Ending::LeftProcessesGone(_) => exit::TARGET,
         // A run whose load died is never a pass, whatever
@@ -401,13 +407,22 @@ fn conclude(
             exit_code_for(verdict, config.on_inconclusive)
         }
     });
+    let samples = Recording::scan(&dir.join("samples.csv"));
+    if let Ok(samples) = &samples {
+        super::attribute(
+            &mut s,
+            dir,
+            samples,
+            &criteria(config),
+            judgement.growth.as_ref(),
+        );
+    }
     // The verdict is printed even when the files cannot be written (a full
     // disk): the terminal, at least, gets it.
     let written = s.write(dir);
     if written.is_ok() {
-        let samples = Recording::scan(&dir.join("samples.csv"));
         let samples = samples.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"));
-        super::write_reports(dir, Some(&dir.join("workload.csv")), samples, &s);
+        super::write_reports(dir, Some(dir), samples, &s);
     }
     super::print_summary(
         &terminal::render_for(&s, dir, options.quiet),

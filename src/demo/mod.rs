@@ -11,6 +11,9 @@
 //! drips heap every 100 ms, `--leak-per-message` and `--leak-per-connection`
 //! retain memory per WebSocket message and connection. Leaked blocks are
 //! filled with a non-zero byte so their pages are touched and count in RSS.
+//! `--leak-fds`, `--leak-threads` and `--leak-mmap` leak descriptors,
+//! parked threads and anonymous mappings outside malloc, so each of
+//! memsoak's attribution classes has a fault that shows it.
 
 mod leak;
 
@@ -61,6 +64,12 @@ pub(crate) struct Options {
     pub leak_per_connection: u64,
     /// Bearer token the agent endpoints require, if any.
     pub agent_token: Option<String>,
+    /// Descriptors opened per second and never closed.
+    pub leak_fds: Option<f64>,
+    /// Threads started per second that never end.
+    pub leak_threads: Option<f64>,
+    /// Anonymous memory mapped outside malloc and never unmapped.
+    pub leak_mmap: Option<Rate>,
 }
 
 /// Runs the demo backend until SIGTERM or Ctrl-C.
@@ -99,6 +108,18 @@ async fn serve(args: &Options) -> anyhow::Result<()> {
     if let Some(rate) = &args.leak {
         println!("leaking {rate} steadily");
         tokio::spawn(leak::drip(state.clone(), rate.bytes_per_sec()));
+    }
+    if let Some(rate) = args.leak_fds {
+        println!("leaking {rate}/s file descriptors");
+        tokio::spawn(leak::fds(rate));
+    }
+    if let Some(rate) = args.leak_threads {
+        println!("leaking {rate}/s threads");
+        tokio::spawn(leak::threads(rate));
+    }
+    if let Some(rate) = &args.leak_mmap {
+        println!("leaking {rate} of mmap'd memory");
+        tokio::spawn(leak::mmaps(rate.bytes_per_sec()));
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("could not install the SIGTERM handler")?;

@@ -23,7 +23,7 @@ use crate::analysis::Metric;
 
 /// DejaVu Sans (Bitstream Vera licence, see assets/DejaVuSans-LICENSE.txt).
 const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
-const FAMILY: &str = "sans-serif";
+pub(super) const FAMILY: &str = "sans-serif";
 
 /// Chart size in pixels.
 pub(crate) const WIDTH: u32 = 1200;
@@ -43,13 +43,13 @@ fn register_font() {
 
 /// Time axis unit chosen from the run's length.
 #[derive(Clone, Copy)]
-struct TimeAxis {
-    divisor: f64,
+pub(super) struct TimeAxis {
+    pub(super) divisor: f64,
     label: &'static str,
 }
 
 impl TimeAxis {
-    fn for_span(span_s: f64) -> TimeAxis {
+    pub(super) fn for_span(span_s: f64) -> TimeAxis {
         if span_s > 3.0 * 3600.0 {
             TimeAxis {
                 divisor: 3600.0,
@@ -121,7 +121,7 @@ pub(crate) fn write(dir: &Path, summary: &Summary, series: &RunSeries) -> anyhow
 /// Draws one chart twice, into `<stem>.png` and `<stem>.svg`, and returns
 /// the SVG text. The drawing code is generic over the backend; the two
 /// closures only name it twice.
-fn render_both(
+pub(super) fn render_both(
     dir: &Path,
     stem: &str,
     size: (u32, u32),
@@ -492,7 +492,7 @@ fn draw_comparison<DB: DrawingBackend>(
 
 /// The grid and axis labels of a panel: time across, `unit` up, labels
 /// at `font_size` and axis titles one point larger.
-fn mesh<'a, DB: DrawingBackend + 'a>(
+pub(super) fn mesh<'a, DB: DrawingBackend + 'a>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     axis: TimeAxis,
     unit: &str,
@@ -551,7 +551,7 @@ fn line(
 }
 
 /// The legend box, upper left, on every panel.
-fn legend<'a, DB: DrawingBackend + 'a>(
+pub(super) fn legend<'a, DB: DrawingBackend + 'a>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     font_size: u32,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {

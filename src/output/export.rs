@@ -14,28 +14,32 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::html::Chart;
-use super::{charts, html, junit, markdown, series, Summary};
+use super::{attribution_chart, charts, html, junit, markdown, series, Summary};
 use crate::samples::Recording;
 
-/// Writes the artifacts into `dir` from the scanned `samples` and the run's
-/// `workload_csv`, if it has one; returns what failed (empty when
+/// Writes the artifacts into `dir` from the scanned `samples` and the
+/// other CSVs of the run folder, if there is one (`workload.csv`,
+/// `breakdown.csv`, `processes.csv`); returns what failed (empty when
 /// everything was written).
 pub(crate) fn write_all(
     dir: &Path,
-    workload_csv: Option<&Path>,
+    run_folder: Option<&Path>,
     samples: anyhow::Result<&Recording>,
     s: &Summary,
 ) -> Vec<anyhow::Error> {
+    let workload_csv = run_folder.map(|f| f.join("workload.csv"));
+    let workload_csv = workload_csv.as_deref();
     let mut failed = Vec::new();
     let md = markdown::render(s);
-    let mut keep = |r: anyhow::Result<()>| {
+    for r in [
+        write(dir, "report.md", &md),
+        write(dir, "junit.xml", &junit::render(s)),
+        step_summary(&md),
+    ] {
         if let Err(e) = r {
             failed.push(e);
         }
-    };
-    keep(write(dir, "report.md", &md));
-    keep(write(dir, "junit.xml", &junit::render(s)));
-    keep(step_summary(&md));
+    }
     let chart = if s.samples > 1 {
         samples
             .and_then(|samples| series::read(samples, workload_csv, charts::COLUMNS))
@@ -44,19 +48,37 @@ pub(crate) fn write_all(
     } else {
         Ok(String::new())
     };
+    let where_chart = match run_folder {
+        Some(folder) if s.samples > 1 => attribution_chart::write(dir, folder, s)
+            .context("could not draw the attribution chart")
+            .unwrap_or_else(|e| {
+                failed.push(e);
+                None
+            }),
+        _ => None,
+    };
     // Links only to what is there: `--out` away from the run folder has
     // no samples.csv, a run without a chart no memory.png.
-    let files: Vec<&str> = ["samples.csv", "workload.csv", "summary.json", "memory.png"]
-        .into_iter()
-        .filter(|f| dir.join(f).is_file())
-        .filter(|f| *f != "memory.png" || chart.as_ref().is_ok_and(|svg| !svg.is_empty()))
-        .collect();
+    let files: Vec<&str> = [
+        "samples.csv",
+        "workload.csv",
+        "breakdown.csv",
+        "processes.csv",
+        "summary.json",
+        "memory.png",
+    ]
+    .into_iter()
+    .filter(|f| dir.join(f).is_file())
+    .filter(|f| *f != "memory.png" || chart.as_ref().is_ok_and(|svg| !svg.is_empty()))
+    .collect();
+    let where_chart = where_chart.as_deref();
     let page = match &chart {
-        Ok(svg) if !svg.is_empty() => html::render(s, Chart::Svg(svg), &files),
-        Ok(_) => html::render(s, Chart::Missing("too few samples"), &files),
-        Err(e) => html::render(
+        Ok(svg) if !svg.is_empty() => html::render_page(s, Chart::Svg(svg), where_chart, &files),
+        Ok(_) => html::render_page(s, Chart::Missing("too few samples"), where_chart, &files),
+        Err(e) => html::render_page(
             s,
             Chart::Missing(&format!("drawing it failed ({e:#})")),
+            where_chart,
             &files,
         ),
     };

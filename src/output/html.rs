@@ -49,7 +49,19 @@ pub(crate) enum Chart<'a> {
 
 /// Renders the page; `files` are the data files beside it, to link to
 /// (only files that exist are linked).
+#[cfg(test)]
 pub(crate) fn render(s: &Summary, chart: Chart<'_>, files: &[&str]) -> String {
+    render_page(s, chart, None, files)
+}
+
+/// The page with the attribution chart (`where_chart`, SVG text) in its
+/// "Where it grows" section.
+pub(crate) fn render_page(
+    s: &Summary,
+    chart: Chart<'_>,
+    where_chart: Option<&str>,
+    files: &[&str],
+) -> String {
     let v = ReportView::new(s);
     let mut o = String::new();
     head(&mut o, &v);
@@ -71,6 +83,7 @@ pub(crate) fn render(s: &Summary, chart: Chart<'_>, files: &[&str]) -> String {
             let _ = write!(o, "<p>No chart: {}.</p>", escape(why));
         }
     }
+    where_section(&mut o, &v, where_chart);
     load_table(&mut o, &v);
     process_table(&mut o, s);
     table(&mut o, "Run", &run_rows(s));
@@ -219,6 +232,57 @@ fn load_table(o: &mut String, v: &ReportView<'_>) {
             "lost",
             "misdelivered",
         ],
+        &rows,
+    );
+}
+
+/// "Where it grows": the headline, the hints, the stacked classes and
+/// per-process chart, and the table of every judged series.
+fn where_section(o: &mut String, v: &ReportView<'_>, chart: Option<&str>) {
+    let Some(w) = &v.where_it_grows else {
+        return;
+    };
+    let _ = write!(
+        o,
+        "<h2>Where it grows</h2><p><b>{}</b></p>",
+        escape(&w.headline)
+    );
+    if !w.hints.is_empty() {
+        o.push_str("<ul>");
+        for h in &w.hints {
+            let _ = write!(o, "<li>{}</li>", escape(h));
+        }
+        o.push_str("</ul>");
+    }
+    if let Some(svg) = chart {
+        let _ = write!(
+            o,
+            "<figure class=\"chart\" role=\"img\" aria-label=\"{}\">{}</figure>",
+            escape(&format!(
+                "Memory by class, stacked, and each process: {}",
+                w.headline
+            )),
+            strip_xml_declaration(svg)
+        );
+    }
+    let rows: Vec<Vec<Cell>> = w
+        .rows
+        .iter()
+        .map(|r| {
+            vec![
+                Cell::Text(r.kind.to_string()),
+                Cell::Text(r.name.clone()),
+                Cell::Text(r.trend.to_string()),
+                Cell::Number(r.rate.clone()),
+                Cell::Number(r.ci.clone()),
+                Cell::Number(r.share.clone()),
+            ]
+        })
+        .collect();
+    grid(
+        o,
+        "Classes, resources and processes",
+        &["", "name", "trend", "per hour", "95% CI", "share"],
         &rows,
     );
 }

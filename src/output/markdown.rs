@@ -57,6 +57,29 @@ pub(crate) fn render(s: &Summary) -> String {
         o,
         "\nCharts, the load per interval and every sample: `report.html`, `workload.csv` and `samples.csv` in the run folder."
     );
+    if let Some(w) = &v.where_it_grows {
+        let _ = writeln!(o, "\n### Where it grows\n\n**{}**\n", md(&w.headline));
+        for h in &w.hints {
+            let _ = writeln!(o, "- {}", md(h));
+        }
+        if !w.hints.is_empty() {
+            let _ = writeln!(o);
+        }
+        let _ = writeln!(o, "| | name | trend | per hour | 95% CI | share |");
+        let _ = writeln!(o, "|---|---|---|---:|---:|---:|");
+        for r in &w.rows {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} |",
+                r.kind,
+                md(&r.name),
+                r.trend,
+                md(&r.rate),
+                md(&r.ci),
+                r.share
+            );
+        }
+    }
     if !v.load.is_empty() {
         let _ = writeln!(o, "\n### Load\n");
         let _ = writeln!(

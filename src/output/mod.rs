@@ -7,6 +7,7 @@
 //! regenerated from the folder alone. The commands (`commands/`) decide
 //! what a run or a re-judgement concluded; this folder only says it.
 
+pub(crate) mod attribution_chart;
 pub(crate) mod charts;
 pub(crate) mod export;
 pub(crate) mod html;

@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::attribution::Attribution;
 use crate::analysis::{EarlyFail, Growth, Judgement, Metric, Verdict};
 use crate::process::{ExitInfo, TargetMode};
 use crate::sampler::ProcessSummary;
@@ -83,6 +84,11 @@ pub struct Summary {
     /// Set when `--fail-fast` ended the run early.
     #[serde(default)]
     pub fail_fast: Option<EarlyFail>,
+    /// Where the growth is: classes, resources and processes judged like
+    /// the tree (absent for a recording without `breakdown.csv` and
+    /// `processes.csv`).
+    #[serde(default)]
+    pub attribution: Option<Attribution>,
 }
 
 /// The machine and the command line of a run.
@@ -417,6 +423,7 @@ impl Summary {
             processes: Vec::new(),
             environment: None,
             fail_fast: None,
+            attribution: None,
         }
     }
 

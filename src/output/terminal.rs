@@ -5,7 +5,12 @@ use std::path::Path;
 
 use super::view::{LoadRow, ReportView};
 use super::Summary;
+use crate::analysis::attribution::TrendWord;
 use crate::workload::WorkloadKind;
+
+/// "Where it grows" rows shown at most (the moving ones; every row is in
+/// report.md and report.html).
+const TERMINAL_ROWS: usize = 10;
 
 /// Renders the summary for a terminal: verdict, slope ± CI in the limit's
 /// unit, peak, target status, load, where the files are.
@@ -37,6 +42,29 @@ pub(crate) fn render(s: &Summary, folder: &Path) -> String {
 
     for w in &v.load {
         load_line(&mut out, w);
+    }
+    if let Some(w) = &v.where_it_grows {
+        let _ = writeln!(out, "  where it grows: {}", w.headline);
+        // Only what moves: the full table is in report.md and report.html.
+        let moving = w
+            .rows
+            .iter()
+            .filter(|r| matches!(r.trend, TrendWord::Growing | TrendWord::Shrinking));
+        for r in moving.take(TERMINAL_ROWS) {
+            let share = if r.share.is_empty() {
+                String::new()
+            } else {
+                format!(", {} of the growth", r.share)
+            };
+            let _ = writeln!(
+                out,
+                "    {} {}: {} {} (95% CI {}){share}",
+                r.kind, r.name, r.trend, r.rate, r.ci
+            );
+        }
+        for h in &w.hints {
+            let _ = writeln!(out, "    hint: {h}");
+        }
     }
     if let Some(trouble) = v.sampling_trouble() {
         let _ = writeln!(out, "  sampling: {trouble}");

@@ -8,6 +8,9 @@
 //! renderer re-derives a verdict or re-parses a unit. New sections (e.g.
 //! attribution, leak sites) are added here once and rendered thinly.
 
+use crate::analysis::attribution::{
+    format_rate, process_label, signed, SeriesAttribution, TrendWord, Unit,
+};
 use crate::analysis::Verdict;
 use crate::units::{format_elapsed, format_mb};
 use crate::workload::{Totals, WorkloadKind};
@@ -45,6 +48,86 @@ pub(crate) struct ReportView<'a> {
     pub load: Vec<LoadRow<'a>>,
     /// The checks a CI system shows as test cases.
     pub checks: [Check; 4],
+    /// "Where it grows", when the run has an attribution.
+    pub where_it_grows: Option<WhereItGrows>,
+}
+
+/// The attribution, worded: the headline, one row per class, resource and
+/// process, and the hints.
+#[derive(Debug, Clone)]
+pub(crate) struct WhereItGrows {
+    /// The finding in one line.
+    pub headline: String,
+    /// Classes, then resources, then processes.
+    pub rows: Vec<AttributionRow>,
+    /// Each hint's text.
+    pub hints: Vec<String>,
+}
+
+/// One judged series, worded.
+#[derive(Debug, Clone)]
+pub(crate) struct AttributionRow {
+    /// `class`, `resource` or `process`.
+    pub kind: &'static str,
+    /// `heap`, `fds_socket`, `pid 123 (uvicorn)`.
+    pub name: String,
+    /// `+41.8 MB/h`, `+36000 fds/h`.
+    pub rate: String,
+    /// `40.1 … 43.5`, in the rate's unit.
+    pub ci: String,
+    /// The trend word.
+    pub trend: TrendWord,
+    /// `93%` of the judged growth, or empty.
+    pub share: String,
+}
+
+fn where_it_grows(s: &Summary) -> Option<WhereItGrows> {
+    let a = s.attribution.as_ref()?;
+    let unit = &s.threshold.unit;
+    let share = |v: Option<f64>| v.map_or(String::new(), |v| format!("{:.0}%", v * 100.0));
+    let series_row = |kind, x: &SeriesAttribution| AttributionRow {
+        kind,
+        name: x.name.clone(),
+        rate: format_rate(x, unit),
+        ci: match (x.unit, x.ci95_per_hour) {
+            (_, None) => String::new(),
+            (Unit::Bytes, Some([lo, hi])) => {
+                format!("{} … {}", unit.format_number(lo), unit.format_number(hi))
+            }
+            (Unit::Count, Some([lo, hi])) => format!("{lo:.0} … {hi:.0}"),
+        },
+        trend: x.trend,
+        share: share(x.share),
+    };
+    let mut rows: Vec<AttributionRow> = a
+        .classes
+        .iter()
+        .map(|c| series_row("class", c))
+        .chain(a.resources.iter().map(|r| series_row("resource", r)))
+        .collect();
+    rows.extend(a.processes.iter().map(|p| {
+        AttributionRow {
+            kind: "process",
+            name: format!(
+                "{}{}",
+                process_label(p),
+                if p.ended { ", ended" } else { "" }
+            ),
+            rate: p
+                .slope_bytes_per_hour
+                .map_or("n/a".into(), |v| signed(&unit.format(v), v)),
+            ci: p.ci95_bytes_per_hour.map_or(String::new(), |[lo, hi]| {
+                format!("{} … {}", unit.format_number(lo), unit.format_number(hi))
+            }),
+            trend: p.trend,
+            share: share(p.share),
+        }
+    }));
+    Some(WhereItGrows {
+        headline: a.headline.clone(),
+        rows,
+        hints: a.hints.iter().map(|h| h.text.clone()).collect(),
+    })
 }
 
 /// One workload, worded.
@@ -134,6 +217,7 @@ impl<'a> ReportView<'a> {
             peak_and_ceiling,
             load: s.workloads.iter().map(load_row).collect(),
             checks: checks(s),
+            where_it_grows: where_it_grows(s),
         }
     }
 

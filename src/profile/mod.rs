@@ -69,6 +69,10 @@ pub struct TargetSection {
     pub ready_timeout: Option<HumanDuration>,
     /// Time between SIGTERM and SIGKILL when stopping the target.
     pub stop_grace: Option<HumanDuration>,
+    /// Ask glibc to name its mappings (`GLIBC_TUNABLES=glibc.mem.decorate_maps=1`)
+    /// in a launched target, so heap and stacks are told apart by name
+    /// (default true).
+    pub decorate_maps: Option<bool>,
 }
 
 /// `[run]`: schedule and output.
@@ -83,6 +87,11 @@ pub struct RunSection {
     pub interval: Option<HumanDuration>,
     /// Interval of the (slower) PSS sampling.
     pub pss_interval: Option<HumanDuration>,
+    /// Interval of the per-mapping `smaps` reading (heap, stacks, other
+    /// anonymous memory); `0` turns it off.
+    pub smaps_interval: Option<HumanDurationOrZero>,
+    /// Processes tracked individually in `processes.csv`.
+    pub track_processes: Option<usize>,
     /// Run folder.
     pub out: Option<PathBuf>,
 }
@@ -138,6 +147,10 @@ pub struct WorkloadSection {
     pub churn_interval: Option<HumanDuration>,
     /// collab: share of churn disconnects that drop the socket without a close frame.
     pub abrupt_fraction: Option<f64>,
+    /// collab: whether clients read what is broadcast to them (default
+    /// true); `false` makes stalled readers, whose unread messages pile up
+    /// in the server's socket send queues.
+    pub read: Option<bool>,
     /// agent: base URL the steps' paths are joined to.
     pub base_url: Option<String>,
     /// agent: concurrent virtual agents.

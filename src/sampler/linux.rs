@@ -21,12 +21,13 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::breakdown::Breakdown;
 use crate::linux_proc::{
-    self as lp, parse_rollup, parse_stat, parse_statm, ChildrenReader, FdCounter, ProcFile, Rollup,
-    Stat,
+    self as lp, classify_anon, parse_rollup, parse_smaps, parse_stat, parse_statm, parse_status,
+    ChildrenReader, FdCounter, FdTypes, Mapping, ProcFile, Rollup, Stat, TcpQueues,
 };
 
-use super::{Probe, ProbeError, ProcessSummary, Sample, Tree, Want};
+use super::{Probe, ProbeError, ProcReading, ProcessInfo, ProcessSummary, Sample, Tree, Want};
 
 /// How often a launched target's process group is searched for on the
 /// whole host when memsoak is not the target's subreaper.
@@ -57,6 +58,16 @@ pub(crate) struct ProcProbe {
     stack: Vec<i32>,
     found: Vec<i32>,
     scan_parents: Vec<(i32, i32, i32)>,
+    /// The walked members at the last walk, for `processes.csv`.
+    readings: Vec<ProcReading>,
+    // Scratch of detail ticks.
+    maps: Vec<Mapping>,
+    sockets: Vec<u64>,
+    namespaces: Vec<(Vec<u8>, i32)>,
+    /// memsoak's own network namespace, and a sock_diag socket in it
+    /// (`Err` once it could not be opened).
+    own_netns: Option<Vec<u8>>,
+    diag: Option<Result<lp::SockDiag, ()>>,
 }
 
 impl Default for ProcProbe {
@@ -84,6 +95,12 @@ struct Member {
     cpu_before: u64,
     rss_bytes: u64,
     anon_bytes: Option<u64>,
+    pss_bytes: Option<u64>,
+    /// `status` and `smaps`, opened on the first detail tick.
+    status: Option<ProcFile>,
+    smaps: Option<ProcFile>,
+    /// `/proc/PID/mem`, for malloc's chunk headers; `Err` once refused.
+    mem: Option<Result<lp::ProcMem, ()>>,
 }
 
 impl Member {
@@ -113,6 +130,10 @@ impl Member {
             cpu_before: 0,
             rss_bytes: 0,
             anon_bytes: None,
+            pss_bytes: None,
+            status: None,
+            smaps: None,
+            mem: None,
         })
     }
 
@@ -159,6 +180,12 @@ impl ProcProbe {
             stack: Vec::new(),
             found: Vec::new(),
             scan_parents: Vec::new(),
+            readings: Vec::new(),
+            maps: Vec::new(),
+            sockets: Vec::new(),
+            namespaces: Vec::new(),
+            own_netns: netns_of("self"),
+            diag: None,
         }
     }
 
@@ -353,18 +380,17 @@ impl ProcProbe {
             };
             let rollup = if want_pss {
                 let mut denied = false;
-                if m.rollup.is_none() {
-                    match ProcFile::open(&format!("/proc/{pid}/smaps_rollup")) {
-                        Ok(f) => m.rollup = Some(f),
-                        Err(e) => denied = e.kind() == std::io::ErrorKind::PermissionDenied,
+                let read = match read_bound(
+                    &mut m.rollup,
+                    || format!("/proc/{pid}/smaps_rollup"),
+                    &mut self.buf,
+                ) {
+                    Ok((n, _)) => Some(parse_rollup(&self.buf[..n])).filter(|r| r.pss_kb.is_some()),
+                    Err(e) => {
+                        denied = e.kind() == std::io::ErrorKind::PermissionDenied;
+                        None
                     }
-                }
-                let read = m
-                    .rollup
-                    .as_ref()
-                    .and_then(|f| f.read(&mut self.buf).ok())
-                    .map(parse_rollup)
-                    .filter(|r| r.pss_kb.is_some());
+                };
                 match read {
                     Some(rollup) => Some(rollup),
                     // Another user's process: its PSS is unknown.
@@ -390,7 +416,8 @@ impl ProcProbe {
             }
             add(&mut r.fds, m.fds.as_mut().and_then(|f| f.count().ok()));
             if let Some(rollup) = rollup {
-                add(&mut r.pss_bytes, rollup.pss_kb.map(|kb| kb * 1024));
+                m.pss_bytes = rollup.pss_kb.map(|kb| kb * 1024);
+                add(&mut r.pss_bytes, m.pss_bytes);
                 add(&mut r.swap_bytes, rollup.swap_kb.map(|kb| kb * 1024));
             }
             if full {
@@ -399,6 +426,21 @@ impl ProcProbe {
             }
         }
         if full {
+            let (tps, pss) = (self.ticks_per_second, want_pss);
+            self.readings.clear();
+            self.readings
+                .extend(
+                    self.members
+                        .iter()
+                        .filter(|(_, m)| m.walk == walk)
+                        .map(|(pid, m)| ProcReading {
+                            pid: *pid,
+                            start_s: m.starttime as f64 / tps,
+                            rss_bytes: m.rss_bytes,
+                            anon_bytes: m.anon_bytes,
+                            pss_bytes: m.pss_bytes.filter(|_| pss),
+                        }),
+                );
             if let Some(last) = self.last_at {
                 let wall = now.duration_since(last).as_secs_f64();
                 if wall > 0.0 {
@@ -409,6 +451,138 @@ impl ProcProbe {
             self.last_at = Some(now);
         }
         (r, vanished)
+    }
+}
+
+impl ProcProbe {
+    /// Reads the classes and resources of the last walk's members: memory
+    /// by kind from `status`, open files by type (one `readlink` each),
+    /// the queues of their TCP sockets (through sock_diag in memsoak's own
+    /// network namespace, from `/proc/PID/net/tcp{,6}` in another), and,
+    /// if `smaps`, anonymous memory by
+    /// class from each member's `smaps` (every mapping: the costliest read
+    /// memsoak makes, on its own slower cadence). A part that cannot be
+    /// read for some member (another user's process) is left unknown.
+    fn detail(&mut self, smaps: bool) -> Option<Breakdown> {
+        let walk = self.walk;
+        let mut b = Breakdown {
+            file: Some(0),
+            shmem: Some(0),
+            swap: Some(0),
+            ..Breakdown::default()
+        };
+        let mut fd_types = Some(FdTypes::default());
+        let mut anon = smaps.then_some((0u64, 0u64, 0u64));
+        self.sockets.clear();
+        self.namespaces.clear();
+        let mut any = false;
+        for (pid, m) in self.members.iter_mut().filter(|(_, m)| m.walk == walk) {
+            any = true;
+            if m.status.is_none() {
+                m.status = ProcFile::open(&format!("/proc/{pid}/status")).ok();
+            }
+            let status = m
+                .status
+                .as_ref()
+                .and_then(|f| f.read(&mut self.buf).ok())
+                .map(parse_status)
+                .unwrap_or_default();
+            add(&mut b.file, status.file_kb.map(|kb| kb * 1024));
+            add(&mut b.shmem, status.shmem_kb.map(|kb| kb * 1024));
+            add(&mut b.swap, status.swap_kb.map(|kb| kb * 1024));
+            let before = self.sockets.len();
+            match m.fds.as_mut().map(|f| f.types(&mut self.sockets)) {
+                Some(Ok(t)) => {
+                    if let Some(all) = &mut fd_types {
+                        all.socket += t.socket;
+                        all.pipe += t.pipe;
+                        all.file += t.file;
+                        all.anon_inode += t.anon_inode;
+                        all.other += t.other;
+                    }
+                }
+                _ => fd_types = None,
+            }
+            if self.sockets.len() > before {
+                // One reader per network namespace holding the tree's sockets.
+                if let Some(ns) = netns_of(&pid.to_string()) {
+                    if !self.namespaces.iter().any(|(n, _)| *n == ns) {
+                        self.namespaces.push((ns, *pid));
+                    }
+                }
+            }
+            if let Some((heap, stacks, other)) = &mut anon {
+                // A process that ended since the walk has no memory left.
+                if let Ok((n, reopened)) =
+                    read_bound(&mut m.smaps, || format!("/proc/{pid}/smaps"), &mut self.buf)
+                {
+                    if reopened {
+                        // A new program (exec): its memory is read anew.
+                        m.mem = None;
+                    }
+                    parse_smaps(&self.buf[..n], &mut self.maps);
+                    let mem = m
+                        .mem
+                        .get_or_insert_with(|| lp::ProcMem::open(*pid).map_err(|_| ()));
+                    let page = self.page_size;
+                    let c = classify_anon(&self.maps, |map| {
+                        mem.as_ref()
+                            .ok()
+                            .and_then(|mem| mem.malloc_chunks(map.start, map.end, page))
+                    });
+                    *heap += c.heap_kb * 1024;
+                    *stacks += c.stacks_kb * 1024;
+                    *other += c.other_kb * 1024;
+                }
+            }
+        }
+        if !any {
+            return None;
+        }
+        if let Some(t) = fd_types {
+            b.fds_socket = Some(t.socket);
+            b.fds_pipe = Some(t.pipe);
+            b.fds_file = Some(t.file);
+            b.fds_anon_inode = Some(t.anon_inode);
+            b.fds_other = Some(t.other);
+        }
+        if let Some((heap, stacks, other)) = anon {
+            b.heap = Some(heap);
+            b.stacks = Some(stacks);
+            b.anon_other = Some(other);
+        }
+        if fd_types.is_some() {
+            self.sockets.sort_unstable();
+            self.sockets.dedup();
+            let mut q = TcpQueues::default();
+            for (ns, pid) in &self.namespaces {
+                if self.own_netns.as_ref() == Some(ns) {
+                    let diag = self
+                        .diag
+                        .get_or_insert_with(|| lp::SockDiag::open().map_err(|_| ()));
+                    if let Ok(diag) = diag {
+                        if diag
+                            .add_tcp_queues(&mut self.buf, &self.sockets, &mut q)
+                            .is_ok()
+                        {
+                            continue;
+                        }
+                    }
+                }
+                for table in ["tcp", "tcp6"] {
+                    if let Ok(text) =
+                        lp::read_once(&format!("/proc/{pid}/net/{table}"), &mut self.buf)
+                    {
+                        lp::add_tcp_queues(text, &self.sockets, &mut q);
+                    }
+                }
+            }
+            b.socket_send_queue_bytes = Some(q.send);
+            b.socket_recv_queue_bytes = Some(q.recv);
+            b.socket_queue_bytes = Some(q.send + q.recv);
+            b.connections = Some(q.established);
+        }
+        Some(b)
     }
 }
 
@@ -441,6 +615,35 @@ impl Probe for ProcProbe {
         &[]
     }
 
+    fn breakdown(&mut self, smaps: bool) -> Option<Breakdown> {
+        self.detail(smaps)
+    }
+
+    fn readings(&self) -> &[ProcReading] {
+        &self.readings
+    }
+
+    fn name(&self, pid: i32) -> Option<&str> {
+        self.members.get(&pid).map(|m| m.name.as_str())
+    }
+
+    fn describe(&self, pid: i32) -> Option<ProcessInfo> {
+        let m = self.members.get(&pid)?;
+        let mut buf = Vec::new();
+        let command = lp::read_once(&format!("/proc/{pid}/cmdline"), &mut buf)
+            .map(|text| {
+                text.split(|&b| b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(ProcessInfo {
+            name: m.name.clone(),
+            command,
+        })
+    }
+
     fn processes(&self) -> Vec<ProcessSummary> {
         let mut tree: Vec<ProcessSummary> = self
             .members
@@ -458,6 +661,34 @@ impl Probe for ProcProbe {
         tree.sort_by_key(|p| p.pid);
         tree
     }
+}
+
+/// A process's network namespace (`net:[inode]`); `who` is a pid or `self`.
+fn netns_of(who: &str) -> Option<Vec<u8>> {
+    let link = std::fs::read_link(format!("/proc/{who}/ns/net")).ok()?;
+    Some(std::os::unix::ffi::OsStrExt::as_bytes(link.as_os_str()).to_vec())
+}
+
+/// Reads a file that is bound to the process's memory when opened
+/// (`smaps_rollup`, `smaps`): after an exec that memory is gone and reads
+/// fail, so a failed read opens the file again once. Returns the length
+/// read into `buf` and whether the file was (re)opened.
+fn read_bound(
+    slot: &mut Option<ProcFile>,
+    path: impl FnOnce() -> String,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<(usize, bool)> {
+    if let Some(f) = slot.as_ref() {
+        if let Ok(text) = f.read(buf) {
+            if !text.is_empty() {
+                return Ok((text.len(), false));
+            }
+        }
+    }
+    let f = ProcFile::open(&path())?;
+    let n = f.read(buf)?.len();
+    *slot = Some(f);
+    Ok((n, true))
 }
 
 /// Adds to a total that becomes unknown as soon as one part is unknown

@@ -15,6 +15,7 @@
 
 #[cfg(target_os = "linux")]
 pub(crate) mod linux;
+mod per_process;
 pub(crate) mod portable;
 
 use std::fs::File;
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{Analyzer, EarlyFail, FailFastMonitor, Judgement, Metric};
+use crate::breakdown::{self, Breakdown};
 pub use crate::samples::Sample;
 
 /// How often the live view gets a fresh judgement.
@@ -53,6 +55,47 @@ pub trait Probe: Send {
     fn processes(&self) -> Vec<ProcessSummary> {
         Vec::new()
     }
+    /// The tree's memory classes and resources now, reading `smaps` too
+    /// if asked; `None` where this platform cannot tell.
+    fn breakdown(&mut self, _smaps: bool) -> Option<Breakdown> {
+        None
+    }
+    /// Each process of the tree at the last walk of the tree.
+    fn readings(&self) -> &[ProcReading] {
+        &[]
+    }
+    /// The name and command line of a process of the last walk.
+    fn describe(&self, _pid: i32) -> Option<ProcessInfo> {
+        None
+    }
+    /// The command name of a process of the last walk (it changes on exec).
+    fn name(&self, _pid: i32) -> Option<&str> {
+        None
+    }
+}
+
+/// One process of the tree at a walk: a row of `processes.csv`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProcReading {
+    /// Process id.
+    pub pid: i32,
+    /// Start time, seconds after boot (with the pid, names one process).
+    pub start_s: f64,
+    /// Resident set size, bytes.
+    pub rss_bytes: u64,
+    /// Anonymous resident memory, bytes.
+    pub anon_bytes: Option<u64>,
+    /// Proportional set size, bytes, on PSS ticks.
+    pub pss_bytes: Option<u64>,
+}
+
+/// What names a process in the outputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessInfo {
+    /// Command name.
+    pub name: String,
+    /// Command line.
+    pub command: Vec<String>,
 }
 
 /// What a tick reads besides the cheap per-tick figures (RSS, anonymous
@@ -138,8 +181,14 @@ pub struct Settings {
     pub tree: Tree,
     /// Time between samples.
     pub interval: Duration,
-    /// PSS is read every this many ticks.
+    /// PSS is read every this many ticks; so are the memory classes from
+    /// `status`, open files by type and socket queues (`breakdown.csv`).
     pub pss_every: u32,
+    /// Each process's `smaps` (heap, stacks, other anonymous memory) is
+    /// read every this many ticks; 0: never.
+    pub smaps_every: u32,
+    /// At most this many processes get their own rows in `processes.csv`.
+    pub track_processes: usize,
     /// The metric asked for, or `None` for the best available.
     pub metric: Option<Metric>,
     /// Early-fail looks, with `--fail-fast`.
@@ -204,25 +253,36 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// Starts sampling at `start` into `csv_path`; `root_gone` fires if the
-    /// root process disappears.
+    /// Starts sampling at `start` into `samples.csv`, `breakdown.csv` and
+    /// `processes.csv` in `dir`; `root_gone` fires if the root process
+    /// disappears.
     pub fn spawn(
         settings: Settings,
         analyzer: Analyzer,
-        csv_path: &Path,
+        dir: &Path,
         start: Instant,
         root_gone: tokio::sync::oneshot::Sender<()>,
     ) -> anyhow::Result<Sampler> {
         use anyhow::Context;
         let probe = default_probe().map_err(anyhow::Error::new)?;
-        let file = File::create(csv_path)
+        let csv_path = dir.join("samples.csv");
+        let file = File::create(&csv_path)
             .with_context(|| format!("could not create '{}'", csv_path.display()))?;
         let writer = csv::Writer::from_writer(file);
+        let details = breakdown::Writers::create(dir)?;
         let (stop, stop_rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("memsoak-sampler".into())
             .spawn(move || {
-                sample_loop(settings, probe, analyzer, writer, start, stop_rx, root_gone)
+                sample_loop(
+                    settings,
+                    probe,
+                    analyzer,
+                    (writer, details),
+                    start,
+                    stop_rx,
+                    root_gone,
+                )
             })
             .context("could not start the sampler thread")?;
         Ok(Sampler { stop, thread })
@@ -259,7 +319,7 @@ fn sample_loop(
     settings: Settings,
     mut probe: Box<dyn Probe>,
     mut analyzer: Analyzer,
-    mut writer: csv::Writer<File>,
+    (mut writer, mut details): (csv::Writer<File>, breakdown::Writers),
     start: Instant,
     stop: mpsc::Receiver<()>,
     root_gone: tokio::sync::oneshot::Sender<()>,
@@ -271,6 +331,8 @@ fn sample_loop(
     let mut stopping = false;
     let mut fail_fast = settings.fail_fast;
     let mut published: Option<Instant> = None;
+    let mut slots = per_process::ProcessSlots::new(settings.track_processes);
+    let mut details_failed = false;
     let tree_every = TREE_EVERY
         .as_nanos()
         .div_ceil(settings.interval.as_nanos().max(1))
@@ -320,6 +382,25 @@ fn sample_loop(
                             "could not write samples.csv ({e}); no more samples are written, judging goes on"
                         );
                         tally.failed(format!("could not write samples.csv: {e}"));
+                    }
+                }
+                let smaps = settings.smaps_every > 0
+                    && tick.is_multiple_of(u64::from(settings.smaps_every));
+                if !details_failed && (want.pss || smaps || want.tree) {
+                    let written = write_details(
+                        &mut *probe,
+                        &mut details,
+                        &mut slots,
+                        sample.elapsed_s,
+                        want,
+                        smaps,
+                    );
+                    if let Err(e) = written {
+                        details_failed = true;
+                        tracing::warn!(
+                            "could not write breakdown.csv or processes.csv ({e:#}); no more are written"
+                        );
+                        tally.failed(format!("could not write the breakdown: {e:#}"));
                     }
                 }
                 analyzer.observe(
@@ -389,6 +470,27 @@ fn sample_loop(
         max_processes: tally.max_processes,
         processes: probe.processes(),
     }
+}
+
+/// Writes the classes and resources of a detail tick (PSS or smaps) and
+/// the process rows of a walk of the tree.
+fn write_details(
+    probe: &mut dyn Probe,
+    out: &mut breakdown::Writers,
+    slots: &mut per_process::ProcessSlots,
+    elapsed_s: f64,
+    want: Want,
+    smaps: bool,
+) -> anyhow::Result<()> {
+    if want.pss || smaps {
+        if let Some(b) = probe.breakdown(smaps) {
+            out.breakdown(elapsed_s, &b)?;
+        }
+    }
+    if want.tree {
+        slots.write(elapsed_s, probe, out)?;
+    }
+    Ok(())
 }
 
 /// The metric to judge, and a note when it is not the one asked for.

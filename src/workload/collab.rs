@@ -141,7 +141,9 @@ async fn client(
         failures = 0;
         shared.judged_from.connected(stats);
         bump(&stats.open);
-        receivers.fetch_add(1, Ordering::Relaxed);
+        if spec.read {
+            receivers.fetch_add(1, Ordering::Relaxed);
+        }
 
         let now = Instant::now();
         let lifetime = spec.churn_interval.map(|mean| {
@@ -168,8 +170,10 @@ async fn client(
                         &Values { doc: &doc, doc_index, client, seq, sent_unix_us: unix_us() },
                         &mut text,
                     );
-                    // Peers connected now are the ones this message should reach.
-                    let peers = receivers.load(Ordering::Relaxed).saturating_sub(1);
+                    // Peers reading now are the ones this message should reach.
+                    let peers = receivers
+                        .load(Ordering::Relaxed)
+                        .saturating_sub(u64::from(spec.read));
                     if ws.send(Message::text(text.as_str())).await.is_err() {
                         stats.error(ErrorKind::Send);
                         break Ended::Failed;
@@ -179,7 +183,7 @@ async fn client(
                     seq += 1;
                     send_at.as_mut().reset(schedule.due().into());
                 }
-                incoming = ws.next() => match incoming {
+                incoming = ws.next(), if spec.read => match incoming {
                     Some(Ok(Message::Text(t))) => receive(&shared, doc_index, client, t.as_str()),
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
                         stats.error(ErrorKind::Closed);
@@ -194,7 +198,9 @@ async fn client(
                 },
             }
         };
-        receivers.fetch_sub(1, Ordering::Relaxed);
+        if spec.read {
+            receivers.fetch_sub(1, Ordering::Relaxed);
+        }
         stats.open.fetch_sub(1, Ordering::Relaxed);
         match ended {
             Ended::Stop => {

@@ -126,6 +126,9 @@ pub struct CollabSpec {
     pub churn_interval: Option<Duration>,
     /// Share of churn disconnects without a close frame.
     pub abrupt_fraction: f64,
+    /// Clients read what is broadcast to them; `false`: stalled readers,
+    /// which are not counted as receivers (no delivery is expected).
+    pub read: bool,
     /// Reconnect policy.
     pub backoff: Backoff,
     /// Clients start spread over this long.
@@ -299,6 +302,7 @@ fn check_keys_apply(w: &WorkloadSection, at: &Place<'_>) -> Result<(), SpecError
             ("message_bytes", w.message_bytes.is_some()),
             ("churn_interval", w.churn_interval.is_some()),
             ("abrupt_fraction", w.abrupt_fraction.is_some()),
+            ("read", w.read.is_some()),
         ],
     };
     match misplaced.iter().find(|(_, set)| *set) {
@@ -395,6 +399,7 @@ fn collab(
         message: Sensitive(message),
         churn_interval: w.churn_interval.map(|d| d.0),
         abrupt_fraction,
+        read: w.read.unwrap_or(true),
         backoff,
         ramp_up,
     })

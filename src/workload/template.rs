@@ -193,6 +193,7 @@ pub fn expand_env(text: &str) -> Result<String, String> {
     for name in env_refs(text) {
         let value =
             std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?;
+        crate::secrets::remember(&value);
         out = out.replace(&format!("${{{name}}}"), &value);
     }
     Ok(out)

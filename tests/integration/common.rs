@@ -255,6 +255,18 @@ pub(crate) fn soak_profile(profile: &str, flags: &str, env: &[(&str, &str)]) -> 
     soak_with(cmd, flags, &[file.path().to_str().unwrap()])
 }
 
+/// Fails if any file of `dir` holds `secret`.
+pub(crate) fn assert_no_file_contains(dir: &Path, secret: &str) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let bytes = std::fs::read(entry.path()).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(secret),
+            "{} contains the token",
+            entry.path().display()
+        );
+    }
+}
+
 /// The `summary.json` entry of workload `name`.
 pub(crate) fn workload(s: &serde_json::Value, name: &str) -> serde_json::Value {
     s["workloads"]

@@ -2,6 +2,7 @@
 //! the real demo backend, on loopback only. Each test works in a fresh
 //! temporary folder and bounds its runs in time.
 
+mod attribution;
 mod bad_input;
 mod common;
 mod faults;

@@ -151,7 +151,8 @@ fn leak_per_message_is_measured_per_message() {
     assert!(workload(&summary(&r.dir), "editors")["growth_per_message_bytes"].is_null());
 }
 
-const AGENT: &str = r#"
+/// An agent workload whose chat step sends `${MEMSOAK_TEST_TOKEN}`.
+pub(crate) const AGENT: &str = r#"
 [[workload]]
 name = "agents"
 kind = "agent"
@@ -186,14 +187,7 @@ fn env_token_reaches_the_server_and_no_output_file() {
     assert!(num(&w["sent"]) >= 15, "{w}");
     assert_eq!(num(&w["errors"]), 0, "the server accepted the token: {w}");
     assert_eq!(w["steps"][0]["name"], "chat");
-    for entry in std::fs::read_dir(&r.dir).unwrap().flatten() {
-        let bytes = std::fs::read(entry.path()).unwrap();
-        assert!(
-            !String::from_utf8_lossy(&bytes).contains(secret),
-            "{} contains the token",
-            entry.path().display()
-        );
-    }
+    assert_no_file_contains(&r.dir, secret);
     assert!(!r.stdout().contains(secret) && !r.stderr().contains(secret));
 
     // Control: a wrong token is refused, so the check above is meaningful.
