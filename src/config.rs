@@ -452,10 +452,15 @@ fn launch_spec(
     expander: &mut Placeholders,
     place: &str,
 ) -> Result<TargetSpec, ConfigError> {
+    // Started from memsoak's own folder, the command names memsoak by the
+    // shortest path that works there, so outputs show what a user typed
+    // (`target/release/memsoak`), not this machine's absolute path.
+    expander.relative_exe = t.cwd.is_none();
     let mut words = command
         .iter()
         .map(|w| expander.expand(w))
         .collect::<Result<Vec<_>, _>>()?;
+    expander.relative_exe = false;
     if words.first().is_none_or(|p| p.is_empty()) {
         return Err(ConfigError::Invalid(format!(
             "{place}[target] command is empty"
@@ -507,6 +512,8 @@ fn decorate_maps(env: &mut BTreeMap<String, String>) {
 #[derive(Default)]
 struct Placeholders {
     port: Option<u16>,
+    /// `{memsoak}` relative to the current folder when it lies below it.
+    relative_exe: bool,
 }
 
 impl Placeholders {
@@ -532,6 +539,13 @@ impl Placeholders {
                     "could not locate the memsoak executable for {{memsoak}}: {e}"
                 ))
             })?;
+            let here = std::env::current_dir().ok();
+            let exe = match here.as_deref().and_then(|d| exe.strip_prefix(d).ok()) {
+                // A bare name would be looked up in PATH: keep a slash.
+                Some(rel) if self.relative_exe && rel.components().count() > 1 => rel.to_path_buf(),
+                Some(rel) if self.relative_exe => Path::new(".").join(rel),
+                _ => exe,
+            };
             out = out.replace("{memsoak}", &exe.to_string_lossy());
         }
         Ok(out)

@@ -41,7 +41,8 @@ fn register_font() {
     });
 }
 
-/// Time axis unit chosen from the run's length.
+/// Time axis unit chosen from the run's length: the axis picks round
+/// steps of it (10 s, 5 min, 1 h) and labels them as times.
 #[derive(Clone, Copy)]
 pub(super) struct TimeAxis {
     pub(super) divisor: f64,
@@ -53,17 +54,17 @@ impl TimeAxis {
         if span_s > 3.0 * 3600.0 {
             TimeAxis {
                 divisor: 3600.0,
-                label: "elapsed (hours)",
+                label: "elapsed",
             }
         } else if span_s > 180.0 {
             TimeAxis {
                 divisor: 60.0,
-                label: "elapsed (minutes)",
+                label: "elapsed",
             }
         } else {
             TimeAxis {
                 divisor: 1.0,
-                label: "elapsed (seconds)",
+                label: "elapsed",
             }
         }
     }
@@ -151,11 +152,15 @@ pub(super) fn render_both(
 /// A small panel: title, unit, and labelled series.
 type Panel<'a> = (&'static str, &'static str, Vec<(String, &'a Decimated)>);
 
+/// Line colours: told apart with the common colour-vision deficiencies
+/// (blue, brown-orange, bluish green, purple, after Okabe–Ito) and each at
+/// least 3:1 against white, as WCAG asks of graphics (the orange they
+/// replace was 2.5:1).
 const PALETTE: [RGBColor; 4] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
+    RGBColor(0, 114, 178),
+    RGBColor(153, 79, 0),
+    RGBColor(0, 121, 96),
+    RGBColor(106, 61, 154),
 ];
 
 fn draw<DB: DrawingBackend>(
@@ -502,11 +507,41 @@ pub(super) fn mesh<'a, DB: DrawingBackend + 'a>(
         .configure_mesh()
         .x_desc(axis.label)
         .y_desc(unit)
-        .x_label_formatter(&|v| tick(*v))
+        .x_label_formatter(&|v| tick_time(*v * axis.divisor))
         .y_label_formatter(&|v| tick(*v))
         .label_style((FAMILY, font_size))
         .axis_desc_style((FAMILY, font_size + 1))
         .draw()
+}
+
+/// A time tick in the one human format, without zero parts: `0`, `30s`,
+/// `1m30s`, `20m`, `1h`, `1h30m` (the axis picks round steps of its unit,
+/// so these are the natural marks of the run's length).
+fn tick_time(secs: f64) -> String {
+    // A short run's steps may be fractions of a second.
+    if secs.is_finite() && secs.abs() < 60.0 && secs != 0.0 {
+        return format!("{}s", tick(secs));
+    }
+    let s = if secs.is_finite() {
+        secs.max(0.0).round() as u64
+    } else {
+        0
+    };
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if sec > 0 && h == 0 {
+        out.push_str(&format!("{sec}s"));
+    }
+    if out.is_empty() {
+        out.push('0');
+    }
+    out
 }
 
 /// A tick label without needless decimals: `40`, `2.5`, `0.25`.
@@ -562,4 +597,21 @@ pub(super) fn legend<'a, DB: DrawingBackend + 'a>(
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.4))
         .draw()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tick_time;
+
+    #[test]
+    fn time_ticks_read_as_times() {
+        let ticks: Vec<String> = [0.0, 0.5, 30.0, 90.0, 1200.0, 3600.0, 5400.0, 25_200.0]
+            .into_iter()
+            .map(tick_time)
+            .collect();
+        assert_eq!(
+            ticks,
+            ["0", "0.5s", "30s", "1m30s", "20m", "1h", "1h30m", "7h"]
+        );
+    }
 }

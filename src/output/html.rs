@@ -29,6 +29,9 @@ pub(crate) fn escape(text: &str) -> String {
     out
 }
 
+/// The page's style. On a phone the charts keep a width at which their text
+/// reads (about 11 px) and scroll sideways inside their frame; the page
+/// itself never does.
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem auto;padding:0 1rem;max-width:1250px;color:#222}\
 .banner{padding:1rem 1.5rem;border-radius:8px;color:#fff;font-size:1.4rem;overflow-wrap:anywhere}\
 .pass{background:#2c7a3f}.fail{background:#b3261e}.inconclusive{background:#8a6d00}\
@@ -36,7 +39,8 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem auto;padd
 td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}\
 .kv td{overflow-wrap:anywhere}.grid td,.grid th{white-space:nowrap}\
 th{background:#f3f3f3}td.n{text-align:right}pre{overflow-x:auto}\
-.chart svg{max-width:100%;height:auto}";
+.chart{margin:1rem 0;overflow-x:auto}.chart svg{max-width:100%;height:auto}\
+@media (max-width:700px){.chart svg{max-width:none;width:960px}}";
 
 /// The chart part of the page: the SVG to inline, or why there is none.
 #[derive(Debug, Clone, Copy)]

@@ -156,7 +156,11 @@ fn read_workloads(path: &Path, span_s: f64, columns: usize) -> anyhow::Result<Ve
     ) else {
         return Ok(Vec::new());
     };
-    let mut workloads: Vec<(WorkloadSeries, f64)> = Vec::new();
+    // Each row waits until the next one: a workload's last row is drawn
+    // only if it covers at least half an interval (the row written when the
+    // run stops covers what was left, often a fraction of a second, and
+    // would plot as a drop to nothing).
+    let mut workloads: Vec<(WorkloadSeries, f64, Option<Pending>)> = Vec::new();
     for rec in rdr.records().flatten() {
         let num = |i: usize| rec.get(i).and_then(|v| v.parse::<f64>().ok());
         let (Some(tt), Some(w)) = (num(t), rec.get(name)) else {
@@ -173,24 +177,61 @@ fn read_workloads(path: &Path, span_s: f64, columns: usize) -> anyhow::Result<Ve
                     errors: d(),
                     p99_ms: d(),
                 };
-                workloads.push((series, 0.0));
+                workloads.push((series, 0.0, None));
                 workloads.len() - 1
             }
         };
-        let (series, last_t) = &mut workloads[idx];
+        let (series, last_t, pending) = &mut workloads[idx];
         let dt = (tt - std::mem::replace(last_t, tt)).max(1e-3);
-        if let Some(s) = num(sent) {
+        let mut prev_dt = 0.0;
+        if let Some(p) = pending.take() {
+            p.draw(series);
+            prev_dt = p.dt;
+        }
+        *pending = Some(Pending {
+            t: tt,
+            dt,
+            prev_dt,
+            sent: num(sent),
+            errors: num(err),
+            p99_ms: num(p99),
+        });
+    }
+    Ok(workloads
+        .into_iter()
+        .map(|(mut w, _, last)| {
+            if let Some(p) = last.filter(|p| p.dt >= 0.5 * p.prev_dt) {
+                p.draw(&mut w);
+            }
+            w
+        })
+        .collect())
+}
+
+/// A `workload.csv` row not drawn yet.
+struct Pending {
+    t: f64,
+    /// The interval this row covers, and the one before it (0: none).
+    dt: f64,
+    prev_dt: f64,
+    sent: Option<f64>,
+    errors: Option<f64>,
+    p99_ms: Option<f64>,
+}
+
+impl Pending {
+    fn draw(&self, series: &mut WorkloadSeries) {
+        if let Some(s) = self.sent {
             // Sent, as the terminal and the live view count it.
-            series.throughput.push(tt, s / dt);
+            series.throughput.push(self.t, s / self.dt);
         }
-        if let Some(e) = num(err) {
-            series.errors.push(tt, e / dt);
+        if let Some(e) = self.errors {
+            series.errors.push(self.t, e / self.dt);
         }
-        if let Some(p) = num(p99) {
-            series.p99_ms.push(tt, p);
+        if let Some(p) = self.p99_ms {
+            series.p99_ms.push(self.t, p);
         }
     }
-    Ok(workloads.into_iter().map(|(w, _)| w).collect())
 }
 
 #[cfg(test)]
@@ -211,6 +252,30 @@ mod tests {
         let recording = Recording::scan(&samples).unwrap();
         let series = read(&recording, Some(&workload), 1100).unwrap();
         assert_eq!(series.workloads.len(), MAX_WORKLOADS);
+    }
+
+    #[test]
+    fn a_short_last_interval_is_not_drawn_as_a_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let samples = dir.path().join("samples.csv");
+        std::fs::write(&samples, "elapsed_s,rss_bytes\n0,1\n10,2\n").unwrap();
+        let workload = dir.path().join("workload.csv");
+        // 24 a second for 10 s; then 0.2 s more when the run stopped.
+        let mut text = String::from("elapsed_s,workload,kind,sent,received,errors,p99_ms\n");
+        for t in 1..=10 {
+            text.push_str(&format!("{t},editors,collab,24,48,0,2.0\n"));
+        }
+        text.push_str("10.2,editors,collab,1,2,0,2.0\n");
+        std::fs::write(&workload, &text).unwrap();
+        let recording = Recording::scan(&samples).unwrap();
+        let series = read(&recording, Some(&workload), 100).unwrap();
+        let (lo, hi) = series.workloads[0].throughput.range().unwrap();
+        assert_eq!((lo, hi), (24.0, 24.0));
+        // A last interval as long as the others is drawn, even at zero.
+        text.push_str("11.2,editors,collab,0,0,0,2.0\n");
+        std::fs::write(&workload, &text).unwrap();
+        let series = read(&recording, Some(&workload), 100).unwrap();
+        assert_eq!(series.workloads[0].throughput.range(), Some((0.0, 24.0)));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod attribution;
 mod bad_input;
+mod browser;
 mod common;
 mod faults;
 mod live;
