@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use super::attribution::{format_rate, noun, process_label, Attribution, Hint, RunContext};
+use super::attribution::{
+    format_rate, noun, process_label, Attribution, Hint, RunContext, TrendWord,
+};
 
 /// A per-connection ratio this close to a whole number of descriptors
 /// per connection is taken as "one per connection".
@@ -144,14 +146,10 @@ pub(crate) fn hints(a: &Attribution, run: &RunContext<'_>, tree_growing: bool) -
     let named: Vec<_> = a.named_processes().collect();
     if tree_growing && named.len() > 1 {
         if let Some(top) = named.first().filter(|p| {
-            p.trend == super::attribution::TrendWord::Growing
-                && p.share.is_some_and(|s| s >= ONE_WORKER_SHARE)
+            p.trend == TrendWord::Growing && p.share.is_some_and(|s| s >= ONE_WORKER_SHARE)
         }) {
             let siblings = named.iter().filter(|p| p.name == top.name).count();
-            let others_growing = named
-                .iter()
-                .skip(1)
-                .any(|p| p.trend == super::attribution::TrendWord::Growing);
+            let others_growing = named.iter().skip(1).any(|p| p.trend == TrendWord::Growing);
             if !others_growing {
                 let of = if siblings > 1 {
                     format!("one of {siblings} processes named '{}'", top.name)
@@ -177,7 +175,7 @@ pub(crate) fn hints(a: &Attribution, run: &RunContext<'_>, tree_growing: bool) -
     // The class that carries the growth.
     let carried = |name: &str| {
         a.series(name)
-            .filter(|s| s.trend == super::attribution::TrendWord::Growing)
+            .filter(|s| s.trend == TrendWord::Growing)
             .and_then(|s| s.share)
             .filter(|&s| s >= CLASS_SHARE)
     };

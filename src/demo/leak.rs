@@ -113,7 +113,6 @@ pub(super) async fn threads(per_second: f64) {
 pub(super) async fn mmaps(bytes_per_sec: f64) {
     use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
     let page = 4096.0;
-    let mut total = 0u64;
     // Whole pages at a time: the rest is owed to the next tick.
     every_tick(bytes_per_sec / page, |pages| {
         let Some(len) = std::num::NonZeroUsize::new(pages as usize * page as usize) else {
@@ -133,9 +132,7 @@ pub(super) async fn mmaps(bytes_per_sec: f64) {
             // SAFETY: the mapping is `len` bytes, readable and writable.
             unsafe { std::ptr::write_bytes(ptr.as_ptr().cast::<u8>(), FILL, len.get()) };
             let _ = nix::sys::prctl::set_vma_anon_name(ptr, len, Some(c"memsoak demo leak"));
-            total += len.get() as u64;
         }
     })
     .await;
-    let _ = total;
 }

@@ -157,9 +157,10 @@ fn read_workloads(path: &Path, span_s: f64, columns: usize) -> anyhow::Result<Ve
         return Ok(Vec::new());
     };
     // Each row waits until the next one: a workload's last row is drawn
-    // only if it covers at least half an interval (the row written when the
-    // run stops covers what was left, often a fraction of a second, and
-    // would plot as a drop to nothing).
+    // only if it covers a whole interval, give or take the timer's jitter
+    // (the row written when the run stops covers what was left after the
+    // load ended, a fraction of an interval, and would plot as a drop to
+    // nothing).
     let mut workloads: Vec<(WorkloadSeries, f64, Option<Pending>)> = Vec::new();
     for rec in rdr.records().flatten() {
         let num = |i: usize| rec.get(i).and_then(|v| v.parse::<f64>().ok());
@@ -200,13 +201,16 @@ fn read_workloads(path: &Path, span_s: f64, columns: usize) -> anyhow::Result<Ve
     Ok(workloads
         .into_iter()
         .map(|(mut w, _, last)| {
-            if let Some(p) = last.filter(|p| p.dt >= 0.5 * p.prev_dt) {
+            if let Some(p) = last.filter(|p| p.dt >= FULL_INTERVAL * p.prev_dt) {
                 p.draw(&mut w);
             }
             w
         })
         .collect())
 }
+
+/// The share of the previous interval a last row must cover to be drawn.
+const FULL_INTERVAL: f64 = 0.9;
 
 /// A `workload.csv` row not drawn yet.
 struct Pending {
@@ -260,19 +264,19 @@ mod tests {
         let samples = dir.path().join("samples.csv");
         std::fs::write(&samples, "elapsed_s,rss_bytes\n0,1\n10,2\n").unwrap();
         let workload = dir.path().join("workload.csv");
-        // 24 a second for 10 s; then 0.2 s more when the run stopped.
+        // 24 a second for 10 s; then 0.5 s more, after the load stopped.
         let mut text = String::from("elapsed_s,workload,kind,sent,received,errors,p99_ms\n");
         for t in 1..=10 {
             text.push_str(&format!("{t},editors,collab,24,48,0,2.0\n"));
         }
-        text.push_str("10.2,editors,collab,1,2,0,2.0\n");
+        text.push_str("10.5,editors,collab,0,0,0,2.0\n");
         std::fs::write(&workload, &text).unwrap();
         let recording = Recording::scan(&samples).unwrap();
         let series = read(&recording, Some(&workload), 100).unwrap();
         let (lo, hi) = series.workloads[0].throughput.range().unwrap();
         assert_eq!((lo, hi), (24.0, 24.0));
         // A last interval as long as the others is drawn, even at zero.
-        text.push_str("11.2,editors,collab,0,0,0,2.0\n");
+        text.push_str("11.5,editors,collab,0,0,0,2.0\n");
         std::fs::write(&workload, &text).unwrap();
         let series = read(&recording, Some(&workload), 100).unwrap();
         assert_eq!(series.workloads[0].throughput.range(), Some((0.0, 24.0)));
