@@ -131,6 +131,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub track_processes: Option<usize>,
 
+    /// Hand the judged window to an allocation profiler: a baseline at the end of warm-up, a final snapshot at the end, the sites that grew in leaks.json (see README, "Finding the leak").
+    #[arg(long, value_name = "KIND")]
+    pub profiler: Option<crate::profiler::ProfilerKind>,
+
     /// How the growth is judged.
     #[command(flatten)]
     pub judge: JudgeArgs,

@@ -17,6 +17,7 @@ use crate::analysis::{default_warmup, FailFast, Metric};
 use crate::cli::{JudgeArgs, RunArgs};
 pub use crate::process::spec::{LaunchSpec, Readiness, TargetSpec};
 use crate::profile::{OnInconclusive, Profile, QUICKSTART};
+pub use crate::profiler::ProfilerSettings;
 use crate::units::Rate;
 use crate::workload::{spec, WorkloadSpec};
 
@@ -61,6 +62,8 @@ pub struct RunConfig {
     pub workloads: Vec<WorkloadSpec>,
     /// Early-fail rule, with `--fail-fast`.
     pub fail_fast: Option<FailFast>,
+    /// The allocation profiler handed the judged window, with `--profiler`.
+    pub profiler: Option<ProfilerSettings>,
 }
 
 /// Defaults, documented in `memsoak run --help` and README.
@@ -226,6 +229,7 @@ impl RunConfig {
                 )));
             }
         }
+        let profiler = from.profiler(&target)?;
         let out_dir = match args.out.clone().or(profile.run.out.clone()) {
             Some(dir) => dir,
             None => default_out_dir(&name),
@@ -258,6 +262,7 @@ impl RunConfig {
             workloads,
             fail_fast: (args.fail_fast || profile.limits.fail_fast == Some(true))
                 .then_some(FailFast::DEFAULT),
+            profiler,
         })
     }
 }
@@ -418,6 +423,54 @@ impl Sources<'_> {
             pss_interval,
         };
         Ok((timing, judge))
+    }
+
+    /// The profiler (`--profiler` over `[profiler] kind`) and its options.
+    fn profiler(&self, target: &TargetSpec) -> Result<Option<ProfilerSettings>, ConfigError> {
+        let p = &self.profile.profiler;
+        let invalid = ConfigError::Invalid;
+        let Some(kind) = self.args.profiler.or(p.kind) else {
+            if p.frames.is_some() || p.max_processes.is_some() || p.timeout.is_some() {
+                return Err(invalid(format!(
+                    "{}[profiler] sets options but no 'kind': add kind = \"tracemalloc\", \"memray\" or \"heaptrack\" (or pass --profiler)",
+                    self.profile.at(&["profiler"])
+                )));
+            }
+            return Ok(None);
+        };
+        let from_flag = self.args.profiler.is_some();
+        if matches!(target, TargetSpec::Attach { .. }) && !kind.can_attach() {
+            return Err(invalid(format!(
+                "{}the {} profiler is armed when the target starts, so it needs a launched target (`-- COMMAND` or [target] command); memray and heaptrack can attach to a running pid",
+                self.at(from_flag, &["profiler", "kind"]),
+                kind.name()
+            )));
+        }
+        let mut settings = ProfilerSettings::new(kind);
+        if let Some(frames) = p.frames {
+            if frames == 0 || frames > ProfilerSettings::MAX_FRAMES {
+                return Err(invalid(format!(
+                    "{}[profiler] frames ({frames}) must be between 1 and {}",
+                    self.profile.at(&["profiler", "frames"]),
+                    ProfilerSettings::MAX_FRAMES
+                )));
+            }
+            settings.frames = frames;
+        }
+        if let Some(n) = p.max_processes {
+            if n == 0 || n > defaults::MAX_TRACK_PROCESSES {
+                return Err(invalid(format!(
+                    "{}[profiler] max_processes ({n}) must be between 1 and {}",
+                    self.profile.at(&["profiler", "max_processes"]),
+                    defaults::MAX_TRACK_PROCESSES
+                )));
+            }
+            settings.max_processes = n;
+        }
+        if let Some(t) = p.timeout {
+            settings.timeout = t.0;
+        }
+        Ok(Some(settings))
     }
 
     /// The run's name: the profile's, its file stem, or the program's.

@@ -1,13 +1,15 @@
 //! memsoak: memory soak testing and leak profiling for long-lived backends.
 //!
 //! Three layers, dependencies pointing down (see README, "Architecture"):
-//! - **bottom**: `units`, `secrets` (values never written), `analysis`
+//! - **bottom**: `units`, `secrets` (values never written), `helpers`
+//!   (memsoak's own child processes, never measured), `analysis`
 //!   (robust growth with an honest interval, the verdict, fail-fast looks,
 //!   attribution and hints), `linux_proc` (cheap `/proc` reads: a tree
 //!   found from the tree, files kept open, smaps and socket tables);
 //! - **middle**: `profile` (TOML as written), `samples` and `breakdown`
 //!   (the `samples.csv`, `breakdown.csv` and `processes.csv` schemas),
-//!   `process` (launch or attach, stop, watchdog), `sampler` (the
+//!   `process` (launch or attach, stop, watchdog), `profiler` (an
+//!   allocation profiler handed the judged window: `leaks.json`), `sampler` (the
 //!   process tree's memory on a fixed schedule), `workload` (WebSocket
 //!   collab clients, HTTP agents), `output` (the typed `summary.json`, the
 //!   report view and one renderer per format), `demo` (the reference
@@ -22,12 +24,14 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub(crate) mod demo;
+pub mod helpers;
 #[cfg(target_os = "linux")]
 pub(crate) mod linux_proc;
 pub(crate) mod live;
 pub mod output;
 pub mod process;
 pub mod profile;
+pub mod profiler;
 pub mod sampler;
 pub mod samples;
 pub mod secrets;

@@ -161,6 +161,10 @@ pub(crate) fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, 
             &criteria,
             judged.judgement.growth.as_ref(),
         );
+        match crate::profiler::leaks::Leaks::read(folder) {
+            Ok(l) => summary.leaks = l.as_ref().map(crate::output::LeaksSummary::of),
+            Err(e) => eprintln!("memsoak: warning: no profiler sites: {e:#}"),
+        }
     }
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("could not create '{}'", out_dir.display()))

@@ -16,9 +16,10 @@ use crate::analysis::{Analyzer, BlockStat, Criteria, EarlyFail, FailFastMonitor,
 use crate::config::{Readiness, RunConfig, TargetSpec};
 use crate::live::{self, LiveView, Status};
 use crate::output::{
-    terminal, Environment, Judging, RunFacts, SamplingFacts, Summary, TargetSummary,
+    terminal, Environment, Judging, LeaksSummary, RunFacts, SamplingFacts, Summary, TargetSummary,
 };
 use crate::process::{pid_alive, wait_ready, ExitInfo, Target, TargetError};
+use crate::profiler::{self, leaks::Leaks};
 use crate::sampler::{self, FailFastWatch, Sampler};
 use crate::samples::Recording;
 use crate::workload::{state_growth_per_unit, Finished, Workloads};
@@ -54,14 +55,16 @@ struct Measured {
     /// A launcher that exited 0 during the run, leaving processes that
     /// were sampled on.
     launcher_exited: Option<ExitInfo>,
+    /// What the profiler found, with `--profiler`.
+    leaks: Option<Leaks>,
 }
 
 /// Runs a soak test; returns the exit code.
 pub(crate) async fn run(config: RunConfig, options: live::Options) -> Result<i32, Failure> {
-    let Some(mut target) = prepare(&config, options).await? else {
+    let Some((mut target, profiler)) = prepare(&config, options).await? else {
         return Ok(exit::INTERRUPTED);
     };
-    let measured = measure(&config, &mut target, options).await?;
+    let measured = measure(&config, &mut target, profiler, options).await?;
     conclude(&config, &target, measured, options)
 }
 
@@ -72,9 +75,12 @@ pub(super) fn say(options: live::Options, text: &str) {
     }
 }
 
-/// The run folder, the target, and its readiness; `None` when interrupted
-/// while waiting for it.
-async fn prepare(config: &RunConfig, options: live::Options) -> Result<Option<Target>, Failure> {
+/// The run folder, the target (armed for the profiler), and its readiness;
+/// `None` when interrupted while waiting for it.
+async fn prepare(
+    config: &RunConfig,
+    options: live::Options,
+) -> Result<Option<(Target, Option<profiler::Session>)>, Failure> {
     let dir = &config.out_dir;
     // A run that cannot start leaves no run folder behind: a missing pid
     // is found before the folder is made, and a program that cannot be
@@ -93,7 +99,27 @@ async fn prepare(config: &RunConfig, options: live::Options) -> Result<Option<Ta
             dir.display()
         ),
     );
-    let mut target = match Target::start(&config.target, dir, config.stop_grace) {
+    let mut spec = config.target.clone();
+    let session = config.profiler.clone().map(|settings| {
+        let mut session = profiler::Session::new(profiler::Context {
+            run_dir: dir.clone(),
+            settings,
+        });
+        if let TargetSpec::Launch(launch) = &mut spec {
+            session.arm(launch);
+        }
+        if let Some(why) = session.failure() {
+            say(
+                options,
+                &format!(
+                    "memsoak: the {} profiler will not run: {why}",
+                    session.kind().name()
+                ),
+            );
+        }
+        session
+    });
+    let mut target = match Target::start(&spec, dir, config.stop_grace) {
         Ok(t) => t,
         Err(e) => {
             if !existed {
@@ -129,7 +155,7 @@ async fn prepare(config: &RunConfig, options: live::Options) -> Result<Option<Ta
             }
         }
     }
-    Ok(Some(target))
+    Ok(Some((target, session)))
 }
 
 /// The analysis criteria of this run.
@@ -148,6 +174,7 @@ fn criteria(config: &RunConfig) -> Criteria {
 async fn measure(
     config: &RunConfig,
     target: &mut Target,
+    profiler: Option<profiler::Session>,
     options: live::Options,
 ) -> Result<Measured, Failure> {
     let dir = &config.out_dir;
@@ -232,10 +259,21 @@ async fn measure(
     };
     let launched = target.is_launched();
     let mut launcher_exited: Option<ExitInfo> = None;
-    tokio::pin!(deadline, interrupt, gone, early);
+    // The profiler's baseline is taken as warm-up ends (shortly before, so
+    // the memory the snapshot itself takes lands in the warm-up), off the
+    // async tasks (a debugger attaching takes a second or more).
+    let mut profiler = Profiling::Waiting(profiler);
+    let warmed_up = tokio::time::sleep(config.warmup - profiler::baseline_lead(config.warmup));
+    tokio::pin!(deadline, interrupt, gone, early, warmed_up);
     let ending = loop {
         tokio::select! {
             _ = &mut deadline => break Ending::Completed,
+            _ = &mut warmed_up, if profiler.waiting() => {
+                if let Some(kind) = profiler.kind() {
+                    say(options, &format!("memsoak: {}: baseline, as warm-up ends", kind.name()));
+                }
+                profiler = profiler.baseline(target.pids(), start.elapsed().as_secs_f64());
+            }
             info = target.exited(), if launcher_exited.is_none() => {
                 // A launcher that daemonizes exits 0 and leaves its
                 // processes (re-parented to memsoak, its subreaper): they
@@ -299,6 +337,34 @@ async fn measure(
         std::process::exit(exit::INTERRUPTED);
     });
     let outcome = sampler.finish();
+    // The final snapshot is taken under load, like the last sample: the
+    // window the verdict judged is the window the sites belong to.
+    let leaks = match profiler.session().await {
+        Some(session) => {
+            say(
+                options,
+                &format!(
+                    "memsoak: {}: final snapshot of the judged window",
+                    session.kind().name()
+                ),
+            );
+            let pids = target.pids();
+            let (elapsed, limit) = (
+                start.elapsed().as_secs_f64(),
+                config.max_growth.bytes_per_hour,
+            );
+            let leaks = tokio::task::spawn_blocking(move || session.finish(&pids, elapsed, limit))
+                .await
+                .ok();
+            if let Some(l) = &leaks {
+                if let Err(e) = l.write(dir) {
+                    eprintln!("memsoak: warning: {e:#}");
+                }
+            }
+            leaks
+        }
+        None => None,
+    };
     let load = workloads.stop().await;
     let stopped = target.stop();
     Ok(Measured {
@@ -309,7 +375,48 @@ async fn measure(
         load,
         stopped,
         launcher_exited,
+        leaks,
     })
+}
+
+/// The profiler through the run: waiting for the end of warm-up, then
+/// taking its baseline on a blocking thread.
+enum Profiling {
+    Waiting(Option<profiler::Session>),
+    Baseline(tokio::task::JoinHandle<profiler::Session>),
+}
+
+impl Profiling {
+    fn waiting(&self) -> bool {
+        matches!(self, Profiling::Waiting(Some(_)))
+    }
+
+    fn kind(&self) -> Option<profiler::ProfilerKind> {
+        match self {
+            Profiling::Waiting(Some(s)) if s.failure().is_none() => Some(s.kind()),
+            _ => None,
+        }
+    }
+
+    fn baseline(self, pids: Vec<u32>, elapsed_s: f64) -> Profiling {
+        match self {
+            Profiling::Waiting(Some(mut session)) => {
+                Profiling::Baseline(tokio::task::spawn_blocking(move || {
+                    session.baseline(&pids, elapsed_s);
+                    session
+                }))
+            }
+            other => other,
+        }
+    }
+
+    /// The session, once its baseline (if started) is done.
+    async fn session(self) -> Option<profiler::Session> {
+        match self {
+            Profiling::Waiting(s) => s,
+            Profiling::Baseline(h) => h.await.ok(),
+        }
+    }
 }
 
 /// Judges, writes `summary.json` and the reports, prints the summary.
@@ -407,6 +514,7 @@ fn conclude(
             exit_code_for(verdict, config.on_inconclusive)
         }
     });
+    s.leaks = m.leaks.as_ref().map(LeaksSummary::of);
     let samples = Recording::scan(&dir.join("samples.csv"));
     if let Ok(samples) = &samples {
         super::attribute(

@@ -70,6 +70,7 @@ pub(crate) fn render_page(
     let mut o = String::new();
     head(&mut o, &v);
     table(&mut o, "Key numbers", &v.key_numbers());
+    leaks_section(&mut o, &v);
     o.push_str("<h2>Memory over time</h2>");
     match chart {
         Chart::Svg(svg) => {
@@ -238,6 +239,67 @@ fn load_table(o: &mut String, v: &ReportView<'_>) {
         ],
         &rows,
     );
+}
+
+/// "Where it leaks": the profiler's top sites, next to the verdict.
+fn leaks_section(o: &mut String, v: &ReportView<'_>) {
+    let Some(w) = &v.where_it_leaks else {
+        return;
+    };
+    let _ = write!(
+        o,
+        "<h2>Where it leaks</h2><p><b>{}</b></p><p>Sites {}.</p>",
+        escape(&w.headline),
+        escape(&w.window)
+    );
+    if !w.rows.is_empty() {
+        let rows: Vec<Vec<Cell>> = w
+            .rows
+            .iter()
+            .map(|r| {
+                vec![
+                    Cell::Text(r.function.clone()),
+                    Cell::Text(r.place.clone()),
+                    Cell::Number(r.bytes.clone()),
+                    Cell::Number(r.count.clone()),
+                    Cell::Text(r.process.clone()),
+                ]
+            })
+            .collect();
+        grid(
+            o,
+            "Allocation sites grown in the window",
+            &["function", "file:line", "grown", "allocations", "process"],
+            &rows,
+        );
+    }
+    if !w.types.is_empty() {
+        let _ = write!(
+            o,
+            "<p>Live objects gained, by type: {}</p>",
+            escape(&w.types.join(", "))
+        );
+    }
+    if !w.notes.is_empty() {
+        o.push_str("<ul>");
+        for n in &w.notes {
+            let _ = write!(o, "<li>{}</li>", escape(n));
+        }
+        o.push_str("</ul>");
+    }
+    let _ = write!(
+        o,
+        "<p>Every site, with its frames: <a href=\"leaks.json\">leaks.json</a>."
+    );
+    if !w.commands.is_empty() {
+        let cmds: Vec<String> = w
+            .commands
+            .iter()
+            .map(|c| format!("<code>{}</code>", escape(c)))
+            .collect();
+        let _ = write!(o, " From the run folder: {}.", cmds.join(", "));
+    }
+    o.push_str("</p>");
 }
 
 /// "Where it grows": the headline, the hints, the stacked classes and

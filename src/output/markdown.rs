@@ -57,6 +57,59 @@ pub(crate) fn render(s: &Summary) -> String {
         o,
         "\nCharts, the load per interval and every sample: `report.html`, `workload.csv` and `samples.csv` in the run folder."
     );
+    if let Some(w) = &v.where_it_leaks {
+        let _ = writeln!(
+            o,
+            "\n### Where it leaks\n\n**{}**\n\nSites {}.\n",
+            md(&w.headline),
+            md(&w.window)
+        );
+        if !w.rows.is_empty() {
+            let _ = writeln!(
+                o,
+                "| function | file:line | grown | allocations | process |"
+            );
+            let _ = writeln!(o, "|---|---|---:|---:|---|");
+            for r in &w.rows {
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {} | {} | {} |",
+                    md(&r.function),
+                    md(&r.place),
+                    r.bytes,
+                    r.count,
+                    md(&r.process)
+                );
+            }
+            let _ = writeln!(o);
+        }
+        if !w.types.is_empty() {
+            let _ = writeln!(
+                o,
+                "Live objects gained, by type: {}\n",
+                md(&w.types.join(", "))
+            );
+        }
+        for n in &w.notes {
+            let _ = writeln!(o, "- note: {}", md(n));
+        }
+        let _ = writeln!(
+            o,
+            "Every site, with its frames: `leaks.json`.{}",
+            if w.commands.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " From the run folder: {}.",
+                    w.commands
+                        .iter()
+                        .map(|c| format!("`{c}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        );
+    }
     if let Some(w) = &v.where_it_grows {
         let _ = writeln!(o, "\n### Where it grows\n\n**{}**\n", md(&w.headline));
         for h in &w.hints {

@@ -22,5 +22,6 @@ pub(crate) mod view;
 mod tests;
 
 pub use summary::{
-    Environment, GrowthSummary, Judging, RunFacts, SamplingFacts, Summary, TargetSummary,
+    Environment, GrowthSummary, Judging, LeaksSummary, RunFacts, SamplingFacts, Summary,
+    TargetSummary, TopSite, TopType,
 };

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::attribution::Attribution;
 use crate::analysis::{EarlyFail, Growth, Judgement, Metric, Verdict};
 use crate::process::{ExitInfo, TargetMode};
+use crate::profiler::leaks::{Leaks, Window};
+use crate::profiler::ProfilerKind;
 use crate::sampler::ProcessSummary;
 use crate::units::Rate;
 use crate::workload::WorkloadSummary;
@@ -89,6 +91,127 @@ pub struct Summary {
     /// `processes.csv`).
     #[serde(default)]
     pub attribution: Option<Attribution>,
+    /// Where it leaks: the profiler's top sites (`--profiler`); the whole
+    /// result is in `leaks.json`.
+    #[serde(default)]
+    pub leaks: Option<LeaksSummary>,
+}
+
+/// The profiler's result in brief; `file` has the rest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeaksSummary {
+    /// `leaks.json`, relative to the run folder.
+    pub file: String,
+    /// Which profiler.
+    pub profiler: ProfilerKind,
+    /// The profiled window.
+    pub window: Window,
+    /// Sites below this many bytes are noise.
+    pub noise_floor_bytes: u64,
+    /// The largest site above the floor.
+    pub top_site: Option<TopSite>,
+    /// The largest sites above the floor, all processes, largest first
+    /// (at most [`LeaksSummary::TOP`]).
+    pub top_sites: Vec<TopSite>,
+    /// Sites above the floor, all processes.
+    pub sites_above_floor: usize,
+    /// Types that gained the most live objects, all processes.
+    pub top_types: Vec<TopType>,
+    /// Why there are no sites, and how to fix it.
+    pub error: Option<String>,
+    /// What a reader should know.
+    pub notes: Vec<String>,
+    /// Commands that open the profiler's files.
+    pub commands: Vec<String>,
+}
+
+/// A site, flattened for readers: its innermost frame and its process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopSite {
+    /// Process id.
+    pub pid: u32,
+    /// Process name.
+    pub name: String,
+    /// Bytes grown in the window.
+    pub bytes: i64,
+    /// Allocations.
+    pub count: i64,
+    /// The innermost frame's function.
+    pub function: String,
+    /// Its file.
+    pub file: String,
+    /// Its line.
+    pub line: Option<u32>,
+}
+
+/// A type's growth, with its process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopType {
+    /// Process id.
+    pub pid: u32,
+    /// Type name.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// Live objects gained.
+    pub count_delta: i64,
+}
+
+impl LeaksSummary {
+    /// Sites and types listed in the summary.
+    pub const TOP: usize = 5;
+
+    /// The brief of a profiler's result.
+    pub fn of(l: &Leaks) -> LeaksSummary {
+        let floor = l.noise_floor_bytes as i64;
+        let mut sites: Vec<TopSite> = l
+            .processes
+            .iter()
+            .flat_map(|p| {
+                p.sites.iter().filter(|s| s.bytes >= floor).map(move |s| {
+                    let f = s.frames.first();
+                    TopSite {
+                        pid: p.pid,
+                        name: p.name.clone(),
+                        bytes: s.bytes,
+                        count: s.count,
+                        function: f.map(|f| f.function.clone()).unwrap_or_default(),
+                        file: f.map(|f| f.file.clone()).unwrap_or_default(),
+                        line: f.and_then(|f| f.line),
+                    }
+                })
+            })
+            .collect();
+        sites.sort_by_key(|x| std::cmp::Reverse(x.bytes));
+        let sites_above_floor = sites.len();
+        sites.truncate(Self::TOP);
+        let mut types: Vec<TopType> = l
+            .processes
+            .iter()
+            .flat_map(|p| {
+                p.types.iter().map(move |t| TopType {
+                    pid: p.pid,
+                    type_name: t.type_name.clone(),
+                    count_delta: t.count_delta,
+                })
+            })
+            .filter(|t| t.count_delta > 0)
+            .collect();
+        types.sort_by_key(|x| std::cmp::Reverse(x.count_delta));
+        types.truncate(Self::TOP);
+        LeaksSummary {
+            file: crate::profiler::leaks::FILE.into(),
+            profiler: l.profiler,
+            window: l.window,
+            noise_floor_bytes: l.noise_floor_bytes,
+            top_site: sites.first().cloned(),
+            top_sites: sites,
+            sites_above_floor,
+            top_types: types,
+            error: l.error.clone(),
+            notes: l.notes.clone(),
+            commands: l.commands.clone(),
+        }
+    }
 }
 
 /// The machine and the command line of a run.
@@ -424,6 +547,7 @@ impl Summary {
             environment: None,
             fail_fast: None,
             attribution: None,
+            leaks: None,
         }
     }
 

@@ -12,6 +12,10 @@ use crate::workload::WorkloadKind;
 /// report.md and report.html).
 const TERMINAL_ROWS: usize = 10;
 
+/// Profiler sites shown (all of `leaks.json`'s are in report.md and
+/// report.html, and the file).
+const TERMINAL_SITES: usize = 3;
+
 /// Renders the summary for a terminal: verdict, slope ± CI in the limit's
 /// unit, peak, target status, load, where the files are.
 pub(crate) fn render(s: &Summary, folder: &Path) -> String {
@@ -42,6 +46,19 @@ pub(crate) fn render(s: &Summary, folder: &Path) -> String {
 
     for w in &v.load {
         load_line(&mut out, w);
+    }
+    if let Some(w) = &v.where_it_leaks {
+        let _ = writeln!(out, "  where it leaks: {}", w.headline);
+        for r in w.rows.iter().skip(1).take(TERMINAL_SITES - 1) {
+            let _ = writeln!(
+                out,
+                "    {} {} at {} ({}) in {}",
+                r.bytes, r.count, r.function, r.place, r.process
+            );
+        }
+        if !w.types.is_empty() {
+            let _ = writeln!(out, "    live objects gained: {}", w.types.join(", "));
+        }
     }
     if let Some(w) = &v.where_it_grows {
         let _ = writeln!(out, "  where it grows: {}", w.headline);

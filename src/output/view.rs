@@ -50,6 +50,117 @@ pub(crate) struct ReportView<'a> {
     pub checks: [Check; 4],
     /// "Where it grows", when the run has an attribution.
     pub where_it_grows: Option<WhereItGrows>,
+    /// "Where it leaks", when a profiler ran.
+    pub where_it_leaks: Option<WhereItLeaks>,
+}
+
+/// The profiler's sites, worded.
+#[derive(Debug, Clone)]
+pub(crate) struct WhereItLeaks {
+    /// `tracemalloc: +41.8 MB in the window at broadcast (backend/collab.py:57) in pid 123 (uvicorn)`,
+    /// or why there is nothing.
+    pub headline: String,
+    /// `sites allocated between 30s and 2m and still live at 2m; noise floor 64.0 KB`.
+    pub window: String,
+    /// The top sites above the floor.
+    pub rows: Vec<LeakRow>,
+    /// `dict +152000 (pid 123)`.
+    pub types: Vec<String>,
+    /// The profiler's notes.
+    pub notes: Vec<String>,
+    /// Commands that open the profiler's files, from the run folder.
+    pub commands: Vec<String>,
+}
+
+/// One site, worded.
+#[derive(Debug, Clone)]
+pub(crate) struct LeakRow {
+    /// `pid 123 (uvicorn)`.
+    pub process: String,
+    /// The innermost frame's function.
+    pub function: String,
+    /// `backend/collab.py:57`.
+    pub place: String,
+    /// `+41.8 MB`.
+    pub bytes: String,
+    /// `+152000`.
+    pub count: String,
+}
+
+/// Bytes for people: `512 B`, `64.0 KB`, `41.8 MB`, `1.20 GB` (powers of
+/// 1000, like the rest of memsoak).
+pub(crate) fn format_bytes(bytes: f64) -> String {
+    let a = bytes.abs();
+    if a < 1e3 {
+        format!("{bytes:.0} B")
+    } else if a < 1e6 {
+        format!("{:.1} KB", bytes / 1e3)
+    } else if a < 1e9 {
+        format!("{:.1} MB", bytes / 1e6)
+    } else {
+        format!("{:.2} GB", bytes / 1e9)
+    }
+}
+
+fn where_it_leaks(s: &Summary) -> Option<WhereItLeaks> {
+    let l = s.leaks.as_ref()?;
+    let name = l.profiler.name();
+    let place = |file: &str, line: Option<u32>| match line {
+        Some(n) => format!("{file}:{n}"),
+        None => file.to_string(),
+    };
+    let headline = match (&l.top_site, &l.error) {
+        (Some(t), _) => format!(
+            "{name}: +{} in the window at {} ({}) in pid {} ({}){}",
+            format_bytes(t.bytes as f64),
+            if t.function.is_empty() {
+                "?"
+            } else {
+                &t.function
+            },
+            place(&t.file, t.line),
+            t.pid,
+            t.name,
+            if l.sites_above_floor > 1 {
+                format!("; {} sites above the noise floor", l.sites_above_floor)
+            } else {
+                String::new()
+            }
+        ),
+        (None, Some(e)) => format!("{name} found no sites: {e}"),
+        (None, None) => format!(
+            "{name}: no allocation site grew by more than the noise floor ({}) in the window",
+            format_bytes(l.noise_floor_bytes as f64)
+        ),
+    };
+    Some(WhereItLeaks {
+        headline,
+        window: format!(
+            "allocated between {} and {} and still live at {}; noise floor {}",
+            format_elapsed(l.window.start_s),
+            format_elapsed(l.window.end_s),
+            format_elapsed(l.window.end_s),
+            format_bytes(l.noise_floor_bytes as f64)
+        ),
+        rows: l
+            .top_sites
+            .iter()
+            .map(|t| LeakRow {
+                process: format!("pid {} ({})", t.pid, t.name),
+                function: t.function.clone(),
+                place: place(&t.file, t.line),
+                bytes: format!("+{}", format_bytes(t.bytes as f64)),
+                count: format!("{:+}", t.count),
+            })
+            .collect(),
+        types: l
+            .top_types
+            .iter()
+            .map(|t| format!("{} {:+} (pid {})", t.type_name, t.count_delta, t.pid))
+            .collect(),
+        notes: l.notes.clone(),
+        commands: l.commands.clone(),
+    })
 }
 
 /// The attribution, worded: the headline, one row per class, resource and
@@ -218,6 +329,7 @@ impl<'a> ReportView<'a> {
             load: s.workloads.iter().map(load_row).collect(),
             checks: checks(s),
             where_it_grows: where_it_grows(s),
+            where_it_leaks: where_it_leaks(s),
         }
     }
 

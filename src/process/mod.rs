@@ -273,6 +273,25 @@ impl Target {
         tracked.iter().filter(|t| t.pid != root).count()
     }
 
+    /// The target's live processes now, the root first: what a profiler
+    /// attaches to. A launched target's from its process group's walk; an
+    /// attached one's from its descendants.
+    pub fn pids(&mut self) -> Vec<u32> {
+        self.refresh();
+        let root = self.pid;
+        let mut out = vec![root];
+        match &self.kind {
+            Kind::Launched { tracked, .. } => {
+                out.extend(tracked.iter().map(|t| t.pid as u32).filter(|&p| p != root));
+            }
+            Kind::Attached => {
+                out.extend(tree::descendants(root as i32).into_iter().map(|p| p as u32))
+            }
+        }
+        out.retain(|&p| pid_alive(p));
+        out
+    }
+
     /// Resolves when the target ends. For an attached process the exit
     /// status cannot be known (it is not memsoak's child).
     pub async fn exited(&mut self) -> ExitInfo {

@@ -102,38 +102,84 @@ pub(crate) fn become_subreaper() {
     }
 }
 
+/// Lists a process's children: through each thread's children file, a few
+/// reads per process of the tree whatever else runs on the host; where the
+/// kernel has no children files, from one scan of all of `/proc`.
+#[cfg(target_os = "linux")]
+struct Children {
+    by_children: bool,
+    /// (pid, parent) pairs of the full scan, only without children files.
+    scanned: Vec<(i32, i32)>,
+}
+
+#[cfg(target_os = "linux")]
+impl Children {
+    fn new(buf: &mut Vec<u8>) -> Children {
+        let by_children = crate::linux_proc::children_files_supported();
+        let mut scanned = Vec::new();
+        if !by_children {
+            let _ = crate::linux_proc::scan_all(buf, |pid, s| scanned.push((pid, s.ppid)));
+        }
+        Children {
+            by_children,
+            scanned,
+        }
+    }
+
+    /// Replaces `kids` with `parent`'s children.
+    fn of(&self, parent: i32, buf: &mut Vec<u8>, kids: &mut Vec<i32>) {
+        kids.clear();
+        if self.by_children {
+            crate::linux_proc::children_once(parent, buf, kids);
+        } else {
+            kids.extend(self.scanned.iter().filter(|p| p.1 == parent).map(|p| p.0));
+        }
+    }
+}
+
+/// The live descendants of `root`, in pid order.
+#[cfg(target_os = "linux")]
+pub(crate) fn descendants(root: i32) -> Vec<i32> {
+    let mut buf = Vec::new();
+    let children = Children::new(&mut buf);
+    let (mut out, mut stack, mut kids) = (Vec::new(), vec![root], Vec::new());
+    while let Some(parent) = stack.pop() {
+        children.of(parent, &mut buf, &mut kids);
+        for &pid in &kids {
+            if !out.contains(&pid) {
+                out.push(pid);
+                stack.push(pid);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn descendants(_root: i32) -> Vec<i32> {
+    Vec::new()
+}
+
 /// The live descendants of memsoak other than `exclude` and their own
 /// descendants (the watchdog), in pid order. Zombie orphans re-parented to
 /// memsoak are reaped on the way, except `keep` (the launched root, whose
-/// exit status tokio collects).
-///
-/// Walks the tree through each thread's children file, a few reads per
-/// process of the target whatever else runs on the host; where the kernel
-/// has no children files, from one scan of all of `/proc`.
+/// exit status tokio collects). memsoak's own helpers (a profiler's
+/// debugger) are left out too.
 #[cfg(target_os = "linux")]
 pub(crate) fn launched(exclude: &[i32], keep: i32) -> Vec<Tracked> {
     use crate::linux_proc as lp;
     let me = std::process::id() as i32;
     let mut buf = Vec::new();
-    // (pid, parent) pairs from a full scan, only where children files are
-    // missing.
-    let mut scanned: Vec<(i32, i32)> = Vec::new();
-    let by_children = lp::children_files_supported();
-    if !by_children {
-        let _ = lp::scan_all(&mut buf, |pid, s| scanned.push((pid, s.ppid)));
-    }
+    let children = Children::new(&mut buf);
     let mut out = Vec::new();
     let mut stack = vec![me];
     let mut kids = Vec::new();
+    let helpers = crate::helpers::current();
     while let Some(parent) = stack.pop() {
-        kids.clear();
-        if by_children {
-            lp::children_once(parent, &mut buf, &mut kids);
-        } else {
-            kids.extend(scanned.iter().filter(|p| p.1 == parent).map(|p| p.0));
-        }
+        children.of(parent, &mut buf, &mut kids);
         for &pid in &kids {
-            if exclude.contains(&pid) {
+            if exclude.contains(&pid) || helpers.contains(&(pid as u32)) {
                 continue;
             }
             // A process may end between listing and reading.

@@ -32,6 +32,9 @@ pub struct Profile {
     /// What counts as a leak.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// An allocation profiler for the judged window.
+    #[serde(default)]
+    pub profiler: ProfilerSection,
     /// Load driven against the target while it is sampled.
     #[serde(default, rename = "workload")]
     pub workloads: Vec<WorkloadSection>,
@@ -94,6 +97,20 @@ pub struct RunSection {
     pub track_processes: Option<usize>,
     /// Run folder.
     pub out: Option<PathBuf>,
+}
+
+/// `[profiler]`: the judged window handed to an allocation profiler.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfilerSection {
+    /// `tracemalloc`, `memray` or `heaptrack`.
+    pub kind: Option<crate::profiler::ProfilerKind>,
+    /// Stack frames kept per allocation site.
+    pub frames: Option<u32>,
+    /// Processes attached to at most (memray, heaptrack).
+    pub max_processes: Option<usize>,
+    /// How long one profiler step (a snapshot, a detach, a report) may take.
+    pub timeout: Option<HumanDuration>,
 }
 
 /// `[limits]`: the verdict's thresholds.

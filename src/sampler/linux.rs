@@ -230,12 +230,14 @@ impl ProcProbe {
             Tree::Attached { root } => Some(*root as i32),
             Tree::Launched { .. } => None,
         };
+        let helpers = crate::helpers::current();
         loop {
             while let Some(pid) = self.stack.pop() {
                 // memsoak and its helpers are never measured, nor walked
                 // through (an attached tree that holds memsoak, unless it
                 // is the very process attached to, as in its heap test).
-                let helper = exclude.contains(&(pid as u32)) || pid == me;
+                let helper =
+                    exclude.contains(&(pid as u32)) || helpers.contains(&(pid as u32)) || pid == me;
                 if helper && attached_root != Some(pid) {
                     continue;
                 }

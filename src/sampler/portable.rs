@@ -50,9 +50,14 @@ impl Probe for SysinfoProbe {
                 let root = Pid::from_u32(*root);
                 (root, if root == me { Vec::new() } else { vec![me] })
             }
-            Tree::Launched { exclude, .. } => {
-                (me, exclude.iter().map(|p| Pid::from_u32(*p)).collect())
-            }
+            Tree::Launched { exclude, .. } => (
+                me,
+                exclude
+                    .iter()
+                    .chain(crate::helpers::current().iter())
+                    .map(|p| Pid::from_u32(*p))
+                    .collect(),
+            ),
         };
         if !procs.contains_key(&root) {
             return Err(ProbeError::RootGone);

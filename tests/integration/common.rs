@@ -255,9 +255,13 @@ pub(crate) fn soak_profile(profile: &str, flags: &str, env: &[(&str, &str)]) -> 
     soak_with(cmd, flags, &[file.path().to_str().unwrap()])
 }
 
-/// Fails if any file of `dir` holds `secret`.
+/// Fails if any file of `dir`, or of its folders, holds `secret`.
 pub(crate) fn assert_no_file_contains(dir: &Path, secret: &str) {
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if entry.file_type().unwrap().is_dir() {
+            assert_no_file_contains(&entry.path(), secret);
+            continue;
+        }
         let bytes = std::fs::read(entry.path()).unwrap();
         assert!(
             !String::from_utf8_lossy(&bytes).contains(secret),

@@ -8,6 +8,7 @@ mod browser;
 mod common;
 mod faults;
 mod live;
+mod profilers;
 mod profiles;
 mod report;
 mod reports;
