@@ -171,6 +171,10 @@ pub struct ReportArgs {
     /// failed (3) or that was interrupted or killed (130).
     #[arg(long)]
     pub growth_only: bool,
+
+    /// Replay the recording through --fail-fast's planned looks, as a live run of the same duration and interval takes them: `fail_fast` in summary.json says at which look and time the run would have stopped (null: it would have run to the end).
+    #[arg(long)]
+    pub fail_fast: bool,
 }
 
 /// Flags that decide the verdict, shared by `run` and `report`. For

@@ -158,6 +158,17 @@ impl Recording {
     /// Feeds every row to `analyzer`, judging `metric` (RSS when the file
     /// has no such column).
     pub fn feed(&self, analyzer: &mut Analyzer, metric: Metric) -> anyhow::Result<()> {
+        self.feed_each(analyzer, metric, |_, _| {})
+    }
+
+    /// [`Recording::feed`], calling `after(elapsed_s, analyzer)` after each
+    /// sample, as the sampler does in a live run (fail-fast looks).
+    pub fn feed_each(
+        &self,
+        analyzer: &mut Analyzer,
+        metric: Metric,
+        mut after: impl FnMut(f64, &Analyzer),
+    ) -> anyhow::Result<()> {
         let metric_col = self
             .metrics
             .iter()
@@ -172,6 +183,7 @@ impl Recording {
             };
             if let Some(t) = elapsed {
                 analyzer.observe(t, value, rss.map(|r| r as u64));
+                after(t, analyzer);
             }
             Ok(())
         })

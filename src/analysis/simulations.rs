@@ -207,3 +207,76 @@ fn fail_fast_rarely_fails_flat_runs_and_catches_clear_leaks_early() {
         );
     }
 }
+
+/// Judges `y` (one value a second) as sampled every `step` seconds, with
+/// the default 10% warm-up; returns (verdict, interval width bytes/hour).
+fn judged_every(y: &[f64], step: usize, limit: f64) -> (super::Verdict, f64) {
+    let mut a = Analyzer::new(Criteria {
+        warmup: Duration::from_secs(y.len() as u64 / 10),
+        max_growth_bytes_per_hour: limit,
+        max_rss_bytes: None,
+        block_stat: BlockStat::Min,
+    });
+    for (t, v) in y.iter().enumerate().step_by(step) {
+        a.observe(t as f64, Some(*v), None);
+    }
+    let j = a.judge();
+    let g = j.growth.expect("enough samples");
+    let [lo, hi] = g.ci95_bytes_per_hour;
+    (j.verdict, hi - lo)
+}
+
+/// The same 8-hour series sampled every 1 s, 5 s and 30 s gets the same
+/// verdict and, in the median over series, an interval of the same width:
+/// the blocks are a fixed span of time, not a fixed number of samples. The
+/// noise is a GC sawtooth of 20 MB with a period of 1–10 minutes over a
+/// slow AR(1) wander (time constant 20 minutes, sd 3 MB), the magnitudes of
+/// a mid-size backend. One series' width varies with the sampling (its
+/// autocorrelation estimate does), within a factor of 2.5.
+#[test]
+fn the_verdict_does_not_depend_on_the_sampling_interval() {
+    const HOURS8: usize = 8 * 3600;
+    let limit = 10e6;
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut ratios = [Vec::new(), Vec::new()];
+    for slope in [0.0, 20e6, 40e6] {
+        for _ in 0..6 {
+            let period: f64 = rng.random_range(60.0..600.0);
+            let phase: f64 = rng.random_range(0.0..period);
+            let phi = (-1.0f64 / 1200.0).exp();
+            let innov = Normal::new(0.0, 3e6 * (1.0 - phi * phi).sqrt()).expect("valid sd");
+            let white = Normal::new(0.0, 2e5).expect("valid sd");
+            let mut x = 0.0;
+            let y: Vec<f64> = (0..HOURS8)
+                .map(|t| {
+                    x = phi * x + innov.sample(&mut rng);
+                    let saw = 20e6 * (((t as f64 + phase) % period) / period);
+                    200e6 + slope / 3600.0 * t as f64 + x + saw + white.sample(&mut rng)
+                })
+                .collect();
+            let (v1, w1) = judged_every(&y, 1, limit);
+            for (i, step) in [5, 30].into_iter().enumerate() {
+                let (v, w) = judged_every(&y, step, limit);
+                assert_eq!(v, v1, "slope {slope}: verdict at {step} s differs from 1 s");
+                assert!(
+                    (0.4..=2.5).contains(&(w / w1)),
+                    "slope {slope}: interval width {w:.0} at {step} s vs {w1:.0} at 1 s"
+                );
+                ratios[i].push(w / w1);
+            }
+        }
+    }
+    for (step, r) in [5, 30].iter().zip(&mut ratios) {
+        r.sort_by(f64::total_cmp);
+        let median = r[r.len() / 2];
+        eprintln!(
+            "interval width at {step} s / at 1 s: median {median:.2}, range {:.2} … {:.2}",
+            r[0],
+            r[r.len() - 1]
+        );
+        assert!(
+            (0.75..=1.33).contains(&median),
+            "median width ratio {median:.2} at {step} s"
+        );
+    }
+}

@@ -12,7 +12,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use super::{exit, exit_code_for, write_reports, Failure};
-use crate::analysis::{Analyzer, BlockStat, Criteria, Judgement, Metric};
+use crate::analysis::{
+    Analyzer, BlockStat, Criteria, EarlyFail, FailFast, FailFastMonitor, Judgement, Metric,
+};
 use crate::cli::{JudgeArgs, ReportArgs};
 use crate::config::{JudgeFallback, JudgeSettings};
 use crate::output::{terminal, Judging, Summary};
@@ -102,7 +104,18 @@ pub(crate) fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, 
         Some(folder) => previous_summary(folder, &out_dir)?,
         None => None,
     };
-    let judged = judge_csv(&source.csv, &args.judge, previous.as_ref()).map_err(Failure::Usage)?;
+    let replay = args.fail_fast.then(|| replay_plan(previous.as_ref()));
+    let mut judged =
+        judge_csv(&source.csv, &args.judge, previous.as_ref(), replay).map_err(Failure::Usage)?;
+    // A replay decides the fail-fast outcome; the live run's own look is
+    // not applied on top of it.
+    let previous = match (replay, previous) {
+        (Some(_), Some(p)) => Some(Summary {
+            fail_fast: None,
+            ..p
+        }),
+        (_, p) => p,
+    };
     let warmup_s = judged.settings.warmup.as_secs_f64();
     let judged_s = judged.judgement.last_elapsed_s - warmup_s;
     // Counts after warm-up are only known for the run's own warm-up.
@@ -148,11 +161,12 @@ pub(crate) fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, 
         previous,
         name,
         workloads,
-        |verdict| match unfinished {
-            Some(code) if !growth_only => code,
-            _ => exit_code_for(verdict, on_inconclusive),
-        },
+        |verdict| exit_code(verdict, unfinished, growth_only, on_inconclusive),
     );
+    if let Some(early) = judged.replayed.take() {
+        summary.replay_fail_fast(early);
+        summary.exit_code = exit_code(summary.verdict, unfinished, growth_only, on_inconclusive);
+    }
     if let Some(folder) = &source.run_folder {
         super::attribute(
             &mut summary,
@@ -188,6 +202,39 @@ pub(crate) fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, 
     Ok(summary)
 }
 
+/// The exit code of a re-judged run: a run that did not end well keeps
+/// its code unless the growth verdict alone is asked for.
+fn exit_code(
+    verdict: crate::analysis::Verdict,
+    unfinished: Option<i32>,
+    growth_only: bool,
+    on_inconclusive: crate::profile::OnInconclusive,
+) -> i32 {
+    match unfinished {
+        Some(code) if !growth_only => code,
+        _ => exit_code_for(verdict, on_inconclusive),
+    }
+}
+
+/// How `--fail-fast` looks are planned for a replay: the run's planned
+/// duration and interval, from its summary; for another CSV, the
+/// recording's own span and spacing (taken in [`judge_csv`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayPlan {
+    /// Planned duration, when the run's summary says.
+    pub duration: Option<Duration>,
+    /// Sampling interval, when the run's summary says.
+    pub interval: Option<Duration>,
+}
+
+fn replay_plan(previous: Option<&Summary>) -> ReplayPlan {
+    let secs = |s: Option<f64>| s.and_then(|s| Duration::try_from_secs_f64(s.max(0.0)).ok());
+    ReplayPlan {
+        duration: secs(previous.and_then(|p| p.planned_duration_s)),
+        interval: secs(previous.and_then(|p| p.interval_s)),
+    }
+}
+
 /// A CSV judged as `report` judges it.
 pub struct Judged {
     /// The analysis result.
@@ -200,6 +247,9 @@ pub struct Judged {
     pub settings: JudgeSettings,
     /// The recording, scanned.
     pub recording: Recording,
+    /// With a replay of `--fail-fast`: the look that would have stopped
+    /// the run, or `None` when none would have.
+    pub replayed: Option<Option<EarlyFail>>,
 }
 
 fn criteria_of(settings: &JudgeSettings) -> Criteria {
@@ -224,6 +274,7 @@ pub fn judge_csv(
     csv_path: &Path,
     judge: &JudgeArgs,
     previous: Option<&Summary>,
+    replay: Option<ReplayPlan>,
 ) -> anyhow::Result<Judged> {
     let recording = Recording::scan(csv_path)?;
     // Times from files may be anything (a hand-edited summary, a huge
@@ -264,12 +315,41 @@ pub fn judge_csv(
         (None, None) => (best, None),
     };
     let mut analyzer = Analyzer::new(criteria_of(&settings));
-    recording.feed(&mut analyzer, metric)?;
+    let replayed = match replay {
+        None => {
+            recording.feed(&mut analyzer, metric)?;
+            None
+        }
+        Some(plan) => {
+            // The looks a live run with this duration and interval takes,
+            // against the same analyser, after the same samples.
+            let span = Duration::try_from_secs_f64(recording.last_elapsed_s.max(0.0))
+                .unwrap_or(Duration::MAX);
+            let spacing = recording.last_elapsed_s / recording.rows.saturating_sub(1).max(1) as f64;
+            let interval = plan.interval.unwrap_or_else(|| {
+                Duration::try_from_secs_f64(spacing.max(0.001)).unwrap_or(Duration::from_secs(1))
+            });
+            let mut monitor = FailFastMonitor::new(
+                FailFast::DEFAULT,
+                &analyzer,
+                plan.duration.unwrap_or(span),
+                interval,
+            );
+            let mut early = None;
+            recording.feed_each(&mut analyzer, metric, |t, a| {
+                if early.is_none() {
+                    early = monitor.observe(t, a);
+                }
+            })?;
+            Some(early)
+        }
+    };
     Ok(Judged {
         judgement: analyzer.judge(),
         metric,
         metric_note,
         settings,
         recording,
+        replayed,
     })
 }

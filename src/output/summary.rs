@@ -491,6 +491,16 @@ impl Summary {
         }
     }
 
+    /// The outcome of replaying `--fail-fast`'s looks over the recording
+    /// (`memsoak report --fail-fast`): a look that would have stopped the
+    /// run fails it, as it would have live.
+    pub fn replay_fail_fast(&mut self, early: Option<EarlyFail>) {
+        self.fail_fast = early;
+        if let Some(e) = &early {
+            self.fail_early(e);
+        }
+    }
+
     /// The run failed at a fail-fast look: the verdict is fail, and the look
     /// is the first reason.
     fn fail_early(&mut self, e: &EarlyFail) {

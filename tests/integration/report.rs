@@ -91,3 +91,77 @@ fn csv_without_required_columns_is_a_clear_error() {
         describe(&o)
     );
 }
+
+#[test]
+fn fail_fast_replays_the_planned_looks_of_a_recording() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 36 MB/h with a sawtooth: over a 10 MB/h limit, clear early.
+    let leak = tmp.path().join("leak.csv");
+    std::fs::write(&leak, foreign_csv(10_000.0)).unwrap();
+    let o = run(&["report", leak.to_str().unwrap(), "--fail-fast"]);
+    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    let s = summary(&tmp.path().join("leak-report"));
+    let e = &s["fail_fast"];
+    assert!(e.is_object(), "{s}");
+    // The looks of a live run as long as the recording: 20 over the judged
+    // window, so one every (3599 − 360) / 20 ≈ 162 s after warm-up.
+    let look = e["look"].as_u64().unwrap();
+    let at = e["elapsed_s"].as_f64().unwrap();
+    assert!((1..20).contains(&look), "{e}");
+    assert!((at - (359.9 + look as f64 * 161.95)).abs() < 2.0, "{e}");
+    assert!(
+        e["lower_bound_bytes_per_hour"].as_f64().unwrap() > 10e6,
+        "{e}"
+    );
+    assert!(
+        s["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("fail-fast: at look"),
+        "{s}"
+    );
+
+    // Without the flag, the same recording has no fail-fast outcome.
+    let o = run(&["report", leak.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    assert!(summary(&tmp.path().join("leak-report"))["fail_fast"].is_null());
+
+    // Flat: no look fires, `fail_fast` is null and the verdict is the
+    // whole recording's.
+    let flat = tmp.path().join("flat.csv");
+    std::fs::write(&flat, foreign_csv(0.0)).unwrap();
+    let o = run(&["report", flat.to_str().unwrap(), "--fail-fast"]);
+    assert_eq!(o.status.code(), Some(0), "{}", describe(&o));
+    let s = summary(&tmp.path().join("flat-report"));
+    assert!(s["fail_fast"].is_null(), "{s}");
+    assert_eq!(s["verdict"], "pass");
+}
+
+#[test]
+fn fail_fast_replay_of_a_run_folder_uses_the_runs_planned_looks() {
+    let r = soak(
+        "--duration 24s --warmup 4s --interval 250ms --max-growth 10MB/h",
+        &[
+            "--",
+            env!("CARGO_BIN_EXE_memsoak"),
+            "demo-backend",
+            "--port",
+            "0",
+            "--leak",
+            "400MB/h",
+        ],
+    );
+    assert_eq!(r.code(), Some(1), "{}", r.describe());
+    assert!(r.summary()["fail_fast"].is_null());
+    let o = run(&["report", r.dir.to_str().unwrap(), "--fail-fast"]);
+    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    let e = &r.summary()["fail_fast"];
+    // Looks every (24 − 4) / 20 = 1 s after the 4 s warm-up, taken at the
+    // first sample due (250 ms apart).
+    let (look, at) = (
+        e["look"].as_u64().unwrap(),
+        e["elapsed_s"].as_f64().unwrap(),
+    );
+    assert!((1..=20).contains(&look), "{e}");
+    assert!((at - (4.0 + look as f64)).abs() < 0.3, "{e}");
+}
