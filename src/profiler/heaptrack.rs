@@ -9,7 +9,7 @@
 //! its compressor before it has flushed): at the end of warm-up `gdb`
 //! loads `libheaptrack_inject.so` into each process and starts the trace
 //! into a FIFO read by `heaptrack_interpret`, compressed into
-//! `profiler/heaptrack.NAME.PID.zst`; at the end of the window `gdb` calls
+//! `profiler/heaptrack.PID.zst`; at the end of the window `gdb` calls
 //! `heaptrack_stop()`, which ends the trace with the process still running
 //! — every allocation of the window not freed by then is "leaked" — and
 //! memsoak waits for the interpreter and the compressor to finish before
@@ -77,11 +77,7 @@ impl Heaptrack {
     fn attach(&self, tools: &Tools, pid: u32, folder: &Path) -> Result<Trace, String> {
         super::refuse_secret_command_line(pid, "heaptrack")?;
         let name = super::process_name(pid);
-        let safe: String = name
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
-        let output = folder.join(format!("heaptrack.{safe}.{pid}.{}", tools.compressor.1));
+        let output = folder.join(format!("heaptrack.{pid}.{}", tools.compressor.1));
         let fifo = folder.join(format!(".heaptrack.{pid}.fifo"));
         let _ = std::fs::remove_file(&fifo);
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))

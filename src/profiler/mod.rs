@@ -379,11 +379,19 @@ fn refuse_secret_command_line(pid: u32, profiler: &str) -> Result<(), String> {
 }
 
 /// Resident bytes of a process, 0 when it is gone.
+#[cfg(target_os = "linux")]
 fn resident(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/statm"))
+    use crate::linux_proc as lp;
+    let mut buf = Vec::new();
+    lp::read_once(&format!("/proc/{pid}/statm"), &mut buf)
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * 4096)
+        .and_then(lp::parse_statm)
+        .map_or(0, |m| m.resident * lp::page_size())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn resident(_pid: u32) -> u64 {
+    0
 }
 
 /// The `max` largest processes by resident memory, largest first.
