@@ -162,23 +162,19 @@ impl LeaksSummary {
 
     /// The brief of a profiler's result.
     pub fn of(l: &Leaks) -> LeaksSummary {
-        let floor = l.noise_floor_bytes as i64;
         let mut sites: Vec<TopSite> = l
-            .processes
-            .iter()
-            .flat_map(|p| {
-                p.sites.iter().filter(|s| s.bytes >= floor).map(move |s| {
-                    let f = s.frames.first();
-                    TopSite {
-                        pid: p.pid,
-                        name: p.name.clone(),
-                        bytes: s.bytes,
-                        count: s.count,
-                        function: f.map(|f| f.function.clone()).unwrap_or_default(),
-                        file: f.map(|f| f.file.clone()).unwrap_or_default(),
-                        line: f.and_then(|f| f.line),
-                    }
-                })
+            .sites_above_floor()
+            .map(|(p, s)| {
+                let f = s.frames.first();
+                TopSite {
+                    pid: p.pid,
+                    name: p.name.clone(),
+                    bytes: s.bytes,
+                    count: s.count,
+                    function: f.map(|f| f.function.clone()).unwrap_or_default(),
+                    file: f.map(|f| f.file.clone()).unwrap_or_default(),
+                    line: f.and_then(|f| f.line),
+                }
             })
             .collect();
         sites.sort_by_key(|x| std::cmp::Reverse(x.bytes));

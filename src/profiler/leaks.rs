@@ -136,13 +136,17 @@ impl Frame {
 }
 
 impl Leaks {
-    /// The largest site above the noise floor, with its process.
-    pub fn top_site(&self) -> Option<(&ProcessLeaks, &Site)> {
+    /// Every site above the noise floor, with its process.
+    pub fn sites_above_floor(&self) -> impl Iterator<Item = (&ProcessLeaks, &Site)> {
         self.processes
             .iter()
             .flat_map(|p| p.sites.iter().map(move |s| (p, s)))
             .filter(|(_, s)| s.bytes >= self.noise_floor_bytes as i64)
-            .max_by_key(|(_, s)| s.bytes)
+    }
+
+    /// The largest site above the noise floor, with its process.
+    pub fn top_site(&self) -> Option<(&ProcessLeaks, &Site)> {
+        self.sites_above_floor().max_by_key(|(_, s)| s.bytes)
     }
 
     /// Writes `leaks.json` into `dir`.
