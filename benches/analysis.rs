@@ -17,12 +17,22 @@ fn main() {
             150e6 + t * 12e6 / 3600.0 + (t % 45.0) * 50e3 + (t * 0.37).sin() * 200e3
         })
         .collect();
+    for auto in [false, true] {
+        measure(&series, auto);
+    }
+}
+
+/// Feeds and judges `series` 21 times with a 48-minute warm-up or the
+/// warm-up found in the data; prints the median time and the fit.
+fn measure(series: &[f64], auto: bool) {
+    const SAMPLES: usize = 8 * 3600;
     let mut times = Vec::new();
     let mut last = None;
     for _ in 0..21 {
         let started = Instant::now();
         let mut a = Analyzer::new(Criteria {
             warmup: Duration::from_secs(48 * 60),
+            warmup_auto: auto,
             max_growth_bytes_per_hour: 10e6,
             max_rss_bytes: None,
             block_stat: BlockStat::Min,
@@ -38,18 +48,21 @@ fn main() {
     let j = last.expect("21 rounds ran");
     let g = j.growth.expect("enough samples");
     println!(
-        "analysis of {SAMPLES} samples: median {:.2} ms (min {:.2}, max {:.2}) over 21 rounds",
+        "analysis of {SAMPLES} samples, warm-up {}: median {:.2} ms (min {:.2}, max {:.2}) over 21 rounds",
+        if auto { "found (auto)" } else { "48m" },
         times[10].as_secs_f64() * 1e3,
         times[0].as_secs_f64() * 1e3,
         times[20].as_secs_f64() * 1e3
     );
     println!(
-        "blocks fitted: {} of {} samples each; slope {:.2} MB/h (95% CI {:.2} … {:.2}); verdict {}",
+        "blocks fitted: {} of {} samples each after {:.0} s; slope {:.2} MB/h (95% CI {:.2} … {:.2}); noise {}; verdict {}",
         g.blocks,
         g.samples_per_block,
+        j.warmup_s,
         g.slope_bytes_per_hour / 1e6,
         g.ci95_bytes_per_hour[0] / 1e6,
         g.ci95_bytes_per_hour[1] / 1e6,
+        g.noise,
         j.verdict
     );
 }

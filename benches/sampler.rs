@@ -254,6 +254,7 @@ fn main() {
     });
     let mut analyzer = Analyzer::new(Criteria {
         warmup: Duration::from_secs(60),
+        warmup_auto: false,
         max_growth_bytes_per_hour: 10e6,
         max_rss_bytes: None,
         block_stat: BlockStat::Min,

@@ -181,9 +181,9 @@ pub struct ReportArgs {
 /// `report` on a run folder, each defaults to the run's own value.
 #[derive(Debug, Args)]
 pub struct JudgeArgs {
-    /// Initial part not judged [default: 10% of the duration, at least 30s, at most half].
-    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = units::parse_duration)]
-    pub warmup: Option<Duration>,
+    /// Initial part not judged, or `auto` to find where the footprint settles [default: auto; planned as 10% of the duration, at least 30s, at most half].
+    #[arg(long, value_name = "DUR|auto", allow_hyphen_values = true, value_parser = units::Warmup::parse)]
+    pub warmup: Option<units::Warmup>,
 
     /// Largest acceptable growth, e.g. 10MB/h [default: 10MB/h].
     #[arg(long, value_name = "RATE", value_parser = Rate::parse)]

@@ -18,7 +18,7 @@ use crate::cli::{JudgeArgs, RunArgs};
 pub use crate::process::spec::{LaunchSpec, Readiness, TargetSpec};
 use crate::profile::{OnInconclusive, Profile, QUICKSTART};
 pub use crate::profiler::ProfilerSettings;
-use crate::units::Rate;
+use crate::units::{Rate, Warmup};
 use crate::workload::{spec, WorkloadSpec};
 
 /// One run, fully decided.
@@ -38,8 +38,10 @@ pub struct RunConfig {
     pub stop_grace: Duration,
     /// Measured duration.
     pub duration: Duration,
-    /// Initial part of the run that is not judged.
+    /// Initial part of the run that is not judged (planned, with `warmup_auto`).
     pub warmup: Duration,
+    /// The judged warm-up is found in the data.
+    pub warmup_auto: bool,
     /// Sampling interval.
     pub interval: Duration,
     /// PSS sampling interval (a multiple of `interval` is used).
@@ -99,6 +101,9 @@ pub mod defaults {
     pub const MAX_TRACK_PROCESSES: usize = 1000;
     /// Growth limit.
     pub const MAX_GROWTH: &str = "10MB/h";
+    /// Whether the judged warm-up is found in the data when none is given
+    /// (BENCHMARKS.md, "The verdict on 8-hour noise", says why).
+    pub const WARMUP_AUTO: bool = true;
     /// Parent of run folders.
     pub const REPORTS_DIR: &str = "reports";
 }
@@ -107,8 +112,11 @@ pub mod defaults {
 /// `report` judges a recording again with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JudgeSettings {
-    /// Initial part not judged.
+    /// Initial part not judged; with `warmup_auto`, the planned warm-up
+    /// that workloads and profilers time themselves by.
     pub warmup: Duration,
+    /// The judged warm-up is found in the data (`--warmup auto`).
+    pub warmup_auto: bool,
     /// Growth limit.
     pub max_growth: Rate,
     /// RSS ceiling of the tree.
@@ -124,7 +132,7 @@ pub struct JudgeSettings {
 #[derive(Debug, Clone, Default)]
 pub struct JudgeFallback {
     /// Warm-up.
-    pub warmup: Option<Duration>,
+    pub warmup: Option<Warmup>,
     /// Growth limit.
     pub max_growth: Option<Rate>,
     /// RSS ceiling.
@@ -139,11 +147,16 @@ impl JudgeSettings {
     /// Flag, then fallback, then default; the default warm-up is taken
     /// over `span` (the planned duration, or a recording's length).
     pub fn resolve(flags: &JudgeArgs, fallback: JudgeFallback, span: Duration) -> JudgeSettings {
+        let given = flags.warmup.or(fallback.warmup);
         JudgeSettings {
-            warmup: flags
-                .warmup
-                .or(fallback.warmup)
-                .unwrap_or_else(|| default_warmup(span)),
+            warmup: match given {
+                Some(Warmup::Fixed(d)) => d,
+                _ => default_warmup(span),
+            },
+            warmup_auto: match given {
+                Some(given) => given == Warmup::Auto,
+                None => defaults::WARMUP_AUTO,
+            },
             max_growth: flags
                 .max_growth
                 .clone()
@@ -247,6 +260,7 @@ impl RunConfig {
             stop_grace: t.stop_grace.map_or(defaults::STOP_GRACE, |d| d.0),
             duration: timing.duration,
             warmup: judge.warmup,
+            warmup_auto: judge.warmup_auto,
             interval: timing.interval,
             pss_interval: timing.pss_interval,
             smaps_interval: args
@@ -376,7 +390,7 @@ impl Sources<'_> {
         let judge = JudgeSettings::resolve(
             &args.judge,
             JudgeFallback {
-                warmup: r.warmup.map(|d| d.0),
+                warmup: r.warmup,
                 max_growth: l.max_growth.clone(),
                 max_rss_bytes: l.max_rss.map(|s| s.0),
                 metric: l.metric,

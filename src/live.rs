@@ -435,12 +435,14 @@ mod tests {
                 blocks: 48,
                 samples_per_block: 10,
                 variance_inflation: 1.0,
+                noise: crate::analysis::NoiseModel::Stationary,
             }),
             samples: 500,
             samples_judged: 480,
             peak_rss_bytes: Some(2e8 as u64),
             peak_rss_elapsed_s: Some(400.0),
             last_elapsed_s: elapsed,
+            warmup_s: 30.0,
             ceiling_crossed: false,
         }
     }

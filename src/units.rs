@@ -305,6 +305,33 @@ impl<'de> Deserialize<'de> for HumanDurationOrZero {
     }
 }
 
+/// A warm-up as given: a duration, or `auto` (found in the data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Warmup {
+    /// This much of the start is not judged.
+    Fixed(Duration),
+    /// memsoak finds where the warm-up ends (`--warmup auto`).
+    Auto,
+}
+
+impl Warmup {
+    /// Parses `auto` or a duration (`0s` allowed).
+    pub fn parse(text: &str) -> Result<Warmup, String> {
+        if text.trim().eq_ignore_ascii_case("auto") {
+            return Ok(Warmup::Auto);
+        }
+        parse_duration(text)
+            .map(Warmup::Fixed)
+            .map_err(|e| format!("{e}, or auto"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Warmup {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        from_text(d, Warmup::parse)
+    }
+}
+
 /// A size in a profile: a human string such as `"500MB"`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HumanSize(pub u64);

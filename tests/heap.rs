@@ -28,6 +28,7 @@ fn live_bytes() -> u64 {
 fn criteria() -> Criteria {
     Criteria {
         warmup: Duration::ZERO,
+        warmup_auto: false,
         max_growth_bytes_per_hour: 10e6,
         max_rss_bytes: None,
         block_stat: BlockStat::Min,

@@ -32,6 +32,7 @@ fn scratch() -> &'static (PathBuf, PathBuf) {
 fn criteria() -> Criteria {
     Criteria {
         warmup: Duration::from_secs(1),
+        warmup_auto: false,
         max_growth_bytes_per_hour: 10e6,
         max_rss_bytes: None,
         block_stat: BlockStat::Min,
@@ -50,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
         metric: None,
         on_inconclusive: None,
     };
-    let _ = judge_csv(samples, &judge, None);
+    let _ = judge_csv(samples, &judge, None, None);
     if let Ok(recording) = Recording::scan(samples) {
         let _ = series::read(&recording, Some(workload), 320);
         // The same bytes as the run's breakdown and process rows.

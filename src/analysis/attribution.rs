@@ -1,6 +1,6 @@
 //! Where the growth is: each memory class, resource and process judged
-//! with the same estimator as the tree (Theil–Sen over block minima with
-//! the autocorrelation-corrected 95% interval, after the same warm-up),
+//! with the same estimator as the tree (the GLS fit over block minima
+//! with its 95% interval, over the tree's judged window),
 //! the share of the judged growth each explains, a one-line headline,
 //! and hints: tested rules that say what a recognisable pattern usually
 //! means, each with its evidence.
@@ -91,7 +91,7 @@ pub struct SeriesAttribution {
     pub name: String,
     /// `bytes` or `count`.
     pub unit: Unit,
-    /// Theil–Sen slope, units per hour.
+    /// Fitted slope, units per hour.
     pub slope_per_hour: Option<f64>,
     /// 95% interval of the slope.
     pub ci95_per_hour: Option<[f64; 2]>,
@@ -554,6 +554,7 @@ mod tests {
     fn criteria() -> Criteria {
         Criteria {
             warmup: Duration::from_secs(10),
+            warmup_auto: false,
             max_growth_bytes_per_hour: 10e6,
             max_rss_bytes: None,
             block_stat: BlockStat::Min,
@@ -588,6 +589,7 @@ mod tests {
             blocks: 50,
             samples_per_block: 1,
             variance_inflation: 1.0,
+            noise: crate::analysis::NoiseModel::Stationary,
         };
         let run = RunContext {
             metric: Metric::Anon,

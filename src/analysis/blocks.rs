@@ -18,6 +18,8 @@ pub struct Block {
     pub count: u32,
     /// Sum of the sample times (seconds), for the mean time.
     pub time_sum: f64,
+    /// Time of the first sample (seconds): where the block starts.
+    pub start: f64,
     /// Smallest value.
     pub min: f64,
     /// Largest value.
@@ -29,6 +31,7 @@ impl Block {
         Block {
             count: 1,
             time_sum: t,
+            start: t,
             min: y,
             max: y,
         }
@@ -37,6 +40,7 @@ impl Block {
     fn absorb(&mut self, other: &Block) {
         self.count += other.count;
         self.time_sum += other.time_sum;
+        self.start = self.start.min(other.start);
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
     }
@@ -123,16 +127,49 @@ impl Blocks {
             .sum()
     }
 
-    /// The blocks to fit: every complete block, plus the open one if it is at
-    /// least half full (a tiny tail block would have a noisier minimum).
+    /// The blocks to fit: every complete block. The open one is left out:
+    /// its minimum and mean time cover fewer samples than the others', so
+    /// on a growing series it would sit off the line, and the fit weighs
+    /// the last point as much as any.
     pub fn blocks(&self) -> impl Iterator<Item = &Block> {
-        let tail = self.open.as_ref().filter(|b| 2 * b.count >= self.span);
-        self.full.iter().chain(tail)
+        self.full.iter()
+    }
+
+    /// The blocks starting at or after `from` seconds.
+    pub fn blocks_from(&self, from: f64) -> impl Iterator<Item = &Block> {
+        self.blocks().filter(move |b| b.start >= from)
     }
 
     /// `(time, statistic)` points for the trend fit.
     pub fn points(&self, stat: BlockStat) -> Vec<(f64, f64)> {
-        self.blocks()
+        self.points_from(stat, f64::NEG_INFINITY)
+    }
+
+    /// The points of the blocks starting at or after `from` seconds,
+    /// neighbours merged `group` at a time (a last group less than half
+    /// full is left out, as the open block is).
+    pub fn points_grouped(&self, stat: BlockStat, from: f64, group: usize) -> Vec<(f64, f64)> {
+        let group = group.max(1);
+        let blocks: Vec<Block> = self.blocks_from(from).copied().collect();
+        blocks
+            .chunks(group)
+            .filter(|c| 2 * c.len() >= group)
+            .map(|c| {
+                let mut b = c[0];
+                for other in &c[1..] {
+                    b.absorb(other);
+                }
+                let y = match stat {
+                    BlockStat::Min => b.min,
+                };
+                (b.time(), y)
+            })
+            .collect()
+    }
+
+    /// The points of the blocks starting at or after `from` seconds.
+    pub fn points_from(&self, stat: BlockStat, from: f64) -> Vec<(f64, f64)> {
+        self.blocks_from(from)
             .map(|b| {
                 let y = match stat {
                     BlockStat::Min => b.min,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{normal_quantile, Analyzer};
+use super::{normal_quantile, Analyzer, FIT_BLOCKS};
 
 /// Early-fail rule (`--fail-fast`): the growth is checked at `looks`
 /// planned looks during the run, and the run fails early when, at one of
@@ -63,6 +63,7 @@ pub struct FailFastMonitor {
     warmup_s: f64,
     every_s: f64,
     limit_bytes_per_hour: f64,
+    min_block_s: f64,
     looks_taken: u32,
     fired: bool,
 }
@@ -83,6 +84,8 @@ impl FailFastMonitor {
             warmup_s: c.warmup.as_secs_f64(),
             every_s: every.as_secs_f64(),
             limit_bytes_per_hour: c.max_growth_bytes_per_hour,
+            // The shortest block the end-of-run judgement will fit.
+            min_block_s: duration.as_secs_f64() / (2 * FIT_BLOCKS) as f64,
             looks_taken: 0,
             fired: false,
         }
@@ -97,7 +100,7 @@ impl FailFastMonitor {
             return None;
         }
         self.looks_taken += 1;
-        let bound = analyzer.early_fail_bound(&self.rule);
+        let bound = analyzer.early_fail_bound(&self.rule, self.min_block_s);
         tracing::info!(
             "fail-fast look {} of {} at {elapsed_s:.0}s: growth lower bound {} bytes/h, limit {:.0}",
             self.looks_taken,

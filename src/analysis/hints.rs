@@ -272,6 +272,7 @@ mod tests {
             blocks: 50,
             samples_per_block: 1,
             variance_inflation: 1.0,
+            noise: crate::analysis::NoiseModel::Stationary,
         }
     }
 

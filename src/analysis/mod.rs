@@ -17,6 +17,8 @@
 pub mod attribution;
 pub(crate) mod blocks;
 pub(crate) mod failfast;
+#[doc(hidden)]
+pub mod families;
 mod hints;
 pub(crate) mod trend;
 
@@ -30,13 +32,29 @@ use serde::{Deserialize, Serialize};
 
 pub use blocks::{BlockStat, Blocks};
 pub use failfast::{EarlyFail, FailFast, FailFastMonitor};
-pub use trend::{normal_quantile, theil_sen, theil_sen_at, Trend};
+pub use trend::{fit, normal_quantile, NoiseModel, Trend};
 
 /// Blocks kept for the fit: between this and twice this many.
 pub const FIT_BLOCKS: usize = 48;
 
 /// Fewest samples after warm-up for which a trend is fitted at all.
 pub const MIN_JUDGED_SAMPLES: u64 = 10;
+
+/// One-sided 5% normal quantile: how clearly a growth must slow down for
+/// fail-fast to wait.
+const DECELERATION_Z: f64 = 1.645;
+
+/// Where `--warmup auto` may end the warm-up, as fractions of the run so
+/// far (never past half of it).
+const AUTO_WARMUP_STARTS: [f64; 7] = [
+    1.0 / 40.0,
+    1.0 / 20.0,
+    1.0 / 10.0,
+    1.0 / 6.0,
+    1.0 / 4.0,
+    1.0 / 3.0,
+    1.0 / 2.0,
+];
 
 /// The memory measure whose growth is judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,8 +120,12 @@ impl fmt::Display for Verdict {
 /// What the analysis is asked to decide.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Criteria {
-    /// Samples before this are warm-up and not judged.
+    /// Samples before this are warm-up and not judged (with
+    /// `warmup_auto`, the planned warm-up that workloads and profilers
+    /// time themselves by; the judged one is found in the data).
     pub warmup: Duration,
+    /// Find the end of warm-up from the data (`--warmup auto`).
+    pub warmup_auto: bool,
     /// Largest acceptable growth, bytes per hour.
     pub max_growth_bytes_per_hour: f64,
     /// RSS ceiling of the whole tree, if any.
@@ -115,7 +137,7 @@ pub struct Criteria {
 /// A slope with its interval, in bytes per hour.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Growth {
-    /// Theil–Sen slope, bytes/hour.
+    /// GLS slope, bytes/hour.
     pub slope_bytes_per_hour: f64,
     /// 95% interval, bytes/hour.
     pub ci95_bytes_per_hour: [f64; 2],
@@ -125,8 +147,10 @@ pub struct Growth {
     pub blocks: usize,
     /// Samples per block.
     pub samples_per_block: u32,
-    /// Autocorrelation variance inflation applied (≥ 1).
+    /// The slope's variance relative to independent noise of the same size.
     pub variance_inflation: f64,
+    /// The noise model the data selected.
+    pub noise: NoiseModel,
 }
 
 /// The analysis result.
@@ -148,8 +172,21 @@ pub struct Judgement {
     pub peak_rss_elapsed_s: Option<f64>,
     /// Elapsed time of the last sample, seconds.
     pub last_elapsed_s: f64,
+    /// The warm-up judged by, seconds: the fixed one, or the one found by
+    /// `--warmup auto`.
+    pub warmup_s: f64,
     /// Whether the RSS ceiling was crossed.
     pub ceiling_crossed: bool,
+}
+
+/// Where `--warmup auto` put the end of warm-up.
+#[derive(Debug, Clone, Copy)]
+struct FoundWarmup {
+    /// Seconds since start.
+    start: f64,
+    /// Whether an earlier start agreed with the last one's slope (false:
+    /// the footprint was still moving everywhere the ladder looked).
+    settled: bool,
 }
 
 /// Streaming analyser: feed samples in time order, then [`Analyzer::judge`].
@@ -189,7 +226,7 @@ impl Analyzer {
                 self.peak_rss = Some((rss, elapsed_s));
             }
         }
-        if elapsed_s >= self.criteria.warmup.as_secs_f64() {
+        if self.criteria.warmup_auto || elapsed_s >= self.criteria.warmup.as_secs_f64() {
             if let Some(y) = metric_bytes.filter(|y| y.is_finite()) {
                 self.blocks.push(elapsed_s, y);
             }
@@ -198,17 +235,122 @@ impl Analyzer {
 
     /// The lower bound of the growth (bytes/hour) at one early-fail look,
     /// or `None` while there are too few samples.
-    pub fn early_fail_bound(&self, rule: &FailFast) -> Option<f64> {
-        if self.blocks.samples() < 3 * MIN_JUDGED_SAMPLES {
+    ///
+    /// Blocks are merged to at least `min_block_s` seconds each: early in
+    /// a run the blocks are short, and a minimum over a minute of a
+    /// ten-minute sawtooth is mostly where in its cycle the minute fell.
+    /// Looks given the block length of the final judgement see the data
+    /// as it will.
+    pub fn early_fail_bound(&self, rule: &FailFast, min_block_s: f64) -> Option<f64> {
+        let (from, judged) = self.window();
+        if judged < 3 * MIN_JUDGED_SAMPLES {
             return None;
         }
-        theil_sen_at(&self.blocks.points(self.criteria.block_stat), rule.z()).map(|t| t.lo * 3600.0)
+        // A found warm-up that had to go to the last rung means the start
+        // is still moving: no early verdict on it.
+        if self.criteria.warmup_auto && !self.auto_warmup().settled {
+            return None;
+        }
+        // Looks are planned after the planned warm-up and judge only what
+        // came after it: a start found early in a short window is still
+        // close to a cache that may be filling.
+        let from = from.max(self.criteria.warmup.as_secs_f64());
+        let blocks = self.blocks.blocks_from(from).count().max(1);
+        let block_s = (self.last_elapsed_s - from.max(0.0)) / blocks as f64;
+        let group = if block_s > 0.0 {
+            (min_block_s / block_s).ceil().max(1.0) as usize
+        } else {
+            1
+        };
+        let points = self
+            .blocks
+            .points_grouped(self.criteria.block_stat, from, group);
+        let whole = fit(&points)?;
+        // A footprint still settling grows fast and then slower: that is
+        // not a leak to stop the run for. Growth whose second half is
+        // slower than its first (one-sided 5% test of the difference) is
+        // left to later looks; a steady leak passes it 95% of the time.
+        // And the growth must hold in the recent half on its own: early in
+        // a run, blocks are short next to a slow sawtooth and a settling
+        // start can pass for a steady climb over the whole window.
+        let (first, second) = points.split_at(points.len() / 2);
+        let (a, b) = (fit(first)?, fit(second)?);
+        if a.slope - b.slope > DECELERATION_Z * a.se.hypot(b.se) {
+            return None;
+        }
+        Some(whole.lower(rule.z()).min(b.lower(rule.z())) * 3600.0)
+    }
+
+    /// The trend of the blocks starting at or after `from` seconds.
+    fn fit_from(&self, from: f64) -> Option<Trend> {
+        fit(&self.blocks.points_from(self.criteria.block_stat, from))
+    }
+
+    /// Samples in the blocks starting at or after `from` seconds.
+    fn samples_from(&self, from: f64) -> u64 {
+        self.blocks
+            .blocks_from(from)
+            .map(|b| u64::from(b.count))
+            .sum()
+    }
+
+    /// The judged window: where it starts (seconds) and its samples.
+    fn window(&self) -> (f64, u64) {
+        if !self.criteria.warmup_auto {
+            return (f64::NEG_INFINITY, self.blocks.samples());
+        }
+        let from = self.auto_warmup().start;
+        (from, self.samples_from(from))
+    }
+
+    /// `--warmup auto`: the earliest candidate start whose slope agrees
+    /// with the one fitted on the second half of the run.
+    ///
+    /// A warm-up that is still settling bends the start of the series, so
+    /// a fit that includes it disagrees with one that does not; a fit that
+    /// starts after it agrees. The candidates are a fixed ladder (the
+    /// first 30 s or 1% of the run, then 1/40 … 1/2 of it), each fitted
+    /// with the full estimator, and the yardstick is the 95% interval of
+    /// the last (half-run) fit: under noise alone the earliest start
+    /// agrees about 95% of the time and keeps all the data.
+    fn auto_warmup(&self) -> FoundWarmup {
+        let end = self.last_elapsed_s;
+        let floor = (end / 100.0).max(30.0).min(end / 2.0);
+        let mut starts: Vec<f64> = std::iter::once(floor)
+            .chain(AUTO_WARMUP_STARTS.iter().map(|f| f * end))
+            .filter(|&s| s >= floor)
+            .collect();
+        starts.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
+        let fits: Vec<(f64, Trend)> = starts
+            .iter()
+            .filter(|&&s| self.samples_from(s) >= MIN_JUDGED_SAMPLES)
+            .filter_map(|&s| self.fit_from(s).map(|t| (s, t)))
+            .collect();
+        // Too little data to look (or none yet): the planned warm-up.
+        let Some((last_start, last)) = fits.last() else {
+            return FoundWarmup {
+                start: self.criteria.warmup.as_secs_f64(),
+                settled: true,
+            };
+        };
+        let agreed = fits[..fits.len() - 1]
+            .iter()
+            .find(|(_, t)| last.lo <= t.slope && t.slope <= last.hi);
+        FoundWarmup {
+            start: agreed.map_or(*last_start, |(s, _)| *s),
+            settled: agreed.is_some() || fits.len() == 1,
+        }
     }
 
     /// Judges what has been observed so far.
     pub fn judge(&self) -> Judgement {
         let c = &self.criteria;
-        let judged = self.blocks.samples();
+        let (from, judged) = self.window();
+        let warmup_s = if c.warmup_auto {
+            from
+        } else {
+            c.warmup.as_secs_f64()
+        };
         let mut reasons = Vec::new();
 
         let ceiling_crossed = match (c.max_rss_bytes, self.peak_rss) {
@@ -225,7 +367,7 @@ impl Analyzer {
         };
 
         let fitted = (judged >= MIN_JUDGED_SAMPLES)
-            .then(|| theil_sen(&self.blocks.points(c.block_stat)))
+            .then(|| self.fit_from(from))
             .flatten();
         let growth = fitted
             .as_ref()
@@ -236,6 +378,7 @@ impl Analyzer {
                 blocks: t.points,
                 samples_per_block: self.blocks.span(),
                 variance_inflation: t.variance_inflation,
+                noise: t.noise,
             })
             // Values near the float range (a corrupt recording) overflow
             // the slopes: no estimate rather than an infinite one.
@@ -292,6 +435,7 @@ impl Analyzer {
             peak_rss_bytes: self.peak_rss.map(|p| p.0),
             peak_rss_elapsed_s: self.peak_rss.map(|p| p.1),
             last_elapsed_s: self.last_elapsed_s,
+            warmup_s,
             ceiling_crossed,
         }
     }
@@ -316,6 +460,7 @@ mod tests {
     fn criteria(limit: f64) -> Criteria {
         Criteria {
             warmup: Duration::from_secs(10),
+            warmup_auto: false,
             max_growth_bytes_per_hour: limit,
             max_rss_bytes: None,
             block_stat: BlockStat::Min,
@@ -333,7 +478,8 @@ mod tests {
         }
         let s = steep.judge();
         assert_eq!(s.verdict, Verdict::Fail);
-        assert!((s.growth.unwrap().slope_bytes_per_hour - 100e6).abs() < 1.0);
+        let g = s.growth.unwrap();
+        assert!((g.slope_bytes_per_hour / 100e6 - 1.0).abs() < 1e-6, "{g:?}");
         assert_eq!(flat.judge().verdict, Verdict::Pass);
     }
 
@@ -363,6 +509,43 @@ mod tests {
         assert!(j.ceiling_crossed);
         assert_eq!(j.peak_rss_bytes, Some(101));
         assert_eq!(j.peak_rss_elapsed_s, Some(50.0));
+    }
+
+    #[test]
+    fn auto_warmup_skips_a_settling_start_and_keeps_a_steady_one() {
+        let auto = |settling: f64| {
+            let mut a = Analyzer::new(Criteria {
+                warmup: Duration::from_secs(360),
+                warmup_auto: true,
+                ..criteria(10e6)
+            });
+            // An hour at 1 Hz: a cache filling with a 6-minute time
+            // constant (`settling` bytes still to come), small noise.
+            for t in 0..3600 {
+                let t = t as f64;
+                let wobble = ((t * 0.7).sin() + (t * 0.13).cos()) * 20e3;
+                a.observe(
+                    t,
+                    Some(100e6 - settling * (-t / 360.0).exp() + wobble),
+                    None,
+                );
+            }
+            a.judge()
+        };
+        let steady = auto(0.0);
+        assert_eq!(
+            steady.warmup_s, 35.99,
+            "1% of the run (last sample at 3599 s)"
+        );
+        let settling = auto(50e6);
+        assert!(
+            settling.warmup_s >= 600.0 && settling.warmup_s <= 1800.0,
+            "found {} s",
+            settling.warmup_s
+        );
+        let g = settling.growth.unwrap();
+        assert!(g.ci95_bytes_per_hour[0] <= 1e6, "{g:?}");
+        assert_eq!(settling.verdict, Verdict::Pass);
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! Seeded Monte Carlo checks of the estimator: on synthetic 1 Hz series with
-//! a known slope and realistic memory noise, the slope must be recovered and
-//! the 95% interval must cover the truth in roughly 95% of runs.
+//! a known slope and memory noise, the slope must be recovered and the 95%
+//! interval must cover the truth in roughly 95% of runs.
+//!
+//! Two sets: one-hour series with small noise (the estimator's basics),
+//! and 8-hour series of the realistic noise families of `families.rs`, a
+//! couple of hundred per family here; `cargo bench --bench verdict` runs
+//! a thousand per family for the table in BENCHMARKS.md.
 
 use std::time::Duration;
 
@@ -81,6 +86,7 @@ fn simulate(noise: Noise, seed: u64) -> (f64, f64) {
     for _ in 0..RUNS {
         let mut a = Analyzer::new(Criteria {
             warmup: Duration::ZERO,
+            warmup_auto: false,
             max_growth_bytes_per_hour: 10e6,
             max_rss_bytes: None,
             block_stat: BlockStat::Min,
@@ -105,8 +111,11 @@ fn simulate(noise: Noise, seed: u64) -> (f64, f64) {
 fn check(noise: Noise, seed: u64, max_median_error: f64) {
     let (coverage, median_error) = simulate(noise, seed);
     eprintln!("{noise:?}: coverage {coverage:.3}, median |error| {median_error:.3}");
+    // The upper end is open: an hour cannot tell a slow stationary wander
+    // (or steps between a few levels) from a random walk, and such series
+    // get the walk's wider, safe interval.
     assert!(
-        (0.90..=0.995).contains(&coverage),
+        coverage >= 0.90,
         "{noise:?}: 95% interval covered the true slope in {:.1}% of runs",
         coverage * 100.0
     );
@@ -142,6 +151,7 @@ fn early_fail_time(y: &[f64], limit: f64) -> Option<usize> {
     let rule = super::FailFast::DEFAULT;
     let mut a = Analyzer::new(Criteria {
         warmup: Duration::ZERO,
+        warmup_auto: false,
         max_growth_bytes_per_hour: limit,
         max_rss_bytes: None,
         block_stat: BlockStat::Min,
@@ -198,9 +208,11 @@ fn fail_fast_rarely_fails_flat_runs_and_catches_clear_leaks_early() {
             times.len(),
             median
         );
-        // Most clear leaks end early; slow wander can hide one until the end.
+        // Most clear leaks end early; slow wander can hide one until the
+        // end, and a look only fails on a growth that also holds in the
+        // recent half of the window, at the final judgement's block length.
         assert!(
-            caught.len() * 4 >= times.len() * 3,
+            caught.len() * 5 >= times.len() * 3,
             "{factor}x: only {} of {} caught early",
             caught.len(),
             times.len()
@@ -213,6 +225,7 @@ fn fail_fast_rarely_fails_flat_runs_and_catches_clear_leaks_early() {
 fn judged_every(y: &[f64], step: usize, limit: f64) -> (super::Verdict, f64) {
     let mut a = Analyzer::new(Criteria {
         warmup: Duration::from_secs(y.len() as u64 / 10),
+        warmup_auto: false,
         max_growth_bytes_per_hour: limit,
         max_rss_bytes: None,
         block_stat: BlockStat::Min,
@@ -279,4 +292,107 @@ fn the_verdict_does_not_depend_on_the_sampling_interval() {
             "median width ratio {median:.2} at {step} s"
         );
     }
+}
+
+/// Judges one 8-hour series of a family with the defaults (warm-up found
+/// in the data, 10 MB/h); returns (covered, verdict, early fail).
+fn judge_family(
+    family: super::families::Family,
+    slope: f64,
+    rng: &mut StdRng,
+    fail_fast: bool,
+) -> (bool, super::Verdict, bool) {
+    const HOURS8: usize = 8 * 3600;
+    let series = super::families::generate(family, slope, HOURS8, HOURS8 as f64 / 10.0, rng);
+    let mut a = Analyzer::new(Criteria {
+        warmup: Duration::from_secs(HOURS8 as u64 / 10),
+        warmup_auto: true,
+        max_growth_bytes_per_hour: 10e6,
+        max_rss_bytes: None,
+        block_stat: BlockStat::Min,
+    });
+    let duration = Duration::from_secs(HOURS8 as u64);
+    let mut monitor = super::FailFastMonitor::new(
+        super::FailFast::DEFAULT,
+        &a,
+        duration,
+        Duration::from_secs(1),
+    );
+    let mut early = false;
+    for (t, y) in series.values.iter().enumerate() {
+        a.observe(t as f64, Some(*y), None);
+        if fail_fast && !early {
+            early = monitor.observe(t as f64, &a).is_some();
+        }
+    }
+    let j = a.judge();
+    let [lo, hi] = j.growth.expect("8 hours have a trend").ci95_bytes_per_hour;
+    (lo <= slope && slope <= hi, j.verdict, early)
+}
+
+/// 8-hour series of every realistic family: the interval covers the true
+/// growth about 95% of the time, and a series growing at or below the
+/// limit is (almost) never failed. The warm-up family's bound is lower:
+/// what is left of a settling start biases its very narrow intervals
+/// (BENCHMARKS.md, "The verdict on 8-hour noise").
+#[test]
+fn realistic_families_keep_coverage_and_never_fail_a_healthy_run() {
+    use super::families::Family;
+    const SERIES: usize = 100;
+    let mut false_fails = 0;
+    for (i, family) in Family::ALL.into_iter().enumerate() {
+        let mut rng = StdRng::seed_from_u64(100 + i as u64);
+        for slope in [0.0, 5e6, 20e6] {
+            let mut covered = 0;
+            for _ in 0..SERIES {
+                let (c, verdict, _) = judge_family(family, slope, &mut rng, false);
+                covered += usize::from(c);
+                if slope <= 10e6 && verdict == super::Verdict::Fail {
+                    false_fails += 1;
+                }
+            }
+            let coverage = covered as f64 / SERIES as f64;
+            eprintln!(
+                "{}: {} MB/h, coverage {coverage:.3}",
+                family.name(),
+                slope / 1e6
+            );
+            let floor = if family == Family::Warmup { 0.78 } else { 0.89 };
+            assert!(
+                coverage >= floor,
+                "{}: {} MB/h: the 95% interval covered the true growth in {:.1}% of runs",
+                family.name(),
+                slope / 1e6,
+                coverage * 100.0
+            );
+        }
+    }
+    let rate = false_fails as f64 / (Family::ALL.len() * 2 * SERIES) as f64;
+    eprintln!(
+        "false FAIL at 0 and 5 MB/h: {false_fails} ({:.2}%)",
+        rate * 100.0
+    );
+    assert!(rate <= 0.01, "false FAIL rate {rate}");
+}
+
+/// Fail-fast on flat 8-hour series of every realistic family: at most 1%
+/// of them stop early, pooled over the families.
+#[test]
+fn fail_fast_rarely_stops_a_flat_realistic_run() {
+    use super::families::Family;
+    const SERIES: usize = 100;
+    let mut early = 0;
+    for (i, family) in Family::ALL.into_iter().enumerate() {
+        let mut rng = StdRng::seed_from_u64(200 + i as u64);
+        let here = (0..SERIES)
+            .filter(|_| judge_family(family, 0.0, &mut rng, true).2)
+            .count();
+        eprintln!(
+            "{}: {here} early fails in {SERIES} flat runs",
+            family.name()
+        );
+        early += here;
+    }
+    let rate = early as f64 / (Family::ALL.len() * SERIES) as f64;
+    assert!(rate <= 0.01, "false early-fail rate {rate}");
 }

@@ -87,7 +87,9 @@ pub(crate) fn compare(
             new.threshold.spec()
         ));
     }
-    if (base.warmup_s - new.warmup_s).abs() > 1e-6 {
+    // Warm-ups found in the data differ from run to run by design; only
+    // fixed ones that differ are worth a note.
+    if !(base.warmup_auto && new.warmup_auto) && (base.warmup_s - new.warmup_s).abs() > 1e-6 {
         reasons.push(format!(
             "note: the runs were judged after different warm-ups ({:.0} s and {:.0} s)",
             base.warmup_s, new.warmup_s

@@ -106,7 +106,15 @@ fn attribute(
         unit: &s.threshold.unit,
         connects_judged: (connects > 0 && judged_s > 0.0).then_some((connects, judged_s)),
     };
-    match crate::breakdown::attribute(dir, samples, criteria, &run) {
+    // Every series is judged over the tree's judged window: with the
+    // warm-up found in the data, the one found for the tree.
+    let criteria = crate::analysis::Criteria {
+        warmup: std::time::Duration::try_from_secs_f64(s.warmup_s.max(0.0))
+            .unwrap_or(criteria.warmup),
+        warmup_auto: false,
+        ..criteria.clone()
+    };
+    match crate::breakdown::attribute(dir, samples, &criteria, &run) {
         Ok(a) => s.attribution = a,
         Err(e) => eprintln!("memsoak: warning: no attribution: {e:#}"),
     }

@@ -19,6 +19,7 @@ use crate::cli::{JudgeArgs, ReportArgs};
 use crate::config::{JudgeFallback, JudgeSettings};
 use crate::output::{terminal, Judging, Summary};
 use crate::samples::Recording;
+use crate::units::Warmup;
 use crate::workload::state_growth_per_unit;
 
 /// What `report` was pointed at.
@@ -116,7 +117,7 @@ pub(crate) fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, 
         }),
         (_, p) => p,
     };
-    let warmup_s = judged.settings.warmup.as_secs_f64();
+    let warmup_s = judged.judgement.warmup_s;
     let judged_s = judged.judgement.last_elapsed_s - warmup_s;
     // Counts after warm-up are only known for the run's own warm-up.
     let same_warmup = previous
@@ -155,7 +156,7 @@ pub(crate) fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, 
             metric: judged.metric,
             metric_note: judged.metric_note,
             limit: judged.settings.max_growth,
-            warmup_s,
+            warmup_auto: judged.settings.warmup_auto,
             max_rss_bytes: judged.settings.max_rss_bytes,
         },
         previous,
@@ -255,6 +256,7 @@ pub struct Judged {
 fn criteria_of(settings: &JudgeSettings) -> Criteria {
     Criteria {
         warmup: settings.warmup,
+        warmup_auto: settings.warmup_auto,
         max_growth_bytes_per_hour: settings.max_growth.bytes_per_hour,
         max_rss_bytes: settings.max_rss_bytes,
         block_stat: BlockStat::Min,
@@ -283,7 +285,13 @@ pub fn judge_csv(
     let settings = JudgeSettings::resolve(
         judge,
         JudgeFallback {
-            warmup: previous.and_then(|p| secs(p.warmup_s)),
+            warmup: previous.and_then(|p| {
+                if p.warmup_auto {
+                    Some(Warmup::Auto)
+                } else {
+                    secs(p.warmup_s).map(Warmup::Fixed)
+                }
+            }),
             max_growth: previous.map(|p| p.threshold.clone()),
             max_rss_bytes: previous.and_then(|p| p.max_rss_bytes),
             metric: previous.map(|p| p.metric),

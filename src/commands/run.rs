@@ -162,6 +162,7 @@ async fn prepare(
 fn criteria(config: &RunConfig) -> Criteria {
     Criteria {
         warmup: config.warmup,
+        warmup_auto: config.warmup_auto,
         max_growth_bytes_per_hour: config.max_growth.bytes_per_hour,
         max_rss_bytes: config.max_rss_bytes,
         block_stat: BlockStat::Min,
@@ -428,7 +429,7 @@ fn conclude(
 ) -> Result<i32, Failure> {
     let dir = &config.out_dir;
     let judgement = m.outcome.analyzer.judge();
-    let judged_s = judgement.last_elapsed_s - config.warmup.as_secs_f64();
+    let judged_s = judgement.last_elapsed_s - judgement.warmup_s;
     let mut load_failures = Vec::new();
     let mut load_lost = false;
     let workloads = m
@@ -478,7 +479,7 @@ fn conclude(
             metric: o.metric,
             metric_note: o.metric_note,
             limit: config.max_growth.clone(),
-            warmup_s: config.warmup.as_secs_f64(),
+            warmup_auto: config.warmup_auto,
             max_rss_bytes: config.max_rss_bytes,
         },
         planned_duration_s: config.duration.as_secs_f64(),
@@ -559,7 +560,7 @@ fn provisional_summary(config: &RunConfig, target: &Target, started_at: SystemTi
                 .unwrap_or(crate::analysis::Metric::PREFERENCE[0]),
             metric_note: None,
             limit: config.max_growth.clone(),
-            warmup_s: config.warmup.as_secs_f64(),
+            warmup_auto: config.warmup_auto,
             max_rss_bytes: config.max_rss_bytes,
         },
         planned_duration_s: config.duration.as_secs_f64(),

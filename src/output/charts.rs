@@ -277,7 +277,11 @@ fn memory_panel<DB: DrawingBackend>(
             [(0.0, y_lo), (warm.min(x_max), y_hi)],
             RGBColor(225, 225, 225).filled(),
         )))?
-        .label("warm-up")
+        .label(if s.warmup_auto {
+            "warm-up (found)"
+        } else {
+            "warm-up"
+        })
         .legend(|(x, y)| {
             Rectangle::new(
                 [(x, y - 5), (x + 18, y + 5)],
@@ -328,7 +332,7 @@ fn memory_panel<DB: DrawingBackend>(
                 [t0, t1].map(|t| (t / axis.divisor, at(slope, t))),
                 red.stroke_width(2),
             ))?
-            .label("trend (Theil-Sen over block minima)")
+            .label("trend (fitted to block minima)")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(2)));
         // The limit: the growth it allows, starting where the trend starts.
         let start = at(slope, t0) * mb;

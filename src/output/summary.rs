@@ -6,7 +6,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::attribution::Attribution;
-use crate::analysis::{EarlyFail, Growth, Judgement, Metric, Verdict};
+use crate::analysis::{EarlyFail, Growth, Judgement, Metric, NoiseModel, Verdict};
 use crate::process::{ExitInfo, TargetMode};
 use crate::profiler::leaks::{Leaks, Window};
 use crate::profiler::ProfilerKind;
@@ -15,7 +15,7 @@ use crate::units::Rate;
 use crate::workload::WorkloadSummary;
 
 /// Method description stored with every growth estimate.
-pub const METHOD: &str = "Theil-Sen slope over block minima; Sen (1968) 95% interval with Hamed-Rao (1998) autocorrelation correction";
+pub const METHOD: &str = "GLS slope over block minima; noise model (stationary AR(1) + white, or random walk + white) chosen by the DF-GLS unit-root test (Elliott, Rothenberg & Stock 1996) and fitted by REML; Student-t 95% interval";
 
 /// Everything a person or a CI job needs to know about a run's outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,8 +62,11 @@ pub struct Summary {
     pub duration_s: f64,
     /// The planned duration, seconds.
     pub planned_duration_s: Option<f64>,
-    /// Warm-up, seconds.
+    /// Warm-up judged by, seconds (found in the data with `warmup_auto`).
     pub warmup_s: f64,
+    /// Whether the warm-up was found in the data (`--warmup auto`).
+    #[serde(default)]
+    pub warmup_auto: bool,
     /// Sampling interval, seconds.
     pub interval_s: Option<f64>,
     /// The process under test.
@@ -251,7 +254,7 @@ impl Environment {
 /// The growth estimate, in bytes per hour.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GrowthSummary {
-    /// Theil–Sen slope.
+    /// GLS slope over block minima.
     pub slope_bytes_per_hour: f64,
     /// 95% interval `[lo, hi]`.
     pub ci95_bytes_per_hour: [f64; 2],
@@ -263,8 +266,10 @@ pub struct GrowthSummary {
     pub blocks: usize,
     /// Samples per block.
     pub samples_per_block: u32,
-    /// Autocorrelation variance inflation applied.
+    /// The slope's variance relative to independent noise of the same size.
     pub variance_inflation: f64,
+    /// The noise model the data selected: `stationary` or `random_walk`.
+    pub noise: NoiseModel,
     /// The method, with citations.
     pub method: String,
 }
@@ -307,6 +312,7 @@ impl GrowthSummary {
             blocks: g.blocks,
             samples_per_block: g.samples_per_block,
             variance_inflation: g.variance_inflation,
+            noise: g.noise,
             method: METHOD.into(),
         }
     }
@@ -321,8 +327,8 @@ pub struct Judging {
     pub metric_note: Option<String>,
     /// The growth limit.
     pub limit: Rate,
-    /// Warm-up, seconds.
-    pub warmup_s: f64,
+    /// Whether the warm-up is found in the data.
+    pub warmup_auto: bool,
     /// RSS ceiling, bytes.
     pub max_rss_bytes: Option<u64>,
 }
@@ -542,7 +548,8 @@ impl Summary {
             failed_samples: 0,
             duration_s: j.last_elapsed_s,
             planned_duration_s: None,
-            warmup_s: judging.warmup_s,
+            warmup_s: j.warmup_s,
+            warmup_auto: judging.warmup_auto,
             interval_s: None,
             target: None,
             started_at: None,

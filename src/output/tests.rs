@@ -29,12 +29,14 @@ fn judgement(verdict: Verdict, slope: f64, ci: [f64; 2]) -> Judgement {
             blocks: 92,
             samples_per_block: 1,
             variance_inflation: 1.4,
+            noise: crate::analysis::NoiseModel::Stationary,
         }),
         samples: 122,
         samples_judged: 92,
         peak_rss_bytes: Some(11_200_000),
         peak_rss_elapsed_s: Some(114.0),
         last_elapsed_s: 120.0,
+        warmup_s: 30.0,
         ceiling_crossed: false,
     }
 }
@@ -79,7 +81,7 @@ fn full() -> Summary {
             metric: Metric::Anon,
             metric_note: None,
             limit: Rate::parse("10MB/h").unwrap(),
-            warmup_s: 30.0,
+            warmup_auto: false,
             max_rss_bytes: Some(200_000_000),
         },
         planned_duration_s: 120.0,
@@ -139,7 +141,7 @@ fn bare(verdict: Verdict, exit_code: i32) -> Summary {
         metric: Metric::Rss,
         metric_note: None,
         limit: Rate::parse("512KiB/min").unwrap(),
-        warmup_s: 30.0,
+        warmup_auto: false,
         max_rss_bytes: None,
     };
     let mut s = Summary::rejudged(&j, judging, None, "samples".into(), Vec::new(), |_| {
@@ -245,7 +247,7 @@ fn run_facts() -> RunFacts {
             metric: s.metric,
             metric_note: None,
             limit: s.threshold.clone(),
-            warmup_s: s.warmup_s,
+            warmup_auto: false,
             max_rss_bytes: s.max_rss_bytes,
         },
         planned_duration_s: 120.0,

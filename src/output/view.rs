@@ -317,9 +317,14 @@ impl<'a> ReportView<'a> {
             headline: failure.unwrap_or(growth_and_limit),
             limit,
             judged_window: format!(
-                "{} after a {} warm-up: {} of {} samples",
+                "{} after a {} warm-up{}: {} of {} samples",
                 format_elapsed(s.duration_s - s.warmup_s),
                 format_elapsed(s.warmup_s),
+                if s.warmup_auto {
+                    " (found in the data)"
+                } else {
+                    ""
+                },
                 s.samples_judged,
                 s.samples
             ),

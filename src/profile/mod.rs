@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Metric;
-use crate::units::{HumanDuration, HumanDurationOrZero, HumanSize, PerSecond, Rate};
+use crate::units::{HumanDuration, HumanDurationOrZero, HumanSize, PerSecond, Rate, Warmup};
 
 /// The profile that `memsoak run` uses when given none: the quickstart.
 pub const QUICKSTART: &str = include_str!("../../profiles/quickstart.toml");
@@ -84,8 +84,8 @@ pub struct TargetSection {
 pub struct RunSection {
     /// Measured duration, after readiness.
     pub duration: Option<HumanDuration>,
-    /// Initial part of the run that is not judged.
-    pub warmup: Option<HumanDurationOrZero>,
+    /// Initial part of the run that is not judged, or `"auto"`.
+    pub warmup: Option<Warmup>,
     /// Sampling interval.
     pub interval: Option<HumanDuration>,
     /// Interval of the (slower) PSS sampling.

@@ -28,9 +28,17 @@ fn known_slope_is_recovered_from_a_hand_written_csv() {
     let slope = s["growth"]["slope_bytes_per_hour"].as_f64().unwrap();
     assert!((slope / 36e6 - 1.0).abs() < 0.02, "slope {slope}");
     assert_eq!(s["metric"], "rss");
+    // By default the warm-up is found in the data: a steady line has none
+    // beyond the first 1% of the recording (last sample at 3599 s).
+    assert_eq!(s["warmup_auto"], true);
+    assert_eq!(s["warmup_s"], 35.99, "{s}");
+    // A fixed one is taken as given.
+    let o = run(&["report", csv.to_str().unwrap(), "--warmup", "10m"]);
+    assert_eq!(o.status.code(), Some(1), "{}", describe(&o));
+    let s = summary(&tmp.path().join("psrecord-report"));
     assert_eq!(
-        s["warmup_s"], 359.9,
-        "default warm-up is 10% of the recording (last sample at 3599 s)"
+        (s["warmup_auto"].clone(), s["warmup_s"].clone()),
+        (false.into(), 600.0.into())
     );
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("36.0 MB/h"), "{stdout}");
