@@ -242,13 +242,10 @@ impl Analyzer {
     /// Looks given the block length of the final judgement see the data
     /// as it will.
     pub fn early_fail_bound(&self, rule: &FailFast, min_block_s: f64) -> Option<f64> {
-        let (from, judged) = self.window();
-        if judged < 3 * MIN_JUDGED_SAMPLES {
-            return None;
-        }
+        let (from, judged, settled) = self.window_found();
         // A found warm-up that had to go to the last rung means the start
         // is still moving: no early verdict on it.
-        if self.criteria.warmup_auto && !self.auto_warmup().settled {
+        if judged < 3 * MIN_JUDGED_SAMPLES || !settled {
             return None;
         }
         // Looks are planned after the planned warm-up and judge only what
@@ -296,11 +293,18 @@ impl Analyzer {
 
     /// The judged window: where it starts (seconds) and its samples.
     fn window(&self) -> (f64, u64) {
+        let (from, samples, _) = self.window_found();
+        (from, samples)
+    }
+
+    /// [`Analyzer::window`] and whether the found warm-up has settled
+    /// (always, for a fixed one): the ladder is fitted once.
+    fn window_found(&self) -> (f64, u64, bool) {
         if !self.criteria.warmup_auto {
-            return (f64::NEG_INFINITY, self.blocks.samples());
+            return (f64::NEG_INFINITY, self.blocks.samples(), true);
         }
-        let from = self.auto_warmup().start;
-        (from, self.samples_from(from))
+        let found = self.auto_warmup();
+        (found.start, self.samples_from(found.start), found.settled)
     }
 
     /// `--warmup auto`: the earliest candidate start whose slope agrees
