@@ -287,6 +287,88 @@ fn main() {
     println!("  live-view channel: {}", us(send));
     drop(five);
     attribution_cost();
+    cgroup_cost();
+}
+
+/// What a cgroup source costs per tick: the cgroup's files alone (a
+/// container memsoak only reads), and the cgroup with the process tree
+/// (`--cgroup new`), against the tree alone, for a 5-process tree started
+/// in a child cgroup.
+fn cgroup_cost() {
+    use memsoak::source::cgroup::{Cgroup, CgroupProbe, Fresh};
+    println!();
+    let fresh = match Fresh::create() {
+        Ok(f) => f,
+        Err(e) => {
+            println!("cgroup source: not measured here ({e:#})");
+            return;
+        }
+    };
+    let procs = fresh.dir().join("cgroup.procs");
+    let script = format!(
+        "echo $$ > '{}' && for i in $(seq 4); do sleep 900 & done; wait",
+        procs.display()
+    );
+    let five = Procs(vec![Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .process_group(0)
+        .spawn()
+        .expect("spawn sh")]);
+    std::thread::sleep(Duration::from_millis(400));
+    let root = five.0[0].id();
+    let cheap = Want {
+        pss: false,
+        tree: false,
+    };
+    let mut alone = CgroupProbe::new(Cgroup::open(fresh.dir()).expect("the cgroup"), None);
+    let read_alone = cpu_per_call(21, 100, || {
+        alone.read(&Tree::None, cheap).expect("the cgroup");
+    });
+    let walk_alone = cpu_per_call(21, 100, || {
+        alone.read(&Tree::None, Want::ALL).expect("the cgroup");
+    });
+    let breakdown_alone = cpu_per_call(21, 100, || {
+        std::hint::black_box(alone.breakdown(false));
+    });
+    let tree = Tree::Attached { root };
+    let mut with_tree = CgroupProbe::new(
+        Cgroup::open(fresh.dir()).expect("the cgroup"),
+        Some(probe("proc")),
+    );
+    with_tree.read(&tree, Want::ALL).expect("the tree");
+    let read_with_tree = cpu_per_call(21, 100, || {
+        with_tree.read(&tree, cheap).expect("the tree");
+    });
+    let mut plain = probe("proc");
+    plain.read(&tree, Want::ALL).expect("the tree");
+    let read_plain = cpu_per_call(21, 100, || {
+        plain.read(&tree, cheap).expect("the tree");
+    });
+    println!(
+        "cgroup source ({}), 5-process tree inside (median CPU per tick):",
+        alone_version(fresh.dir())
+    );
+    println!(
+        "  cgroup alone: {} a tick, {} with its members (cgroup.procs, threads; once a second)",
+        us(read_alone),
+        us(walk_alone)
+    );
+    println!(
+        "  its breakdown (kernel, sock, slab, file, shmem): {}",
+        us(breakdown_alone)
+    );
+    println!(
+        "  cgroup with the tree: {} (the tree alone: {})",
+        us(read_with_tree),
+        us(read_plain)
+    );
+    drop(five);
+    drop(fresh);
+}
+
+fn alone_version(dir: &std::path::Path) -> String {
+    memsoak::source::cgroup::version_of(dir).map_or_else(|e| e.to_string(), |v| v.to_string())
 }
 
 /// A tree of `n` python3 processes holding `mb` MB each (a pre-fork

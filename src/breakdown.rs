@@ -29,7 +29,7 @@ pub use crate::analysis::attribution::CLASSES;
 
 /// Resources in `breakdown.csv` (the total of open files and threads are
 /// in `samples.csv`).
-pub const RESOURCES: [&str; 9] = [
+pub const RESOURCES: [&str; 12] = [
     "fds_socket",
     "fds_pipe",
     "fds_file",
@@ -39,10 +39,13 @@ pub const RESOURCES: [&str; 9] = [
     "socket_send_queue_bytes",
     "socket_recv_queue_bytes",
     "connections",
+    "kernel_bytes",
+    "sock_bytes",
+    "slab_bytes",
 ];
 
 /// Every series of `breakdown.csv`, in column order of [`Breakdown::series`].
-pub const SERIES: [&str; 15] = [
+pub const SERIES: [&str; 18] = [
     CLASSES[0],
     CLASSES[1],
     CLASSES[2],
@@ -58,6 +61,9 @@ pub const SERIES: [&str; 15] = [
     RESOURCES[6],
     RESOURCES[7],
     RESOURCES[8],
+    RESOURCES[9],
+    RESOURCES[10],
+    RESOURCES[11],
 ];
 
 /// One detail reading of the tree. `None`: not read on this tick.
@@ -93,11 +99,17 @@ pub struct Breakdown {
     pub socket_recv_queue_bytes: Option<u64>,
     /// Established TCP connections.
     pub connections: Option<u64>,
+    /// A cgroup's kernel memory (cgroup sources only).
+    pub kernel: Option<u64>,
+    /// A cgroup's socket buffers (cgroup sources only).
+    pub sock: Option<u64>,
+    /// A cgroup's slab (cgroup sources only).
+    pub slab: Option<u64>,
 }
 
 impl Breakdown {
     /// The values, named as in [`SERIES`].
-    pub fn series(&self) -> [(&'static str, Option<u64>); 15] {
+    pub fn series(&self) -> [(&'static str, Option<u64>); 18] {
         let v = [
             self.heap,
             self.stacks,
@@ -114,6 +126,9 @@ impl Breakdown {
             self.socket_send_queue_bytes,
             self.socket_recv_queue_bytes,
             self.connections,
+            self.kernel,
+            self.sock,
+            self.slab,
         ];
         std::array::from_fn(|i| (SERIES[i], v[i]))
     }

@@ -135,6 +135,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "KIND")]
     pub profiler: Option<crate::profiler::ProfilerKind>,
 
+    /// Where the memory is read from: the process tree by default.
+    #[command(flatten)]
+    pub source: SourceArgs,
+
     /// How the growth is judged.
     #[command(flatten)]
     pub judge: JudgeArgs,
@@ -152,11 +156,75 @@ pub struct RunArgs {
     pub out: Option<PathBuf>,
 }
 
+/// Memory sources beyond the process tree (README, "Containers and
+/// clusters").
+#[derive(Debug, Args, Default)]
+pub struct SourceArgs {
+    /// Read a cgroup's memory (its folder, or its path as in /proc/PID/cgroup); `new`: launch the target in a fresh child cgroup memsoak makes.
+    #[arg(long, value_name = "PATH|new", conflicts_with = "prometheus")]
+    pub cgroup: Option<PathBuf>,
+
+    /// Read memory from this Prometheus server (its base URL), asking --query every interval.
+    #[arg(long, value_name = "URL", requires = "query")]
+    pub prometheus: Option<String>,
+
+    /// The PromQL query: one series per label set (e.g. per pod), each judged.
+    #[arg(long, value_name = "PROMQL", requires = "prometheus")]
+    pub query: Option<String>,
+
+    /// How often Prometheus is asked: the sampling interval of a --prometheus run (set it to the scrape interval) [default: --interval].
+    #[arg(long, value_name = "DUR", requires = "prometheus", conflicts_with = "interval", value_parser = units::parse_positive_duration)]
+    pub step: Option<Duration>,
+
+    /// A header for Prometheus, `Name: value`; `${ENV}` in the value is expanded and never written (repeatable).
+    #[arg(long, value_name = "HEADER", requires = "prometheus")]
+    pub prometheus_header: Vec<String>,
+
+    /// Count a replica restart as a target failure (exit 3) rather than an event.
+    #[arg(long, requires = "prometheus")]
+    pub restarts_fail: bool,
+}
+
 /// `memsoak report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// A run folder (with samples.csv) or a CSV file.
-    pub path: PathBuf,
+    /// A run folder (with samples.csv) or a CSV file; none with --prometheus.
+    #[arg(required_unless_present = "prometheus", conflicts_with = "prometheus")]
+    pub path: Option<PathBuf>,
+
+    /// Judge a past window from this Prometheus server alone (with --query, --start, --end).
+    #[arg(long, value_name = "URL", requires_all = ["query", "start", "end"])]
+    pub prometheus: Option<String>,
+
+    /// The PromQL query (with --prometheus).
+    #[arg(long, value_name = "PROMQL", requires = "prometheus")]
+    pub query: Option<String>,
+
+    /// Start of the window: RFC 3339 (2026-11-28T01:00:00Z), Unix seconds, `now` or `now-8h`.
+    #[arg(
+        long,
+        value_name = "TIME",
+        requires = "prometheus",
+        allow_hyphen_values = true
+    )]
+    pub start: Option<String>,
+
+    /// End of the window, as --start.
+    #[arg(
+        long,
+        value_name = "TIME",
+        requires = "prometheus",
+        allow_hyphen_values = true
+    )]
+    pub end: Option<String>,
+
+    /// Resolution of the window; set it to the scrape interval [default: the window / 10000, at least 1s].
+    #[arg(long, value_name = "DUR", requires = "prometheus", value_parser = units::parse_positive_duration)]
+    pub step: Option<Duration>,
+
+    /// A header for Prometheus, `Name: value`; `${ENV}` is expanded and never written (repeatable).
+    #[arg(long, value_name = "HEADER", requires = "prometheus")]
+    pub prometheus_header: Vec<String>,
 
     /// How the growth is judged; a run folder's own settings are the defaults.
     #[command(flatten)]

@@ -18,6 +18,7 @@ use crate::cli::{JudgeArgs, RunArgs};
 pub use crate::process::spec::{LaunchSpec, Readiness, TargetSpec};
 use crate::profile::{OnInconclusive, Profile, QUICKSTART};
 pub use crate::profiler::ProfilerSettings;
+pub use crate::source::{CgroupSpec, PrometheusSpec, SourceSpec};
 use crate::units::{Rate, Warmup};
 use crate::workload::{spec, WorkloadSpec};
 
@@ -66,6 +67,8 @@ pub struct RunConfig {
     pub fail_fast: Option<FailFast>,
     /// The allocation profiler handed the judged window, with `--profiler`.
     pub profiler: Option<ProfilerSettings>,
+    /// Where the memory is read from.
+    pub source: SourceSpec,
 }
 
 /// Defaults, documented in `memsoak run --help` and README.
@@ -194,7 +197,11 @@ impl RunConfig {
     /// Builds the run from the flags and the profile they name (or the
     /// built-in quickstart when they name neither a profile nor a target).
     pub fn from_args(args: &RunArgs) -> Result<RunConfig, ConfigError> {
-        let builtin = args.profile.is_none() && args.command.is_empty() && args.pid.is_none();
+        let builtin = args.profile.is_none()
+            && args.command.is_empty()
+            && args.pid.is_none()
+            && args.source.cgroup.is_none()
+            && args.source.prometheus.is_none();
         let profile = match &args.profile {
             Some(path) => Profile::load(path)?,
             None if builtin => Profile::parse(QUICKSTART, Path::new("<built-in quickstart>"))?,
@@ -210,9 +217,11 @@ impl RunConfig {
             args,
             profile: &profile,
         };
-        let target = from.target(&mut expander)?;
+        let source = from.memory_source()?;
+        let target = from.target(&mut expander, &source)?;
         let readiness = from.readiness(&mut expander)?;
-        let (timing, judge) = from.timing_and_judging()?;
+        let (timing, judge) = from.timing_and_judging(&source)?;
+        from.check_source(&source, &target, &judge)?;
         let name = from.name(&target);
         let workloads = spec::build(&profile.workloads, &mut |t| {
             expander.expand(t).map_err(|e| e.to_string())
@@ -277,6 +286,7 @@ impl RunConfig {
             fail_fast: (args.fail_fast || profile.limits.fail_fast == Some(true))
                 .then_some(FailFast::DEFAULT),
             profiler,
+            source,
         })
     }
 }
@@ -308,7 +318,11 @@ impl Sources<'_> {
 
     /// Launch (`-- COMMAND` or `[target] command`) or attach (`--pid` or
     /// `[target] pid`).
-    fn target(&self, expander: &mut Placeholders) -> Result<TargetSpec, ConfigError> {
+    fn target(
+        &self,
+        expander: &mut Placeholders,
+        source: &SourceSpec,
+    ) -> Result<TargetSpec, ConfigError> {
         let (args, profile) = (self.args, self.profile);
         let t = &profile.target;
         if let Some(pid) = args.pid {
@@ -324,6 +338,15 @@ impl Sources<'_> {
             ))),
             (Some(cmd), None) => launch_spec(cmd, t, expander, &profile.at(&["target", "command"])),
             (None, Some(pid)) => Ok(TargetSpec::Attach { pid }),
+            // Something else runs the backend; the source says what to read.
+            (None, None)
+                if matches!(
+                    source,
+                    SourceSpec::Prometheus(_) | SourceSpec::Cgroup(CgroupSpec::Existing(_))
+                ) =>
+            {
+                Ok(TargetSpec::None)
+            }
             (None, None) => Err(ConfigError::Invalid(format!(
                 "{}nothing to measure: give a profile with [target] command or pid, `--pid N`, or `-- COMMAND`",
                 profile.at(&["target"])
@@ -374,17 +397,152 @@ impl Sources<'_> {
         }
     }
 
+    /// The memory source: `--cgroup` / `--prometheus` over `[source]`.
+    fn memory_source(&self) -> Result<SourceSpec, ConfigError> {
+        let (a, m) = (&self.args.source, &self.profile.memory);
+        let invalid = ConfigError::Invalid;
+        let flags = a.cgroup.is_some() || a.prometheus.is_some();
+        if !flags && m.cgroup.is_some() && m.prometheus.is_some() {
+            return Err(invalid(format!(
+                "{}[source] sets both 'cgroup' and 'prometheus': choose one",
+                self.profile.at(&["source", "prometheus"])
+            )));
+        }
+        let cgroup = if flags {
+            a.cgroup.clone()
+        } else {
+            m.cgroup.clone()
+        };
+        if let Some(path) = cgroup {
+            if path.as_os_str().is_empty() {
+                return Err(invalid(format!(
+                    "{}the cgroup must be a folder, a path as in /proc/PID/cgroup, or `new`",
+                    self.at(a.cgroup.is_some(), &["source", "cgroup"])
+                )));
+            }
+            return Ok(SourceSpec::Cgroup(if path.as_os_str() == "new" {
+                CgroupSpec::Fresh
+            } else {
+                CgroupSpec::Existing(path)
+            }));
+        }
+        let (url, query, from_flag) = match (&a.prometheus, &m.prometheus) {
+            (Some(u), _) => (u.clone(), a.query.clone(), true),
+            (None, Some(u)) if !flags => (u.clone(), m.query.clone(), false),
+            _ => {
+                if m.query.is_some() || m.step.is_some() || !m.headers.is_empty() {
+                    return Err(invalid(format!(
+                        "{}[source] sets Prometheus options but no 'prometheus' URL",
+                        self.profile.at(&["source"])
+                    )));
+                }
+                return Ok(SourceSpec::Tree);
+            }
+        };
+        let Some(query) = query.filter(|q| !q.trim().is_empty()) else {
+            return Err(invalid(format!(
+                "{}Prometheus needs a query: one series per label set, e.g. process_resident_memory_bytes{{job=\"api\"}}",
+                self.at(from_flag, &["source", "query"])
+            )));
+        };
+        let headers = if from_flag {
+            a.prometheus_header
+                .iter()
+                .map(|h| match crate::source::parse_header(h) {
+                    Some(pair) => Ok(pair),
+                    None => Err(invalid(
+                        "--prometheus-header must be `Name: value`, e.g. 'Authorization: Bearer ${PROM_TOKEN}' (the value is not shown here)".into(),
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            m.headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        for (k, v) in &headers {
+            for name in crate::workload::template::env_refs(v) {
+                if std::env::var_os(name).is_none() {
+                    return Err(invalid(format!(
+                        "{}header '{k}': environment variable {name} is not set (referenced as ${{{name}}})",
+                        self.at(from_flag, &["source", "headers"])
+                    )));
+                }
+            }
+        }
+        let spec = PrometheusSpec {
+            url,
+            query,
+            step: if from_flag {
+                a.step
+            } else {
+                m.step.map(|d| d.0)
+            },
+            headers,
+            restarts_fail: if from_flag {
+                a.restarts_fail
+            } else {
+                m.restarts == Some(crate::profile::Restarts::Fail)
+            },
+        };
+        // The URL is checked now (its `${ENV}` too), not when the run starts.
+        crate::source::connection(&spec).map_err(|e| {
+            invalid(format!(
+                "{}{e:#}",
+                self.at(from_flag, &["source", "prometheus"])
+            ))
+        })?;
+        Ok(SourceSpec::Prometheus(spec))
+    }
+
+    /// What the source and the target must agree on.
+    fn check_source(
+        &self,
+        source: &SourceSpec,
+        target: &TargetSpec,
+        judge: &JudgeSettings,
+    ) -> Result<(), ConfigError> {
+        let invalid = ConfigError::Invalid;
+        let from_flag = self.args.source.cgroup.is_some() || self.args.source.prometheus.is_some();
+        match source {
+            SourceSpec::Cgroup(CgroupSpec::Fresh) if !matches!(target, TargetSpec::Launch(_)) => {
+                Err(invalid(format!(
+                    "{}`cgroup = new` makes a cgroup for a target memsoak launches: give a command (`-- COMMAND` or [target] command), or the path of an existing cgroup",
+                    self.at(from_flag, &["source", "cgroup"])
+                )))
+            }
+            SourceSpec::Prometheus(_)
+                if judge.metric.is_some_and(|m| m != crate::analysis::Metric::Rss) =>
+            {
+                Err(invalid(format!(
+                    "{}with Prometheus, memsoak judges the query's value (in the rss_bytes column): choose what to measure in the query, not with the metric",
+                    self.at(self.args.judge.metric.is_some(), &["limits", "metric"])
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Duration, intervals and the judging settings, checked against each
     /// other.
-    fn timing_and_judging(&self) -> Result<(Timing, JudgeSettings), ConfigError> {
+    fn timing_and_judging(
+        &self,
+        source: &SourceSpec,
+    ) -> Result<(Timing, JudgeSettings), ConfigError> {
         let (args, r, l) = (self.args, &self.profile.run, &self.profile.limits);
         let invalid = ConfigError::Invalid;
         let duration = args
             .duration
             .or(r.duration.map(|d| d.0))
             .unwrap_or(defaults::DURATION);
+        let step = match source {
+            SourceSpec::Prometheus(p) => p.step,
+            _ => None,
+        };
         let interval = args
             .interval
+            .or(step)
             .or(r.interval.map(|d| d.0))
             .unwrap_or(defaults::INTERVAL);
         let judge = JudgeSettings::resolve(
@@ -453,6 +611,12 @@ impl Sources<'_> {
             return Ok(None);
         };
         let from_flag = self.args.profiler.is_some();
+        if matches!(target, TargetSpec::None) {
+            return Err(invalid(format!(
+                "{}a profiler needs a process: launch the target (`-- COMMAND`) or attach (`--pid N`); with only a cgroup or Prometheus there is none",
+                self.at(from_flag, &["profiler", "kind"])
+            )));
+        }
         if matches!(target, TargetSpec::Attach { .. }) && !kind.can_attach() {
             return Err(invalid(format!(
                 "{}the {} profiler is armed when the target starts, so it needs a launched target (`-- COMMAND` or [target] command); memray and heaptrack can attach to a running pid",
@@ -506,6 +670,12 @@ impl Sources<'_> {
                         .file_name()
                         .map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned()),
                     TargetSpec::Attach { pid } => format!("pid-{pid}"),
+                    TargetSpec::None => match &self.profile.memory {
+                        m if m.prometheus.is_some() || self.args.source.prometheus.is_some() => {
+                            "prometheus".into()
+                        }
+                        _ => "cgroup".into(),
+                    },
                 }),
         )
     }
@@ -548,6 +718,7 @@ fn launch_spec(
         args: words,
         cwd: t.cwd.clone(),
         env,
+        cgroup_procs: None,
     }))
 }
 
@@ -647,7 +818,7 @@ fn sanitize(name: &str) -> String {
 }
 
 /// `reports/<name>-<UTC timestamp>`, with a numeric suffix if it exists.
-fn default_out_dir(name: &str) -> PathBuf {
+pub fn default_out_dir(name: &str) -> PathBuf {
     let stamp: String = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         .to_string()
         .chars()

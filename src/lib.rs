@@ -35,6 +35,7 @@ pub mod profiler;
 pub mod sampler;
 pub mod samples;
 pub mod secrets;
+pub mod source;
 pub mod units;
 pub mod workload;
 

@@ -114,9 +114,11 @@ fn memsoak_heap_does_not_grow_with_run_length() {
         metric: None,
         fail_fast: None,
         live: Some(live),
+        limit_per_member: None,
     };
     let sampler = Sampler::spawn(
         settings,
+        memsoak::sampler::default_probe().expect("a probe"),
         Analyzer::new(criteria()),
         dir.path(),
         Instant::now(),

@@ -192,7 +192,7 @@ struct Process {
 }
 
 /// Resources judged, with their units, in output order.
-const RESOURCE_ORDER: [(&str, Unit); 11] = [
+const RESOURCE_ORDER: [(&str, Unit); 14] = [
     ("fds", Unit::Count),
     ("fds_socket", Unit::Count),
     ("fds_pipe", Unit::Count),
@@ -204,6 +204,9 @@ const RESOURCE_ORDER: [(&str, Unit); 11] = [
     ("socket_recv_queue_bytes", Unit::Bytes),
     ("threads", Unit::Count),
     ("connections", Unit::Count),
+    ("kernel_bytes", Unit::Bytes),
+    ("sock_bytes", Unit::Bytes),
+    ("slab_bytes", Unit::Bytes),
 ];
 
 /// Feeds the series of a run, then judges them.

@@ -62,7 +62,6 @@ pub struct FailFastMonitor {
     rule: FailFast,
     warmup_s: f64,
     every_s: f64,
-    limit_bytes_per_hour: f64,
     min_block_s: f64,
     looks_taken: u32,
     fired: bool,
@@ -70,7 +69,7 @@ pub struct FailFastMonitor {
 
 impl FailFastMonitor {
     /// Looks spread evenly over the judged window (`duration − warmup`), at
-    /// least `interval` apart, against the analyser's own limit.
+    /// least `interval` apart, against the analyser's limit at each look.
     pub fn new(
         rule: FailFast,
         analyzer: &Analyzer,
@@ -83,7 +82,6 @@ impl FailFastMonitor {
             rule,
             warmup_s: c.warmup.as_secs_f64(),
             every_s: every.as_secs_f64(),
-            limit_bytes_per_hour: c.max_growth_bytes_per_hour,
             // The shortest block the end-of-run judgement will fit.
             min_block_s: duration.as_secs_f64() / (2 * FIT_BLOCKS) as f64,
             looks_taken: 0,
@@ -101,14 +99,17 @@ impl FailFastMonitor {
         }
         self.looks_taken += 1;
         let bound = analyzer.early_fail_bound(&self.rule, self.min_block_s);
+        // The analyser's limit now (a many-series source scales it with
+        // the series answering).
+        let limit = analyzer.criteria().max_growth_bytes_per_hour;
         tracing::info!(
             "fail-fast look {} of {} at {elapsed_s:.0}s: growth lower bound {} bytes/h, limit {:.0}",
             self.looks_taken,
             self.rule.looks,
             bound.map_or("unknown".into(), |b| format!("{b:.0}")),
-            self.limit_bytes_per_hour
+            limit
         );
-        let lower = bound.filter(|lo| *lo > self.limit_bytes_per_hour)?;
+        let lower = bound.filter(|lo| *lo > limit)?;
         self.fired = true;
         Some(EarlyFail {
             look: self.looks_taken,

@@ -111,6 +111,33 @@ pub(crate) fn hints(a: &Attribution, run: &RunContext<'_>, tree_growing: bool) -
             ],
         ));
     }
+    // A cgroup's socket buffers or kernel memory, outside any heap.
+    for (name, what) in [
+        (
+            "sock_bytes",
+            "the cgroup's socket buffers grow: data queued for clients that read slowly or not at all (kernel memory, never in a heap or RSS); bound the send queue or drop slow clients",
+        ),
+        (
+            "kernel_bytes",
+            "the cgroup's kernel memory grows (socket buffers, slab, page tables, stacks): look for sockets, files or threads that are opened and never closed",
+        ),
+    ] {
+        if a.grows(name) && !(name == "kernel_bytes" && a.grows("sock_bytes")) {
+            let s = a
+                .series(name)
+                .map(|s| format_rate(s, unit))
+                .unwrap_or_default();
+            out.push(hint(
+                if name == "sock_bytes" {
+                    "cgroup_sockets"
+                } else {
+                    "cgroup_kernel"
+                },
+                format!("{name} grows ({s}): {what}"),
+                &[("per_hour", slope(a, name))],
+            ));
+        }
+    }
     // Threads that never end.
     if a.grows("threads") {
         let with_stacks = if a.grows("stacks") {

@@ -216,6 +216,12 @@ impl Analyzer {
         &self.criteria
     }
 
+    /// Judges against another growth limit from now on (the fleet of a
+    /// many-series source is judged against the limit times its series).
+    pub fn set_max_growth(&mut self, bytes_per_hour: f64) {
+        self.criteria.max_growth_bytes_per_hour = bytes_per_hour;
+    }
+
     /// Adds one sample: seconds since start, the judged metric (absent when
     /// not sampled this tick) and the tree's RSS (for the peak and ceiling).
     pub fn observe(&mut self, elapsed_s: f64, metric_bytes: Option<f64>, rss_bytes: Option<u64>) {

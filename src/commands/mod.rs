@@ -120,6 +120,46 @@ fn attribute(
     }
 }
 
+/// Judges a run's data: the analyser's judgement alone, or, for a
+/// source with series of its own (`series.csv`, Prometheus), each series
+/// and the fleet sum (against the limit times the series answering at the
+/// end), folded into the worst verdict. The series and the count go into
+/// `source`.
+fn judge_source(
+    dir: &Path,
+    analyzer: &crate::analysis::Analyzer,
+    source: Option<&mut crate::source::SourceSummary>,
+    limit: &crate::units::Rate,
+) -> crate::analysis::Judgement {
+    let path = dir.join(crate::source::prometheus::SERIES_CSV);
+    let Some(source) = source.filter(|s| s.kind == "prometheus" && path.is_file()) else {
+        return analyzer.judge();
+    };
+    let fleet_first = analyzer.judge();
+    let window = fleet_first.last_elapsed_s - fleet_first.warmup_s;
+    let series = match crate::source::series::judge(&path, analyzer.criteria(), window) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("memsoak: warning: the series were not judged one by one: {e:#}");
+            return fleet_first;
+        }
+    };
+    let n = crate::source::series::answering_at_end(&series).max(1);
+    let mut fleet = analyzer.clone();
+    fleet.set_max_growth(limit.bytes_per_hour * n as f64);
+    let mut judgement = fleet.judge();
+    if n > 1 {
+        judgement.reasons.push(format!(
+            "the fleet sum of {n} series is judged against {n} × the limit ({})",
+            limit.unit.format(limit.bytes_per_hour * n as f64)
+        ));
+    }
+    crate::source::series::combine(&mut judgement, &series, |v| limit.unit.format(v));
+    source.series = series;
+    source.series_at_end = Some(n);
+    judgement
+}
+
 /// Prints the summary's rendered text on stdout; on a terminal with
 /// colours on (`NO_COLOR` unset), the verdict line is coloured.
 fn print_summary(text: &str, verdict: Verdict, target_failed: bool) {

@@ -99,15 +99,37 @@ fn same_folder(a: &Path, b: &Path) -> bool {
 /// Runs `memsoak report`; `quiet` prints the verdict line only. Returns
 /// the summary written.
 pub(crate) fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, Failure> {
-    let source = Source::locate(&args.path);
+    let fetched = match &args.prometheus {
+        Some(url) => Some(fetch_window(args, url, quiet)?),
+        None => None,
+    };
+    let path = match (&fetched, &args.path) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(p)) => p.clone(),
+        (None, None) => {
+            return Err(Failure::Usage(anyhow::anyhow!(
+                "give a run folder or CSV, or --prometheus with --query, --start and --end"
+            )))
+        }
+    };
+    let source = Source::locate(&path);
     let out_dir = args.out.clone().unwrap_or(source.default_out.clone());
     let previous = match &source.run_folder {
         Some(folder) => previous_summary(folder, &out_dir)?,
         None => None,
     };
+    let mut memory_source = previous.as_ref().and_then(|p| p.source.clone());
     let replay = args.fail_fast.then(|| replay_plan(previous.as_ref()));
     let mut judged =
         judge_csv(&source.csv, &args.judge, previous.as_ref(), replay).map_err(Failure::Usage)?;
+    if let Some(folder) = &source.run_folder {
+        judged.judgement = super::judge_source(
+            folder,
+            &judged.analyzer,
+            memory_source.as_mut(),
+            &judged.settings.max_growth,
+        );
+    }
     // A replay decides the fail-fast outcome; the live run's own look is
     // not applied on top of it.
     let previous = match (replay, previous) {
@@ -164,6 +186,12 @@ pub(crate) fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, 
         workloads,
         |verdict| exit_code(verdict, unfinished, growth_only, on_inconclusive),
     );
+    if let Some(src) = memory_source {
+        if src.kind == "prometheus" && summary.metric_note.is_none() {
+            summary.metric_note = Some(crate::source::PROMETHEUS_NOTE.into());
+        }
+        summary.source = Some(src);
+    }
     if let Some(early) = judged.replayed.take() {
         summary.replay_fail_fast(early);
         summary.exit_code = exit_code(summary.verdict, unfinished, growth_only, on_inconclusive);
@@ -248,6 +276,8 @@ pub struct Judged {
     pub settings: JudgeSettings,
     /// The recording, scanned.
     pub recording: Recording,
+    /// The analyser, fed with the recording.
+    pub analyzer: Analyzer,
     /// With a replay of `--fail-fast`: the look that would have stopped
     /// the run, or `None` when none would have.
     pub replayed: Option<Option<EarlyFail>>,
@@ -354,10 +384,164 @@ pub fn judge_csv(
     };
     Ok(Judged {
         judgement: analyzer.judge(),
+        analyzer,
         metric,
         metric_note,
         settings,
         recording,
         replayed,
     })
+}
+
+/// Reads a past window from Prometheus (`--prometheus --query --start
+/// --end`) into a new run folder (`--out`, else `reports/prometheus-<UTC
+/// time>`): `samples.csv`, `series.csv` and a summary naming the source,
+/// which the rest of `report` then judges like any run folder.
+fn fetch_window(args: &ReportArgs, url: &str, quiet: bool) -> Result<PathBuf, Failure> {
+    use crate::source::{prometheus, PrometheusSpec, SourceSummary, Window};
+    let usage = |e: anyhow::Error| Failure::Usage(e);
+    let query = args.query.clone().unwrap_or_default();
+    let now = std::time::SystemTime::now();
+    let start = parse_time(args.start.as_deref().unwrap_or(""), now).map_err(usage)?;
+    let end = parse_time(args.end.as_deref().unwrap_or(""), now).map_err(usage)?;
+    if end <= start {
+        return Err(usage(anyhow::anyhow!(
+            "--end ({}) must be after --start ({})",
+            rfc3339(end),
+            rfc3339(start)
+        )));
+    }
+    // Prometheus answers at most 11,000 points per series.
+    let step = args
+        .step
+        .unwrap_or_else(|| Duration::from_secs_f64(((end - start) / 10_000.0).ceil().max(1.0)));
+    if (end - start) / step.as_secs_f64() > 11_000.0 {
+        return Err(usage(anyhow::anyhow!(
+            "the window holds more than 11000 steps of {}: Prometheus refuses that; give a longer --step",
+            humantime::format_duration(step)
+        )));
+    }
+    let headers = args
+        .prometheus_header
+        .iter()
+        .map(|h| match crate::source::parse_header(h) {
+            Some(pair) => Ok(pair),
+            None => Err(usage(anyhow::anyhow!(
+                "--prometheus-header must be `Name: value` (the value is not shown here)"
+            ))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let spec = PrometheusSpec {
+        url: url.to_string(),
+        query: query.clone(),
+        step: Some(step),
+        headers,
+        restarts_fail: false,
+    };
+    let client = prometheus::Client::new(
+        crate::source::connection(&spec).map_err(usage)?,
+        Duration::from_secs(60),
+    )
+    .map_err(usage)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Failure::Io(anyhow::Error::new(e).context("could not start the async runtime"))
+        })?;
+    let series = runtime
+        .block_on(client.range(&query, start, end, step))
+        .map_err(|e| {
+            usage(e.context(format!(
+                "could not read the window from Prometheus (query {query})"
+            )))
+        })?;
+    if series.iter().all(|(_, v)| v.is_empty()) {
+        return Err(usage(anyhow::anyhow!(
+            "the query answered no series between {} and {}: check the selector and the window",
+            rfc3339(start),
+            rfc3339(end)
+        )));
+    }
+    let dir = match &args.out {
+        Some(d) => d.clone(),
+        None => crate::config::default_out_dir("prometheus"),
+    };
+    super::run_folder::prepare(
+        &dir,
+        crate::live::Options {
+            quiet,
+            status_every: super::STATUS_EVERY,
+        },
+    )?;
+    let (events, rows) =
+        prometheus::write_range(&dir, series, start, end, step).map_err(Failure::Io)?;
+    tracing::info!("{rows} steps read from Prometheus into {}", dir.display());
+    let mut source = SourceSummary::of_kind("prometheus");
+    source.prometheus = Some(url.to_string());
+    source.query = Some(query);
+    source.window = Some(Window {
+        start: rfc3339(start),
+        end: rfc3339(end),
+        step_s: step.as_secs_f64(),
+    });
+    source.events = events;
+    let empty = Analyzer::new(Criteria {
+        warmup: Duration::ZERO,
+        warmup_auto: crate::config::defaults::WARMUP_AUTO,
+        max_growth_bytes_per_hour: 0.0,
+        max_rss_bytes: None,
+        block_stat: BlockStat::Min,
+    })
+    .judge();
+    let limit = crate::config::default_limit();
+    let mut first = Summary::rejudged(
+        &empty,
+        Judging {
+            metric: Metric::Rss,
+            metric_note: None,
+            limit,
+            warmup_auto: crate::config::defaults::WARMUP_AUTO,
+            max_rss_bytes: None,
+        },
+        None,
+        "prometheus".into(),
+        Vec::new(),
+        |_| 0,
+    );
+    first.source = Some(source);
+    first.metric_note = Some(crate::source::PROMETHEUS_NOTE.into());
+    first.started_at = Some(rfc3339(start));
+    first.write(&dir).map_err(Failure::Io)?;
+    Ok(dir)
+}
+
+fn rfc3339(unix_s: f64) -> String {
+    let t = std::time::UNIX_EPOCH + Duration::from_secs_f64(unix_s.max(0.0));
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// `now`, `now-8h`, RFC 3339 or Unix seconds, as Unix seconds.
+fn parse_time(text: &str, now: std::time::SystemTime) -> anyhow::Result<f64> {
+    let unix = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    };
+    let text = text.trim();
+    if text == "now" {
+        return Ok(unix(now));
+    }
+    if let Some(ago) = text.strip_prefix("now-") {
+        let d = crate::units::parse_positive_duration(ago)
+            .map_err(|e| anyhow::anyhow!("invalid time '{text}': {e}"))?;
+        return Ok(unix(now) - d.as_secs_f64());
+    }
+    if let Ok(secs) = text.parse::<f64>() {
+        if secs.is_finite() && secs > 0.0 {
+            return Ok(secs);
+        }
+    }
+    humantime::parse_rfc3339_weak(text)
+        .map(unix)
+        .map_err(|_| anyhow::anyhow!("invalid time '{text}': give RFC 3339 (2026-11-28T01:00:00Z), Unix seconds, `now` or `now-8h`"))
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::{exit, exit_code_for, run_folder, Failure};
 use crate::analysis::{Analyzer, BlockStat, Criteria, EarlyFail, FailFastMonitor, Verdict};
-use crate::config::{Readiness, RunConfig, TargetSpec};
+use crate::config::{CgroupSpec, Readiness, RunConfig, SourceSpec, TargetSpec};
 use crate::live::{self, LiveView, Status};
 use crate::output::{
     terminal, Environment, Judging, LeaksSummary, RunFacts, SamplingFacts, Summary, TargetSummary,
@@ -22,6 +22,7 @@ use crate::process::{pid_alive, wait_ready, ExitInfo, Target, TargetError};
 use crate::profiler::{self, leaks::Leaks};
 use crate::sampler::{self, FailFastWatch, Sampler};
 use crate::samples::Recording;
+use crate::source::{cgroup, prometheus, SourceSummary};
 use crate::workload::{state_growth_per_unit, Finished, Workloads};
 
 /// How long a launched target must stay up after its readiness check
@@ -48,6 +49,8 @@ struct Measured {
     /// When it ended, since the measured clock started.
     ended_at: Duration,
     started_at: SystemTime,
+    /// What the memory was read from.
+    source: SourceSummary,
     outcome: sampler::Outcome,
     load: Vec<Finished>,
     /// Exit status of a target memsoak stopped.
@@ -61,11 +64,15 @@ struct Measured {
 
 /// Runs a soak test; returns the exit code.
 pub(crate) async fn run(config: RunConfig, options: live::Options) -> Result<i32, Failure> {
-    let Some((mut target, profiler)) = prepare(&config, options).await? else {
+    let Some((mut target, profiler, source)) = prepare(&config, options).await? else {
         return Ok(exit::INTERRUPTED);
     };
-    let measured = measure(&config, &mut target, profiler, options).await?;
-    conclude(&config, &target, measured, options)
+    let measured = measure(&config, &mut target, profiler, &source, options).await?;
+    let code = conclude(&config, &target, measured, options);
+    // A cgroup memsoak made goes once the target is stopped.
+    drop(target);
+    drop(source);
+    code
 }
 
 /// Prints a note unless `--quiet`.
@@ -80,7 +87,7 @@ pub(super) fn say(options: live::Options, text: &str) {
 async fn prepare(
     config: &RunConfig,
     options: live::Options,
-) -> Result<Option<(Target, Option<profiler::Session>)>, Failure> {
+) -> Result<Option<(Target, Option<profiler::Session>, Source)>, Failure> {
     let dir = &config.out_dir;
     // A run that cannot start leaves no run folder behind: a missing pid
     // is found before the folder is made, and a program that cannot be
@@ -90,6 +97,37 @@ async fn prepare(
             return Err(Failure::Target(TargetError::NoSuchPid(*pid).into()));
         }
     }
+    // A source that cannot be read is found before the folder is made.
+    let mut source = match &config.source {
+        SourceSpec::Tree => Source::Tree,
+        SourceSpec::Cgroup(CgroupSpec::Existing(path)) => Source::Cgroup {
+            dir: cgroup::resolve(path)
+                .and_then(|dir| cgroup::Cgroup::open(&dir).map(|_| dir))
+                .map_err(Failure::Usage)?,
+            fresh: None,
+        },
+        SourceSpec::Cgroup(CgroupSpec::Fresh) => {
+            let fresh = cgroup::Fresh::create().map_err(Failure::Usage)?;
+            Source::Cgroup {
+                dir: fresh.dir().to_path_buf(),
+                fresh: Some(fresh),
+            }
+        }
+        SourceSpec::Prometheus(spec) => {
+            let client = prometheus::Client::new(
+                crate::source::connection(spec).map_err(Failure::Usage)?,
+                std::time::Duration::from_secs(10),
+            )
+            .map_err(Failure::Usage)?;
+            client.instant(&spec.query).await.map_err(|e| {
+                Failure::Usage(e.context(format!(
+                    "the Prometheus source could not be read (query {})",
+                    spec.query
+                )))
+            })?;
+            Source::Prometheus(spec.clone())
+        }
+    };
     let existed = run_folder::prepare(dir, options)?;
     say(
         options,
@@ -100,6 +138,11 @@ async fn prepare(
         ),
     );
     let mut spec = config.target.clone();
+    if let (Source::Cgroup { fresh: Some(f), .. }, TargetSpec::Launch(launch)) =
+        (&source, &mut spec)
+    {
+        launch.cgroup_procs = Some(f.procs_file().map_err(Failure::Usage)?);
+    }
     let session = config.profiler.clone().map(|settings| {
         let mut session = profiler::Session::new(profiler::Context {
             run_dir: dir.clone(),
@@ -155,7 +198,45 @@ async fn prepare(
             }
         }
     }
-    Ok(Some((target, session)))
+    if let Source::Cgroup { dir, .. } = &mut source {
+        tracing::info!("reading the cgroup {}", dir.display());
+    }
+    Ok(Some((target, session, source)))
+}
+
+/// The memory source of a prepared run.
+enum Source {
+    Tree,
+    Cgroup {
+        dir: std::path::PathBuf,
+        /// The cgroup memsoak made for its target, removed at the end.
+        fresh: Option<cgroup::Fresh>,
+    },
+    Prometheus(crate::source::PrometheusSpec),
+}
+
+impl Source {
+    /// The probe the sampler drives, and what the summary says of it.
+    fn open(
+        &self,
+        config: &RunConfig,
+        tree: &sampler::Tree,
+    ) -> anyhow::Result<crate::source::Opened> {
+        match self {
+            Source::Tree => Ok(crate::source::Opened {
+                probe: sampler::default_probe().map_err(anyhow::Error::new)?,
+                summary: SourceSummary::of_kind("tree"),
+            }),
+            Source::Cgroup { dir, fresh } => crate::source::open_cgroup(dir, tree, fresh.is_some()),
+            Source::Prometheus(spec) => Ok(crate::source::open_prometheus(
+                spec,
+                config.interval,
+                tokio::runtime::Handle::current(),
+                &config.out_dir,
+            )?
+            .0),
+        }
+    }
 }
 
 /// The analysis criteria of this run.
@@ -176,6 +257,7 @@ async fn measure(
     config: &RunConfig,
     target: &mut Target,
     profiler: Option<profiler::Session>,
+    source: &Source,
     options: live::Options,
 ) -> Result<Measured, Failure> {
     let dir = &config.out_dir;
@@ -184,14 +266,19 @@ async fn measure(
     let analyzer = Analyzer::new(criteria(config));
     let pss_every =
         (config.pss_interval.as_secs_f64() / config.interval.as_secs_f64()).ceil() as u32;
-    let settings = sampler::Settings {
-        tree: match target.process_group() {
-            Some(group) => sampler::Tree::Launched {
-                group,
-                exclude: target.watchdog_pid().into_iter().collect(),
-            },
-            None => sampler::Tree::Attached { root: target.pid() },
+    let tree = match (target.process_group(), &config.target) {
+        (_, TargetSpec::None) => sampler::Tree::None,
+        (Some(group), _) => sampler::Tree::Launched {
+            group,
+            exclude: target.watchdog_pid().into_iter().collect(),
         },
+        (None, _) => sampler::Tree::Attached { root: target.pid() },
+    };
+    let opened = source.open(config, &tree).map_err(Failure::Usage)?;
+    let settings = sampler::Settings {
+        limit_per_member: matches!(source, Source::Prometheus(_))
+            .then_some(config.max_growth.bytes_per_hour),
+        tree,
         interval: config.interval,
         pss_every: pss_every.max(1),
         smaps_every: if config.smaps_interval.is_zero() {
@@ -211,17 +298,23 @@ async fn measure(
     let started_at = SystemTime::now();
     let start = Instant::now();
     let (gone_tx, gone_rx) = tokio::sync::oneshot::channel();
-    let sampler = Sampler::spawn(settings, analyzer, dir, start, gone_tx).map_err(Failure::Io)?;
+    let source_summary = opened.summary;
+    let sampler = Sampler::spawn(settings, opened.probe, analyzer, dir, start, gone_tx)
+        .map_err(Failure::Io)?;
     provisional_summary(config, target, started_at)
         .write(dir)
         .map_err(Failure::Io)?;
     // The watchdog learns the target's processes now, not a second later.
     target.refresh();
+    let what = match (&config.target, source_summary.kind.as_str()) {
+        (_, "tree") => format!("pid {}", target.pid()),
+        (TargetSpec::None, _) => source_summary.describe(),
+        _ => format!("pid {} through {}", target.pid(), source_summary.describe()),
+    };
     say(
         options,
         &format!(
-            "memsoak: ready; sampling pid {} every {} for {} (warm-up {})",
-            target.pid(),
+            "memsoak: ready; sampling {what} every {} for {} (warm-up {})",
             humantime::format_duration(config.interval),
             humantime::format_duration(config.duration),
             humantime::format_duration(config.warmup)
@@ -372,6 +465,7 @@ async fn measure(
         ending,
         ended_at,
         started_at,
+        source: source_summary,
         outcome,
         load,
         stopped,
@@ -428,7 +522,14 @@ fn conclude(
     options: live::Options,
 ) -> Result<i32, Failure> {
     let dir = &config.out_dir;
-    let judgement = m.outcome.analyzer.judge();
+    let mut source = m.source;
+    source.events = m.outcome.events.clone();
+    let judgement = super::judge_source(
+        dir,
+        &m.outcome.analyzer,
+        Some(&mut source),
+        &config.max_growth,
+    );
     let judged_s = judgement.last_elapsed_s - judgement.warmup_s;
     let mut load_failures = Vec::new();
     let mut load_lost = false;
@@ -463,6 +564,22 @@ fn conclude(
             m.launcher_exited,
         )
     };
+    // A restart is a failure only when asked for (`--restarts-fail`).
+    let restarts = source.restarts();
+    let restart_failure = (source.restarts_fail && restarts > 0).then(|| {
+        let first = source.events.iter().find(|e| e.what.starts_with("restart"));
+        format!(
+            "{restarts} replica restart(s) during the run (--restarts-fail){}",
+            first.map_or(String::new(), |e| format!(
+                "; first: {} at {:.0}s",
+                e.series, e.elapsed_s
+            ))
+        )
+    });
+    let target_summary = TargetSummary {
+        failure: target_summary.failure.or(restart_failure.clone()),
+        ..target_summary
+    };
     let target_failed = target_summary.failure.is_some();
     let target_summary = TargetSummary {
         stderr_tail: if target_failed {
@@ -477,7 +594,11 @@ fn conclude(
         profile: config.profile.as_ref().map(|p| p.display().to_string()),
         judging: Judging {
             metric: o.metric,
-            metric_note: o.metric_note,
+            metric_note: if source.kind == "prometheus" {
+                Some(crate::source::PROMETHEUS_NOTE.into())
+            } else {
+                o.metric_note
+            },
             limit: config.max_growth.clone(),
             warmup_auto: config.warmup_auto,
             max_rss_bytes: config.max_rss_bytes,
@@ -505,6 +626,7 @@ fn conclude(
     };
     let mut s = Summary::of_run(&judgement, facts, |verdict| match m.ending {
         Ending::Interrupted => exit::INTERRUPTED,
+        _ if restart_failure.is_some() => exit::TARGET,
         Ending::TargetExited(_) | Ending::TargetGone | Ending::LeftProcessesGone(_) => exit::TARGET,
         // A run whose load died is never a pass, whatever
         // --on-inconclusive says.
@@ -516,6 +638,7 @@ fn conclude(
         }
     });
     s.leaks = m.leaks.as_ref().map(LeaksSummary::of);
+    s.source = Some(source);
     let samples = Recording::scan(&dir.join("samples.csv"));
     if let Ok(samples) = &samples {
         super::attribute(
@@ -617,6 +740,13 @@ fn target_summary(
                 }
             )),
         ),
+        Ending::TargetGone if matches!(config.target, TargetSpec::None) => (
+            None,
+            Some(format!(
+                "the cgroup disappeared during the run (the container stopped?), after {:.1}s",
+                ended_at.as_secs_f64()
+            )),
+        ),
         Ending::TargetGone => (
             None,
             Some(format!(
@@ -657,6 +787,9 @@ fn describe_target(t: &TargetSpec) -> String {
     match t {
         TargetSpec::Launch(_) => format!("launching {}", t.command_line().join(" ")),
         TargetSpec::Attach { pid } => format!("attaching to pid {pid}"),
+        TargetSpec::None => {
+            "reading the memory source alone (no process to launch or attach)".into()
+        }
     }
 }
 

@@ -49,6 +49,52 @@ struct AppState {
     leak_per_message: u64,
     leak_per_connection: u64,
     agent_token: Option<String>,
+    metrics: Metrics,
+}
+
+/// What `/metrics` exposes, in the exposition format of the
+/// `prometheus-client` crate: the process gauges client libraries
+/// conventionally export, so a Prometheus scraping the demo backend sees
+/// what it sees of any instrumented service.
+struct Metrics {
+    registry: prometheus_client::registry::Registry,
+    resident: prometheus_client::metrics::gauge::Gauge,
+    leaked: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        use prometheus_client::metrics::gauge::Gauge;
+        let mut registry = prometheus_client::registry::Registry::default();
+        let resident = Gauge::default();
+        let leaked = Gauge::default();
+        let started = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        started.set(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+        );
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            resident.clone(),
+        );
+        registry.register(
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds.",
+            started,
+        );
+        registry.register(
+            "memsoak_demo_leaked_bytes",
+            "Bytes the demo backend leaked on purpose.",
+            leaked.clone(),
+        );
+        Metrics {
+            registry,
+            resident,
+            leaked,
+        }
+    }
 }
 
 /// What the demo backend serves and leaks.
@@ -93,9 +139,11 @@ async fn serve(args: &Options) -> anyhow::Result<()> {
         leak_per_message: args.leak_per_message,
         leak_per_connection: args.leak_per_connection,
         agent_token: args.agent_token.clone(),
+        metrics: Metrics::new(),
     });
     let app = Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/collab/{doc_id}", get(collab))
         .route("/agent/chat", post(agent_chat))
         .route("/agents/health", get(agents_health))
@@ -274,4 +322,45 @@ async fn agents_health(
             {"name": "planner", "status": "healthy"}
         ]
     })))
+}
+
+/// `GET /metrics`: the resident size read now (`/proc/self/statm`), in
+/// OpenMetrics text.
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let m = &state.metrics;
+    if let Some(bytes) = resident_bytes() {
+        m.resident.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+    m.leaked
+        .set(i64::try_from(state.leak.total()).unwrap_or(i64::MAX));
+    let mut text = String::new();
+    match prometheus_client::encoding::text::encode(&mut text, &m.registry) {
+        Ok(()) => (
+            StatusCode::OK,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        ),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(axum::http::header::CONTENT_TYPE, "text/plain")],
+            format!("could not encode the metrics: {e}"),
+        ),
+    }
+}
+
+/// This process's resident size, bytes.
+fn resident_bytes() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        let text = std::fs::read("/proc/self/statm").ok()?;
+        let statm = crate::linux_proc::parse_statm(&text)?;
+        Some(statm.resident * crate::linux_proc::page_size())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
 }

@@ -339,7 +339,7 @@ fn memory_panel<DB: DrawingBackend>(
         let limit = [t0, t1].map(|t| {
             (
                 t / axis.divisor,
-                (start + s.threshold_bytes_per_hour / 3600.0 * (t - t0)) / mb,
+                (start + s.judged_limit_bytes_per_hour() / 3600.0 * (t - t0)) / mb,
             )
         });
         chart

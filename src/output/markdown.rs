@@ -40,6 +40,9 @@ pub(crate) fn render(s: &Summary) -> String {
     if let Some(t) = v.target_failure() {
         let _ = writeln!(o, "| Target | {} |", md(t));
     }
+    for (label, text) in v.source_rows() {
+        let _ = writeln!(o, "| {} | {} |", md(&label), md(&text));
+    }
     if !s.reasons.is_empty() {
         let _ = writeln!(o);
         for r in &s.reasons {

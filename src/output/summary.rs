@@ -71,6 +71,10 @@ pub struct Summary {
     pub interval_s: Option<f64>,
     /// The process under test.
     pub target: Option<TargetSummary>,
+    /// Where the memory was read from: the process tree, a cgroup, or a
+    /// Prometheus query (with each series judged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::source::SourceSummary>,
     /// Start of the measured clock (RFC 3339, UTC).
     pub started_at: Option<String>,
     /// Profile file used.
@@ -476,6 +480,7 @@ impl Summary {
                 planned_duration_s: p.planned_duration_s,
                 interval_s: p.interval_s,
                 target: p.target,
+                source: p.source,
                 started_at: p.started_at,
                 profile: p.profile,
                 unavailable_columns: p.unavailable_columns,
@@ -552,6 +557,7 @@ impl Summary {
             warmup_auto: judging.warmup_auto,
             interval_s: None,
             target: None,
+            source: None,
             started_at: None,
             profile: None,
             unavailable_columns: Vec::new(),
@@ -585,9 +591,30 @@ impl Summary {
 
     /// Whether the growth estimate alone fails the limit.
     pub fn growth_failed(&self) -> bool {
-        self.growth
+        let limit = self.judged_limit_bytes_per_hour();
+        let series_failed = self.source.as_ref().is_some_and(|src| {
+            src.series
+                .iter()
+                .any(|x| x.counted && x.verdict == Verdict::Fail)
+        });
+        series_failed
+            || self
+                .growth
+                .as_ref()
+                .is_some_and(|g| g.ci95_bytes_per_hour[0] > limit)
+    }
+
+    /// The limit the judged metric was held to: the limit, or for the
+    /// fleet sum of a many-series source, the limit times the series
+    /// answering at the end.
+    pub fn judged_limit_bytes_per_hour(&self) -> f64 {
+        let series = self
+            .source
             .as_ref()
-            .is_some_and(|g| g.ci95_bytes_per_hour[0] > self.threshold_bytes_per_hour)
+            .and_then(|s| s.series_at_end)
+            .unwrap_or(1)
+            .max(1);
+        self.threshold_bytes_per_hour * series as f64
     }
 
     /// Reads a `summary.json`; the error says which file and what is wrong

@@ -43,6 +43,13 @@ pub(crate) fn render(s: &Summary, folder: &Path) -> String {
     if let Some(p) = &v.peak_and_ceiling {
         let _ = writeln!(out, "  peak RSS {p}");
     }
+    for (mut label, text) in v.source_rows() {
+        // "Series x" → "series x": the name keeps its case.
+        if let Some(first) = label.get_mut(..1) {
+            first.make_ascii_lowercase();
+        }
+        let _ = writeln!(out, "  {label}: {text}");
+    }
 
     for w in &v.load {
         load_line(&mut out, w);

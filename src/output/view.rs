@@ -297,7 +297,7 @@ impl<'a> ReportView<'a> {
             None => p.clone(),
         });
         let growth = match &s.growth {
-            Some(g) => format!("{} grows {}", s.metric, g.display),
+            Some(g) => format!("{} grows {}", measured_name(s), g.display),
             None => "no growth estimate".into(),
         };
         let growth_and_limit = format!("{growth}, limit {limit}");
@@ -374,10 +374,18 @@ impl<'a> ReportView<'a> {
                 rows.push((format!("Growth per connection ({})", w.name), c.clone()));
             }
         }
+        for (label, text) in self.source_rows() {
+            rows.push((label, text));
+        }
         if let Some(t) = &s.target {
             rows.push((
                 "Target".into(),
-                format!("{} pid {}: {}", t.mode, t.pid, t.command.join(" ")),
+                match t.mode {
+                    crate::process::TargetMode::None => {
+                        "none: the memory source alone was read".into()
+                    }
+                    _ => format!("{} pid {}: {}", t.mode, t.pid, t.command.join(" ")),
+                },
             ));
             if let Some(e) = &t.exit_description {
                 rows.push(("Target ended".into(), e.clone()));
@@ -388,6 +396,67 @@ impl<'a> ReportView<'a> {
         }
         if let Some(n) = &s.metric_note {
             rows.push(("Note".into(), n.clone()));
+        }
+        rows
+    }
+
+    /// The memory source, each series of a many-series source with its
+    /// verdict, and restarts; nothing for the process tree.
+    pub(crate) fn source_rows(&self) -> Vec<(String, String)> {
+        let s = self.summary;
+        let Some(src) = s.source.as_ref().filter(|x| x.kind != "tree") else {
+            return Vec::new();
+        };
+        let mut rows = vec![("Memory source".to_string(), src.describe())];
+        if let Some(w) = &src.window {
+            rows.push((
+                "Window".into(),
+                format!("{} … {}, step {}s", w.start, w.end, w.step_s),
+            ));
+        }
+        let unit = &s.threshold.unit;
+        for x in &src.series {
+            let growth = match (x.slope_bytes_per_hour, x.ci95_bytes_per_hour) {
+                (Some(v), Some([lo, hi])) => format!(
+                    "{} (95% CI {} … {})",
+                    unit.format(v),
+                    unit.format(lo),
+                    unit.format(hi)
+                ),
+                _ => "no estimate".into(),
+            };
+            rows.push((
+                format!("Series {}", x.name),
+                format!(
+                    "{}: {growth}{}",
+                    x.verdict,
+                    if x.counted {
+                        ""
+                    } else {
+                        " (too short to count)"
+                    }
+                ),
+            ));
+        }
+        let restarts = src.restarts();
+        if restarts > 0 {
+            let first = src.events.iter().find(|e| e.what.starts_with("restart"));
+            rows.push((
+                "Restarts".into(),
+                format!(
+                    "{restarts}{}{}",
+                    first.map_or(String::new(), |e| format!(
+                        "; first: {} at {}",
+                        e.series,
+                        crate::units::format_elapsed(e.elapsed_s)
+                    )),
+                    if src.restarts_fail {
+                        " (a target failure: --restarts-fail)"
+                    } else {
+                        " (events; each restarted replica judged as a new series)"
+                    }
+                ),
+            ));
         }
         rows
     }
@@ -516,4 +585,17 @@ fn checks(s: &Summary) -> [Check; 4] {
             outcome: workload,
         },
     ]
+}
+
+/// What grows, in the headline: the metric, or for Prometheus the
+/// query's value summed over its series.
+fn measured_name(s: &Summary) -> String {
+    match &s.source {
+        Some(src) if src.kind == "prometheus" => match src.series.len() {
+            0 | 1 => "the query's value".into(),
+            n => format!("the sum of {n} series"),
+        },
+        Some(src) if src.kind == "cgroup" => format!("cgroup {}", s.metric),
+        _ => s.metric.to_string(),
+    }
 }

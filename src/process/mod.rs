@@ -136,6 +136,8 @@ enum Kind {
         tracked: Vec<tree::Tracked>,
     },
     Attached,
+    /// Nothing local: the memory source is all there is.
+    Nothing,
 }
 
 impl Target {
@@ -149,6 +151,11 @@ impl Target {
         match spec {
             TargetSpec::Launch(l) => Target::launch(l, run_dir, grace),
             TargetSpec::Attach { pid } => Target::attach(*pid),
+            TargetSpec::None => Ok(Target {
+                pid: 0,
+                kind: Kind::Nothing,
+                stderr_path: None,
+            }),
         }
     }
 
@@ -174,6 +181,14 @@ impl Target {
             .kill_on_drop(false);
         if let Some(cwd) = &spec.cwd {
             cmd.current_dir(cwd);
+        }
+        if let Some(procs) = spec.cgroup_procs.clone() {
+            // SAFETY: between fork and exec the closure only opens and
+            // writes a file whose path was made before the fork (no
+            // allocation, no locks): async-signal-safe calls.
+            unsafe {
+                cmd.pre_exec(move || join_cgroup(&procs));
+            }
         }
         let child = cmd.spawn().map_err(spawn_err)?;
         let pid = child
@@ -287,6 +302,7 @@ impl Target {
             Kind::Attached => {
                 out.extend(tree::descendants(root as i32).into_iter().map(|p| p as u32))
             }
+            Kind::Nothing => return Vec::new(),
         }
         out.retain(|&p| pid_alive(p));
         out
@@ -303,6 +319,7 @@ impl Target {
                     signal: None,
                 },
             },
+            Kind::Nothing => std::future::pending().await,
             Kind::Attached => {
                 // Once a second: the sampler notices a vanished root at its
                 // own next tick too, and a quicker poll would cost memsoak
@@ -409,6 +426,18 @@ impl Drop for Target {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Moves the calling process into the cgroup whose `cgroup.procs` is
+/// `procs` (writing `0` means "me" in cgroup v1 and v2). Only
+/// async-signal-safe calls: it runs between fork and exec.
+fn join_cgroup(procs: &std::ffi::CStr) -> std::io::Result<()> {
+    use nix::fcntl::{open, OFlag};
+    use nix::sys::stat::Mode;
+    let fd = open(procs, OFlag::O_WRONLY, Mode::empty())?;
+    let written = nix::unistd::write(&fd, b"0");
+    drop(fd);
+    written.map(|_| ()).map_err(std::io::Error::from)
 }
 
 /// Whether a process exists (a zombie counts as ended).

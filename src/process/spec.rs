@@ -18,6 +18,9 @@ pub enum TargetSpec {
         /// The process id.
         pid: u32,
     },
+    /// No process: the memory source (a cgroup, Prometheus) names what is
+    /// measured, and something else runs the backend.
+    None,
 }
 
 /// A command to launch, without a shell.
@@ -31,6 +34,9 @@ pub struct LaunchSpec {
     pub cwd: Option<PathBuf>,
     /// Extra environment variables.
     pub env: BTreeMap<String, String>,
+    /// A cgroup's `cgroup.procs` the target moves itself into before it
+    /// runs the command (`--cgroup new`); set when the run starts.
+    pub cgroup_procs: Option<std::ffi::CString>,
 }
 
 /// How memsoak knows the target is ready to be measured.
@@ -48,6 +54,7 @@ impl TargetSpec {
         match self {
             TargetSpec::Launch(_) => TargetMode::Launch,
             TargetSpec::Attach { .. } => TargetMode::Attach,
+            TargetSpec::None => TargetMode::None,
         }
     }
 
@@ -57,7 +64,7 @@ impl TargetSpec {
             TargetSpec::Launch(l) => std::iter::once(l.program.clone())
                 .chain(l.args.iter().cloned())
                 .collect(),
-            TargetSpec::Attach { .. } => Vec::new(),
+            TargetSpec::Attach { .. } | TargetSpec::None => Vec::new(),
         }
     }
 }
@@ -70,6 +77,8 @@ pub enum TargetMode {
     Launch,
     /// It was running already; memsoak never signals it.
     Attach,
+    /// No process: only the memory source (a cgroup, Prometheus) is read.
+    None,
 }
 
 impl fmt::Display for TargetMode {
@@ -77,6 +86,7 @@ impl fmt::Display for TargetMode {
         f.write_str(match self {
             TargetMode::Launch => "launch",
             TargetMode::Attach => "attach",
+            TargetMode::None => "none",
         })
     }
 }

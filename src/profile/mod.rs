@@ -35,6 +35,9 @@ pub struct Profile {
     /// An allocation profiler for the judged window.
     #[serde(default)]
     pub profiler: ProfilerSection,
+    /// Where the memory is read from (the process tree when absent).
+    #[serde(default, rename = "source")]
+    pub memory: MemorySection,
     /// Load driven against the target while it is sampled.
     #[serde(default, rename = "workload")]
     pub workloads: Vec<WorkloadSection>,
@@ -50,6 +53,38 @@ pub struct Source {
     pub path: PathBuf,
     /// Its text.
     pub text: String,
+}
+
+/// `[source]`: a cgroup or a Prometheus query instead of the process tree.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemorySection {
+    /// A cgroup folder or path, or `new` for a child cgroup of the
+    /// launched target.
+    pub cgroup: Option<PathBuf>,
+    /// Prometheus's base URL.
+    pub prometheus: Option<String>,
+    /// The PromQL query.
+    pub query: Option<String>,
+    /// `query_range` resolution for `memsoak report`.
+    pub step: Option<HumanDuration>,
+    /// Headers sent to Prometheus; `${ENV}` values are never written.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// `event` (default) or `fail`: whether a replica restart is a target
+    /// failure.
+    pub restarts: Option<Restarts>,
+}
+
+/// What a replica restart does to the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Restarts {
+    /// Recorded as an event; the replica's new series is judged alone.
+    #[default]
+    Event,
+    /// A target failure (exit 3).
+    Fail,
 }
 
 /// `[target]`: launch a command or attach to a pid.

@@ -200,6 +200,7 @@ impl ProcProbe {
             self.scan_children();
         }
         let exclude: &[u32] = match spec {
+            Tree::None => return Err(ProbeError::Other("no process tree to read".into())),
             Tree::Attached { root } => {
                 let root = i32::try_from(*root).map_err(|_| ProbeError::RootGone)?;
                 self.stack.push(root);
@@ -228,7 +229,7 @@ impl ProcProbe {
         };
         let attached_root = match spec {
             Tree::Attached { root } => Some(*root as i32),
-            Tree::Launched { .. } => None,
+            Tree::Launched { .. } | Tree::None => None,
         };
         let helpers = crate::helpers::current();
         loop {
@@ -605,7 +606,7 @@ impl Probe for ProcProbe {
             return Err(match spec {
                 Tree::Attached { .. } => ProbeError::RootGone,
                 // The run decides what an empty launched tree means.
-                Tree::Launched { .. } => {
+                Tree::Launched { .. } | Tree::None => {
                     ProbeError::Other("no process of the target is alive".into())
                 }
             });

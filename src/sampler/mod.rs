@@ -39,6 +39,10 @@ pub enum ProbeError {
     /// The root process no longer exists.
     #[error("the target process is gone")]
     RootGone,
+    /// Nothing to read yet (a Prometheus series not scraped yet): the
+    /// tick is skipped, not counted as a failure.
+    #[error("{0}")]
+    NotYet(String),
     /// Anything else; the tick is counted as a failed sample.
     #[error("{0}")]
     Other(String),
@@ -72,6 +76,27 @@ pub trait Probe: Send {
     fn name(&self, _pid: i32) -> Option<&str> {
         None
     }
+    /// Called after each successful reading, timed on the run's clock: a
+    /// source with series of its own (Prometheus) writes them here.
+    fn record(&mut self, _elapsed_s: f64) -> anyhow::Result<()> {
+        Ok(())
+    }
+    /// What the source saw happen (a replica restarting), in time order,
+    /// taken once at the end.
+    fn events(&mut self) -> Vec<SourceEvent> {
+        Vec::new()
+    }
+}
+
+/// Something a memory source saw happen during the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceEvent {
+    /// Seconds since the measured clock started.
+    pub elapsed_s: f64,
+    /// The series it happened to.
+    pub series: String,
+    /// What happened, in a few words.
+    pub what: String,
 }
 
 /// One process of the tree at a walk: a row of `processes.csv`.
@@ -173,6 +198,9 @@ pub enum Tree {
         /// memsoak's own helpers.
         exclude: Vec<u32>,
     },
+    /// No process: the memory source (a cgroup, Prometheus) is all that
+    /// is measured.
+    None,
 }
 
 /// What the sampler needs to know.
@@ -196,6 +224,10 @@ pub struct Settings {
     /// Where to publish the latest reading and judgement (at most once a
     /// second), for whoever shows the run as it goes.
     pub live: Option<tokio::sync::watch::Sender<Option<Snapshot>>>,
+    /// With a many-series source (Prometheus): the limit per series, so
+    /// the fleet sum is judged, live and by fail-fast, against it times
+    /// the series answering (the `processes` of each sample).
+    pub limit_per_member: Option<f64>,
 }
 
 /// Fail-fast during sampling: the monitor that takes the looks, and where
@@ -244,6 +276,8 @@ pub struct Outcome {
     pub max_processes: u32,
     /// The tree's processes at the last reading.
     pub processes: Vec<ProcessSummary>,
+    /// What the memory source saw happen.
+    pub events: Vec<SourceEvent>,
 }
 
 /// A running sampler thread.
@@ -258,13 +292,13 @@ impl Sampler {
     /// disappears.
     pub fn spawn(
         settings: Settings,
+        probe: Box<dyn Probe>,
         analyzer: Analyzer,
         dir: &Path,
         start: Instant,
         root_gone: tokio::sync::oneshot::Sender<()>,
     ) -> anyhow::Result<Sampler> {
         use anyhow::Context;
-        let probe = default_probe().map_err(anyhow::Error::new)?;
         let csv_path = dir.join("samples.csv");
         let file = File::create(&csv_path)
             .with_context(|| format!("could not create '{}'", csv_path.display()))?;
@@ -384,6 +418,9 @@ fn sample_loop(
                         tally.failed(format!("could not write samples.csv: {e}"));
                     }
                 }
+                if let Err(e) = probe.record(sample.elapsed_s) {
+                    tally.failed(format!("{e:#}"));
+                }
                 let smaps = settings.smaps_every > 0
                     && tick.is_multiple_of(u64::from(settings.smaps_every));
                 if !details_failed && (want.pss || smaps || want.tree) {
@@ -402,6 +439,9 @@ fn sample_loop(
                         );
                         tally.failed(format!("could not write the breakdown: {e:#}"));
                     }
+                }
+                if let Some(limit) = settings.limit_per_member {
+                    analyzer.set_max_growth(limit * f64::from(sample.processes.max(1)));
                 }
                 analyzer.observe(
                     sample.elapsed_s,
@@ -439,6 +479,9 @@ fn sample_loop(
                 let _ = root_gone.send(());
                 break;
             }
+            Err(ProbeError::NotYet(e)) => {
+                tracing::debug!("nothing to read yet: {e}");
+            }
             Err(ProbeError::Other(e)) => {
                 tracing::debug!("reading the process tree failed: {e}");
                 tally.failed(e);
@@ -469,6 +512,7 @@ fn sample_loop(
         unavailable: probe.unavailable().to_vec(),
         max_processes: tally.max_processes,
         processes: probe.processes(),
+        events: probe.events(),
     }
 }
 

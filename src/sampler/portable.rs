@@ -44,6 +44,7 @@ impl Probe for SysinfoProbe {
         // which is not measured, nor are its helpers.
         let me = Pid::from_u32(std::process::id());
         let (root, exclude): (Pid, Vec<Pid>) = match spec {
+            Tree::None => return Err(ProbeError::Other("no process tree to read".into())),
             // memsoak never measures itself inside an attached tree (unless
             // it is the very process attached to).
             Tree::Attached { root } => {

@@ -1,0 +1,247 @@
+//! Memory sources: where a run's memory readings come from.
+//!
+//! The process tree under `/proc` is the default (see `sampler`). Beyond
+//! one host's processes, memsoak reads what the platform already
+//! accounts rather than reinventing it: a **cgroup** (what the kernel
+//! charges a container, socket buffers and kernel memory included) and
+//! **Prometheus** (what a cluster already scrapes, one series per pod).
+//! Each source is a [`Probe`] the sampler drives on its fixed schedule, so
+//! `samples.csv`, the verdict, the reports and `compare` work unchanged;
+//! the summary's `source` says which one was read.
+//!
+//! This layer sits above `sampler` and below the commands.
+
+pub mod cgroup;
+pub mod prometheus;
+pub mod series;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::sampler::{Probe, SourceEvent, Tree};
+use series::SeriesJudgement;
+
+/// The note a Prometheus run's summary carries about its metric.
+pub const PROMETHEUS_NOTE: &str = "the PromQL query's value, summed over its series (the rss_bytes column); each series judged too";
+
+/// What a run reads its memory from.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum SourceSpec {
+    /// The process tree, from `/proc` (or `sysinfo`).
+    #[default]
+    Tree,
+    /// A cgroup.
+    Cgroup(CgroupSpec),
+    /// A Prometheus query.
+    Prometheus(PrometheusSpec),
+}
+
+/// Which cgroup.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CgroupSpec {
+    /// An existing cgroup's folder (a container's).
+    Existing(PathBuf),
+    /// A child cgroup memsoak makes for the target it launches.
+    Fresh,
+}
+
+/// A Prometheus query to poll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrometheusSpec {
+    /// Base URL as written (placeholders unexpanded: this is what outputs
+    /// show).
+    pub url: String,
+    /// The PromQL query; one series per label set.
+    pub query: String,
+    /// `query_range` resolution for `memsoak report`.
+    pub step: Option<Duration>,
+    /// Headers as written, `${ENV}` unexpanded (expanded when connecting).
+    pub headers: Vec<(String, String)>,
+    /// A restart counts as a target failure.
+    pub restarts_fail: bool,
+}
+
+/// `summary.json`'s `source`: what was read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceSummary {
+    /// `tree`, `cgroup` or `prometheus`.
+    pub kind: String,
+    /// The cgroup's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    /// `v1` or `v2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_version: Option<String>,
+    /// Whether memsoak made the cgroup for its target.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cgroup_made: bool,
+    /// Prometheus's base URL, as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<String>,
+    /// The PromQL query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// For a past window (`memsoak report --prometheus`): its start and
+    /// end (RFC 3339) and step, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
+    /// Each series, judged (Prometheus).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<SeriesJudgement>,
+    /// How many series the fleet sum held at the end; the fleet is judged
+    /// against the limit times this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series_at_end: Option<usize>,
+    /// Restarts and other events, in time order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<SourceEvent>,
+    /// Whether a restart counts as a target failure.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restarts_fail: bool,
+}
+
+/// A past window read from Prometheus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    /// Start, RFC 3339.
+    pub start: String,
+    /// End, RFC 3339.
+    pub end: String,
+    /// Step, seconds.
+    pub step_s: f64,
+}
+
+impl SourceSummary {
+    /// A summary of `kind` with nothing else said.
+    pub fn of_kind(kind: &str) -> SourceSummary {
+        SourceSummary {
+            kind: kind.into(),
+            cgroup: None,
+            cgroup_version: None,
+            cgroup_made: false,
+            prometheus: None,
+            query: None,
+            window: None,
+            series: Vec::new(),
+            series_at_end: None,
+            events: Vec::new(),
+            restarts_fail: false,
+        }
+    }
+
+    /// One line for people: what was read.
+    pub fn describe(&self) -> String {
+        match self.kind.as_str() {
+            "cgroup" => format!(
+                "cgroup {} ({}{})",
+                self.cgroup.as_deref().unwrap_or("?"),
+                self.cgroup_version.as_deref().unwrap_or("?"),
+                if self.cgroup_made {
+                    ", made for the target"
+                } else {
+                    ""
+                }
+            ),
+            "prometheus" => format!(
+                "Prometheus {}: {}",
+                self.prometheus.as_deref().unwrap_or("?"),
+                self.query.as_deref().unwrap_or("?")
+            ),
+            _ => "the process tree (/proc)".into(),
+        }
+    }
+
+    /// Restarts seen.
+    pub fn restarts(&self) -> usize {
+        self.events
+            .iter()
+            .filter(|e| e.what.starts_with("restart"))
+            .count()
+    }
+}
+
+/// An open source, ready to sample: its probe and what outputs say of it.
+pub struct Opened {
+    /// The probe the sampler drives.
+    pub probe: Box<dyn Probe>,
+    /// What the summary says.
+    pub summary: SourceSummary,
+}
+
+/// Opens the probe of a cgroup (at `dir`) measuring `tree` too when the
+/// run has one.
+pub fn open_cgroup(dir: &std::path::Path, tree: &Tree, made: bool) -> anyhow::Result<Opened> {
+    let cgroup = cgroup::Cgroup::open(dir)?;
+    let inner = match tree {
+        Tree::None => None,
+        _ => Some(crate::sampler::default_probe().map_err(anyhow::Error::new)?),
+    };
+    let mut summary = SourceSummary::of_kind("cgroup");
+    summary.cgroup = Some(dir.display().to_string());
+    summary.cgroup_version = Some(cgroup.version().to_string());
+    summary.cgroup_made = made;
+    Ok(Opened {
+        probe: Box::new(cgroup::CgroupProbe::new(cgroup, inner)),
+        summary,
+    })
+}
+
+/// `Name: value` (a `--prometheus-header`) as its name and value, trimmed.
+pub fn parse_header(text: &str) -> Option<(String, String)> {
+    let (k, v) = text.split_once(':')?;
+    (!k.trim().is_empty()).then(|| (k.trim().to_string(), v.trim().to_string()))
+}
+
+/// Expands the headers of `spec` (`${ENV}` values are remembered as
+/// secrets) and its URL into a connection.
+pub fn connection(spec: &PrometheusSpec) -> anyhow::Result<prometheus::Connection> {
+    use anyhow::Context;
+    let url = crate::workload::template::expand_env(&spec.url).map_err(anyhow::Error::msg)?;
+    let url = reqwest::Url::parse(&url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        .with_context(|| {
+            format!(
+                "'{}' is not an http(s) URL of a Prometheus server, e.g. http://127.0.0.1:9090",
+                spec.url
+            )
+        })?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (k, v) in &spec.headers {
+        let value = crate::workload::template::expand_env(v).map_err(anyhow::Error::msg)?;
+        let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+            .with_context(|| format!("'{k}' is not a valid header name"))?;
+        let mut value = reqwest::header::HeaderValue::from_str(&value)
+            .ok()
+            .with_context(|| format!("the value of header '{k}' is not valid in HTTP"))?;
+        value.set_sensitive(true);
+        headers.insert(name, value);
+    }
+    Ok(prometheus::Connection { url, headers })
+}
+
+/// Opens the probe of a Prometheus query, first asking once so a wrong
+/// URL, query or token is an error now rather than hours of failed
+/// samples.
+pub fn open_prometheus(
+    spec: &PrometheusSpec,
+    interval: Duration,
+    runtime: tokio::runtime::Handle,
+    dir: &std::path::Path,
+) -> anyhow::Result<(Opened, prometheus::Client)> {
+    let client = prometheus::Client::new(connection(spec)?, interval.max(Duration::from_secs(1)))?;
+    let mut summary = SourceSummary::of_kind("prometheus");
+    summary.prometheus = Some(spec.url.clone());
+    summary.query = Some(spec.query.clone());
+    summary.restarts_fail = spec.restarts_fail;
+    let probe = prometheus::PrometheusProbe::new(client.clone(), spec.query.clone(), runtime, dir)?;
+    Ok((
+        Opened {
+            probe: Box::new(probe),
+            summary,
+        },
+        client,
+    ))
+}

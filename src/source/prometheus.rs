@@ -1,0 +1,658 @@
+//! Prometheus as the memory source: what a cluster already scrapes
+//! (`container_memory_working_set_bytes` per pod from the kubelet,
+//! `process_resident_memory_bytes` from client libraries), read through
+//! its HTTP API.
+//!
+//! `memsoak run` asks `/api/v1/query` once per sampling interval, on the
+//! sampler's own thread (the request runs on the async runtime through a
+//! handle, bounded by a timeout shorter than a second interval);
+//! `memsoak report` asks `/api/v1/query_range` for a past window. Both
+//! feed the same [`Tracker`], which turns label sets into named series:
+//!
+//! - a series is known by its labels less those that change when a
+//!   container restarts ([`VOLATILE`], and `instance` when a `pod` label
+//!   names the replica), so a restarted replica is stitched to its name;
+//! - a series that comes back after missing from an answer, or whose
+//!   volatile labels changed, starts a new series `NAME #2` (memory starts
+//!   again from nothing after a restart; one line through both would
+//!   hide or invent growth) and a `restart` event is recorded.
+//!
+//! `samples.csv` holds the fleet: `rss_bytes` the sum of the series
+//! answered at each poll, `processes` how many there were; `series.csv`
+//! (`elapsed_s,series,value`) each series. Header values are `${ENV}`
+//! expanded where the configuration is read, marked sensitive, and never
+//! written anywhere.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use reqwest::header::HeaderMap;
+use serde::Deserialize;
+
+use crate::sampler::{Probe, ProbeError, SourceEvent, Tree, Want};
+use crate::samples::Sample;
+
+/// Labels that change when a container or process restarts while the
+/// replica keeps its name (cAdvisor's `id`, `name`, `image`; the kubelet's
+/// `container_id`; pod uids).
+pub const VOLATILE: [&str; 7] = [
+    "id",
+    "name",
+    "image",
+    "image_id",
+    "container_id",
+    "uid",
+    "pod_uid",
+];
+
+/// At most this many series (restarts included) are kept; more are left
+/// out with one event, so memory stays bounded whatever the query.
+pub const MAX_SERIES: usize = 256;
+
+/// Longest wait for one answer.
+const MAX_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A label set, sorted by name.
+pub type Labels = BTreeMap<String, String>;
+
+/// What a Prometheus source needs to connect.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// Base URL, e.g. `http://127.0.0.1:9090`.
+    pub url: reqwest::Url,
+    /// Extra headers (authentication), values expanded and sensitive.
+    pub headers: HeaderMap,
+}
+
+/// A client of one Prometheus server.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    conn: Connection,
+}
+
+#[derive(Deserialize)]
+struct Response {
+    status: String,
+    #[serde(default)]
+    data: Option<Data>,
+    #[serde(default, rename = "errorType")]
+    error_type: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Data {
+    #[serde(rename = "resultType")]
+    result_type: String,
+    result: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct VectorItem {
+    metric: Labels,
+    value: (f64, String),
+}
+
+#[derive(Deserialize)]
+struct MatrixItem {
+    metric: Labels,
+    values: Vec<(f64, String)>,
+}
+
+/// A value as Prometheus writes it; `NaN` and infinities are no reading.
+fn number(text: &str) -> Option<f64> {
+    text.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+impl Client {
+    /// A client of the server at `conn`.
+    pub fn new(conn: Connection, timeout: Duration) -> anyhow::Result<Client> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout.min(MAX_TIMEOUT))
+            .default_headers(conn.headers.clone())
+            .build()
+            .context("could not build the HTTP client for Prometheus")?;
+        Ok(Client { http, conn })
+    }
+
+    fn endpoint(&self, path: &str, params: &[(&str, String)]) -> anyhow::Result<reqwest::Url> {
+        let mut url = self.conn.url.clone();
+        {
+            let mut segments = url
+                .path_segments_mut()
+                .map_err(|()| anyhow::anyhow!("'{}' cannot be a base URL", self.conn.url))?;
+            segments.pop_if_empty();
+            for s in path.split('/') {
+                segments.push(s);
+            }
+        }
+        url.query_pairs_mut().extend_pairs(params);
+        Ok(url)
+    }
+
+    async fn get(&self, path: &str, params: &[(&str, String)]) -> anyhow::Result<Data> {
+        let url = self.endpoint(path, params)?;
+        // The URL as shown: a `${ENV}` expanded into it is redacted.
+        let shown = crate::secrets::redact(&format!(
+            "{}/",
+            self.conn.url.as_str().trim_end_matches('/')
+        ));
+        let response = self.http.get(url).send().await.map_err(|e| {
+            anyhow::anyhow!(
+                "could not reach Prometheus at {shown}: {}",
+                crate::secrets::redact(&without_url(&e))
+            )
+        })?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .with_context(|| format!("Prometheus at {shown} sent no answer"))?;
+        let parsed: Response = serde_json::from_slice(&body).map_err(|e| {
+            anyhow::anyhow!(
+                "Prometheus at {shown} answered {status} with no API answer ({e}){}",
+                if status == reqwest::StatusCode::UNAUTHORIZED
+                    || status == reqwest::StatusCode::FORBIDDEN
+                {
+                    ": check the authentication headers"
+                } else {
+                    ""
+                }
+            )
+        })?;
+        if parsed.status != "success" {
+            bail!(
+                "Prometheus refused the query ({}): {}",
+                parsed.error_type.as_deref().unwrap_or("error"),
+                crate::secrets::redact(parsed.error.as_deref().unwrap_or("no reason given"))
+            );
+        }
+        parsed
+            .data
+            .with_context(|| format!("Prometheus at {shown} answered without data"))
+    }
+
+    /// The value of `query` now: one reading per label set.
+    pub async fn instant(&self, query: &str) -> anyhow::Result<Vec<(Labels, f64)>> {
+        let data = self.get("api/v1/query", &[("query", query.into())]).await?;
+        if data.result_type != "vector" {
+            bail!(
+                "the query gives a {} where memsoak needs an instant vector (one series per label set), e.g. process_resident_memory_bytes{{job=\"api\"}}",
+                data.result_type
+            );
+        }
+        let items: Vec<VectorItem> = serde_json::from_value(data.result)
+            .context("Prometheus's vector answer is not in the form memsoak knows")?;
+        Ok(items
+            .into_iter()
+            .filter_map(|i| number(&i.value.1).map(|v| (i.metric, v)))
+            .collect())
+    }
+
+    /// The values of `query` over `[start, end]` (Unix seconds) every
+    /// `step`.
+    pub async fn range(
+        &self,
+        query: &str,
+        start: f64,
+        end: f64,
+        step: Duration,
+    ) -> anyhow::Result<Vec<(Labels, Vec<(f64, f64)>)>> {
+        let data = self
+            .get(
+                "api/v1/query_range",
+                &[
+                    ("query", query.into()),
+                    ("start", format!("{start:.3}")),
+                    ("end", format!("{end:.3}")),
+                    ("step", format!("{:.3}", step.as_secs_f64())),
+                ],
+            )
+            .await?;
+        if data.result_type != "matrix" {
+            bail!(
+                "the query gives a {} over a range, where memsoak needs series",
+                data.result_type
+            );
+        }
+        let items: Vec<MatrixItem> = serde_json::from_value(data.result)
+            .context("Prometheus's matrix answer is not in the form memsoak knows")?;
+        Ok(items
+            .into_iter()
+            .map(|i| {
+                let values = i
+                    .values
+                    .into_iter()
+                    .filter_map(|(t, v)| number(&v).map(|v| (t, v)))
+                    .collect();
+                (i.metric, values)
+            })
+            .collect())
+    }
+}
+
+/// A reqwest error without its URL (a URL may carry a token).
+fn without_url(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut text = String::new();
+    let mut cause: Option<&dyn Error> = e.source();
+    while let Some(c) = cause {
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    if text.is_empty() {
+        if e.is_timeout() {
+            "timed out".into()
+        } else {
+            "request failed".into()
+        }
+    } else {
+        text
+    }
+}
+
+/// The labels that name a replica: all but `__name__` and the volatile
+/// ones (and `instance` when a `pod` names the replica).
+fn identity(labels: &Labels) -> Labels {
+    let has_pod = labels.contains_key("pod");
+    labels
+        .iter()
+        .filter(|(k, _)| {
+            k.as_str() != "__name__"
+                && !VOLATILE.contains(&k.as_str())
+                && !(has_pod && k.as_str() == "instance")
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// A label set as a series name: `k=v,k=v`, or `value` for none.
+pub fn format_labels(labels: &Labels) -> String {
+    if labels.is_empty() {
+        return "value".into();
+    }
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[derive(Debug)]
+struct Replica {
+    identity: Labels,
+    /// The full labels of its current series.
+    labels: Labels,
+    /// Its current series' name.
+    name: String,
+    /// Series it has had (1 before any restart).
+    generation: u32,
+    /// The poll it was last answered at.
+    seen_at: u64,
+}
+
+/// Names the series of successive answers, stitching replicas by name and
+/// starting a new series at each restart.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    replicas: Vec<Replica>,
+    polls: u64,
+    series: usize,
+    dropped: bool,
+}
+
+/// One answer, named: `(series, value)` per series, and what happened.
+#[derive(Debug, Default, PartialEq)]
+pub struct Named {
+    /// The values by series name.
+    pub values: Vec<(String, f64)>,
+    /// Restarts (and a note when series were left out).
+    pub events: Vec<(String, String)>,
+}
+
+impl Tracker {
+    /// Names one answer.
+    pub fn observe(&mut self, answer: Vec<(Labels, f64)>) -> Named {
+        self.polls += 1;
+        let poll = self.polls;
+        let mut named = Named::default();
+        for (labels, value) in answer {
+            let id = identity(&labels);
+            let found = self.replicas.iter().position(|r| r.identity == id);
+            let i = match found {
+                Some(i) if self.replicas[i].seen_at == poll => {
+                    // Two answers for one replica (labels differing only
+                    // in volatile ones): summed, as the fleet is.
+                    let name = &self.replicas[i].name;
+                    if let Some(v) = named.values.iter_mut().find(|(n, _)| n == name) {
+                        v.1 += value;
+                    }
+                    continue;
+                }
+                Some(i) => {
+                    let r = &mut self.replicas[i];
+                    let returned = r.seen_at + 1 < poll;
+                    let relabelled = r.labels != labels;
+                    if returned || relabelled {
+                        if self.series >= MAX_SERIES {
+                            continue;
+                        }
+                        self.series += 1;
+                        r.generation += 1;
+                        r.name = format!("{} #{}", format_labels(&r.identity), r.generation);
+                        r.labels = labels;
+                        named.events.push((
+                            r.name.clone(),
+                            if relabelled {
+                                "restart: new container labels".into()
+                            } else {
+                                format!(
+                                    "restart: answered again after {} missed poll(s)",
+                                    poll - r.seen_at - 1
+                                )
+                            },
+                        ));
+                    }
+                    i
+                }
+                None if self.series < MAX_SERIES => {
+                    self.series += 1;
+                    self.replicas.push(Replica {
+                        name: format_labels(&id),
+                        identity: id,
+                        labels,
+                        generation: 1,
+                        seen_at: 0,
+                    });
+                    self.replicas.len() - 1
+                }
+                None => {
+                    if !self.dropped {
+                        self.dropped = true;
+                        named.events.push((
+                            format_labels(&id),
+                            format!("more than {MAX_SERIES} series: the rest are left out"),
+                        ));
+                    }
+                    continue;
+                }
+            };
+            let r = &mut self.replicas[i];
+            r.seen_at = poll;
+            named.values.push((r.name.clone(), value));
+        }
+        named
+    }
+}
+
+/// The `series.csv` writer: `elapsed_s,series,value`, flushed per poll.
+pub struct SeriesWriter {
+    out: csv::Writer<File>,
+}
+
+impl SeriesWriter {
+    /// Creates `series.csv` in `dir`.
+    pub fn create(dir: &Path) -> anyhow::Result<SeriesWriter> {
+        let path = dir.join(SERIES_CSV);
+        let file = File::create(&path)
+            .with_context(|| format!("could not create '{}'", path.display()))?;
+        let mut out = csv::Writer::from_writer(file);
+        out.write_record(["elapsed_s", "series", "value"])?;
+        out.flush()?;
+        Ok(SeriesWriter { out })
+    }
+
+    /// Appends one poll's values.
+    pub fn write(&mut self, elapsed_s: f64, values: &[(String, f64)]) -> anyhow::Result<()> {
+        for (name, value) in values {
+            self.out
+                .write_record([format!("{elapsed_s:.3}"), name.clone(), format!("{value}")])?;
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+/// The per-series file of a Prometheus run.
+pub const SERIES_CSV: &str = "series.csv";
+
+/// The live probe: one instant query per tick.
+pub struct PrometheusProbe {
+    client: Client,
+    query: String,
+    runtime: tokio::runtime::Handle,
+    tracker: Tracker,
+    writer: SeriesWriter,
+    pending: Named,
+    events: Vec<SourceEvent>,
+}
+
+impl PrometheusProbe {
+    /// A probe asking `query` of `client`, writing `series.csv` in `dir`;
+    /// requests run on `runtime`.
+    pub fn new(
+        client: Client,
+        query: String,
+        runtime: tokio::runtime::Handle,
+        dir: &Path,
+    ) -> anyhow::Result<PrometheusProbe> {
+        Ok(PrometheusProbe {
+            client,
+            query,
+            runtime,
+            tracker: Tracker::default(),
+            writer: SeriesWriter::create(dir)?,
+            pending: Named::default(),
+            events: Vec::new(),
+        })
+    }
+}
+
+/// The fleet's sample of one named answer.
+pub fn fleet_sample(values: &[(String, f64)]) -> Sample {
+    Sample {
+        processes: values.len() as u32,
+        rss_bytes: values.iter().map(|(_, v)| v.max(0.0)).sum::<f64>().round() as u64,
+        ..Sample::default()
+    }
+}
+
+impl Probe for PrometheusProbe {
+    fn read(&mut self, _tree: &Tree, _want: Want) -> Result<Sample, ProbeError> {
+        let answer = self
+            .runtime
+            .block_on(self.client.instant(&self.query))
+            .map_err(|e| ProbeError::Other(format!("{e:#}")))?;
+        if answer.is_empty() {
+            let why =
+                "the query answered no series (not scraped yet, or the selector matches nothing)";
+            // Before the first answer the target may not be scraped yet;
+            // afterwards, an empty answer is a failed reading.
+            return Err(if self.tracker.polls == 0 {
+                ProbeError::NotYet(why.into())
+            } else {
+                // Every series missed this poll: a restart shows as such.
+                self.tracker.polls += 1;
+                ProbeError::Other(why.into())
+            });
+        }
+        self.pending = self.tracker.observe(answer);
+        Ok(fleet_sample(&self.pending.values))
+    }
+
+    fn unavailable(&self) -> &'static [&'static str] {
+        &[
+            "pss_bytes",
+            "anon_bytes",
+            "swap_bytes",
+            "fds",
+            "threads",
+            "cpu_percent",
+        ]
+    }
+
+    fn record(&mut self, elapsed_s: f64) -> anyhow::Result<()> {
+        let named = std::mem::take(&mut self.pending);
+        for (series, what) in named.events {
+            tracing::info!("{series}: {what}");
+            self.events.push(SourceEvent {
+                elapsed_s,
+                series,
+                what,
+            });
+        }
+        self.writer.write(elapsed_s, &named.values)
+    }
+
+    fn events(&mut self) -> Vec<SourceEvent> {
+        std::mem::take(&mut self.events)
+    }
+}
+
+/// Writes a past window as a run folder's `samples.csv` and `series.csv`
+/// (elapsed from `start`); returns the events and how many polls had an
+/// answer.
+pub fn write_range(
+    dir: &Path,
+    series: Vec<(Labels, Vec<(f64, f64)>)>,
+    start: f64,
+    end: f64,
+    step: Duration,
+) -> anyhow::Result<(Vec<SourceEvent>, u64)> {
+    let path = dir.join("samples.csv");
+    let file =
+        File::create(&path).with_context(|| format!("could not create '{}'", path.display()))?;
+    let mut samples = csv::Writer::from_writer(file);
+    let mut writer = SeriesWriter::create(dir)?;
+    let mut tracker = Tracker::default();
+    let mut cursors = vec![0usize; series.len()];
+    let mut events = Vec::new();
+    let mut rows = 0;
+    let step_s = step.as_secs_f64().max(0.001);
+    let ticks = ((end - start) / step_s).floor().max(0.0) as u64;
+    for k in 0..=ticks {
+        let t = start + k as f64 * step_s;
+        let mut answer = Vec::new();
+        for (i, (labels, values)) in series.iter().enumerate() {
+            let c = &mut cursors[i];
+            while *c < values.len() && values[*c].0 < t - step_s / 2.0 {
+                *c += 1;
+            }
+            if let Some(&(ts, v)) = values.get(*c) {
+                if (ts - t).abs() <= step_s / 2.0 {
+                    answer.push((labels.clone(), v));
+                }
+            }
+        }
+        if answer.is_empty() {
+            // Nothing answered at this step: the tracker sees the gap.
+            tracker.polls += 1;
+            continue;
+        }
+        let named = tracker.observe(answer);
+        let elapsed_s = t - start;
+        let mut sample = fleet_sample(&named.values);
+        sample.elapsed_s = elapsed_s;
+        sample.unix_time_s = t;
+        samples.serialize(&sample)?;
+        writer.write(elapsed_s, &named.values)?;
+        rows += 1;
+        events.extend(named.events.into_iter().map(|(series, what)| SourceEvent {
+            elapsed_s,
+            series,
+            what,
+        }));
+    }
+    samples.flush()?;
+    Ok((events, rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> Labels {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn series_are_named_by_their_stable_labels() {
+        let mut t = Tracker::default();
+        let a = labels(&[
+            ("__name__", "m"),
+            ("pod", "api-1"),
+            ("instance", "10.0.0.1:80"),
+        ]);
+        let b = labels(&[
+            ("__name__", "m"),
+            ("pod", "api-2"),
+            ("instance", "10.0.0.2:80"),
+        ]);
+        let n = t.observe(vec![(a.clone(), 1.0), (b.clone(), 2.0)]);
+        assert_eq!(
+            n.values,
+            vec![
+                ("pod=api-1".to_string(), 1.0),
+                ("pod=api-2".to_string(), 2.0)
+            ]
+        );
+        assert!(n.events.is_empty());
+        let n = t.observe(vec![(a, 3.0), (b, 4.0)]);
+        assert_eq!(n.values[1], ("pod=api-2".to_string(), 4.0));
+    }
+
+    #[test]
+    fn a_restart_starts_a_new_series_and_is_an_event() {
+        let mut t = Tracker::default();
+        let first = labels(&[("pod", "api-1"), ("container_id", "aaa")]);
+        let second = labels(&[("pod", "api-1"), ("container_id", "bbb")]);
+        t.observe(vec![(first.clone(), 100.0)]);
+        let n = t.observe(vec![(second, 10.0)]);
+        assert_eq!(n.values, vec![("pod=api-1 #2".to_string(), 10.0)]);
+        assert_eq!(n.events[0].1, "restart: new container labels");
+        // Missing from one answer, then back: a new series too.
+        let job = labels(&[("job", "demo"), ("instance", "127.0.0.1:1")]);
+        let mut t = Tracker::default();
+        t.observe(vec![(job.clone(), 1.0)]);
+        t.observe(vec![]);
+        let n = t.observe(vec![(job, 1.0)]);
+        assert_eq!(n.values[0].0, "instance=127.0.0.1:1,job=demo #2");
+        assert!(
+            n.events[0].1.contains("after 1 missed poll"),
+            "{:?}",
+            n.events
+        );
+    }
+
+    #[test]
+    fn series_beyond_the_bound_are_left_out_once() {
+        let mut t = Tracker::default();
+        let answer: Vec<(Labels, f64)> = (0..MAX_SERIES + 5)
+            .map(|i| (labels(&[("pod", &format!("p{i}"))]), 1.0))
+            .collect();
+        let n = t.observe(answer);
+        assert_eq!(n.values.len(), MAX_SERIES);
+        assert_eq!(n.events.len(), 1);
+    }
+
+    #[test]
+    fn answers_parse_and_odd_values_are_skipped() {
+        let v: Vec<VectorItem> = serde_json::from_str(
+            r#"[{"metric":{"job":"a"},"value":[1700000000.5,"123"]},{"metric":{},"value":[1,"NaN"]}]"#,
+        )
+        .unwrap();
+        let kept: Vec<f64> = v.iter().filter_map(|i| number(&i.value.1)).collect();
+        assert_eq!(kept, vec![123.0]);
+    }
+}

@@ -1,0 +1,151 @@
+//! Judging each series of a many-series source (the replicas a
+//! Prometheus query answers for) and the fleet, into one verdict.
+//!
+//! Each series in `series.csv` is judged with the same estimator and
+//! limit as a process tree, on its own clock (a replica that restarted
+//! has its own warm-up), streamed with one bounded analyser per series.
+//! A series is *counted* in the run's verdict when it has a growth
+//! estimate and covers at least half of the fleet's judged window; a
+//! shorter one (a replica that restarted late) is listed, not counted,
+//! so one restart does not make a night's run inconclusive. The run's
+//! verdict is the worst of the counted series and of the fleet sum, which
+//! is judged against the limit times the number of series answering at
+//! the end (replicas each within the limit pass together).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{Analyzer, Criteria, Judgement, Verdict};
+
+/// At most this many series are judged (a file edited to hold more keeps
+/// memory bounded).
+const MAX_JUDGED: usize = super::prometheus::MAX_SERIES;
+
+/// One series, judged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesJudgement {
+    /// Its name (labels, `#N` after a restart).
+    pub name: String,
+    /// First and last seen, seconds since the run's start.
+    pub first_s: f64,
+    /// Last seen.
+    pub last_s: f64,
+    /// Readings.
+    pub samples: u64,
+    /// Its last value, bytes.
+    pub last_bytes: f64,
+    /// Slope, bytes per hour, when it could be fitted.
+    pub slope_bytes_per_hour: Option<f64>,
+    /// 95% interval.
+    pub ci95_bytes_per_hour: Option<[f64; 2]>,
+    /// Its own verdict.
+    pub verdict: Verdict,
+    /// Whether it counts in the run's verdict.
+    pub counted: bool,
+}
+
+struct Running {
+    name: String,
+    first_s: f64,
+    last_s: f64,
+    last: f64,
+    analyzer: Analyzer,
+}
+
+/// Judges every series of `series.csv` (`path`) with `criteria`; counts
+/// those covering at least half of `fleet_window_s`.
+pub fn judge(
+    path: &Path,
+    criteria: &Criteria,
+    fleet_window_s: f64,
+) -> anyhow::Result<Vec<SeriesJudgement>> {
+    let mut running: Vec<Running> = Vec::new();
+    crate::breakdown::read_breakdown(path, |t, name, v| {
+        let i = match running.iter().position(|r| r.name == name) {
+            Some(i) => i,
+            None if running.len() < MAX_JUDGED => {
+                running.push(Running {
+                    name: name.to_string(),
+                    first_s: t,
+                    last_s: t,
+                    last: v,
+                    analyzer: Analyzer::new(criteria.clone()),
+                });
+                running.len() - 1
+            }
+            None => return,
+        };
+        let r = &mut running[i];
+        r.last_s = t;
+        r.last = v;
+        r.analyzer.observe(t - r.first_s, Some(v), None);
+    })?;
+    Ok(running
+        .into_iter()
+        .map(|r| {
+            let j = r.analyzer.judge();
+            let judged_s = j.last_elapsed_s - j.warmup_s;
+            let counted = j.growth.is_some() && judged_s >= fleet_window_s / 2.0;
+            SeriesJudgement {
+                name: r.name,
+                first_s: r.first_s,
+                last_s: r.last_s,
+                samples: j.samples,
+                last_bytes: r.last,
+                slope_bytes_per_hour: j.growth.as_ref().map(|g| g.slope_bytes_per_hour),
+                ci95_bytes_per_hour: j.growth.as_ref().map(|g| g.ci95_bytes_per_hour),
+                verdict: j.verdict,
+                counted,
+            }
+        })
+        .collect())
+}
+
+/// How many series answered at the end: those last seen within a second
+/// of the latest.
+pub fn answering_at_end(series: &[SeriesJudgement]) -> usize {
+    let end = series.iter().map(|s| s.last_s).fold(f64::MIN, f64::max);
+    series.iter().filter(|s| s.last_s >= end - 1.0).count()
+}
+
+fn rank(v: Verdict) -> u8 {
+    match v {
+        Verdict::Pass => 0,
+        Verdict::Inconclusive => 1,
+        Verdict::Fail => 2,
+    }
+}
+
+/// Folds the counted series into the fleet's judgement: the worst verdict,
+/// with a reason naming each series that is not a pass.
+pub fn combine(fleet: &mut Judgement, series: &[SeriesJudgement], rate: impl Fn(f64) -> String) {
+    let mut worst = fleet.verdict;
+    for s in series.iter().filter(|s| s.counted) {
+        if rank(s.verdict) > rank(worst) {
+            worst = s.verdict;
+        }
+        let interval = s
+            .ci95_bytes_per_hour
+            .map(|[lo, hi]| format!(" (95% CI {} … {})", rate(lo), rate(hi)))
+            .unwrap_or_default();
+        match s.verdict {
+            Verdict::Fail => fleet.reasons.push(format!(
+                "series {}: growth above the limit: {}{interval}",
+                s.name,
+                rate(s.slope_bytes_per_hour.unwrap_or(0.0))
+            )),
+            Verdict::Inconclusive => fleet
+                .reasons
+                .push(format!("series {}: the data cannot tell{interval}", s.name)),
+            Verdict::Pass => {}
+        }
+    }
+    let uncounted = series.iter().filter(|s| !s.counted).count();
+    if uncounted > 0 {
+        fleet.reasons.push(format!(
+            "{uncounted} series too short to judge alone (under half the judged window): listed, not counted"
+        ));
+    }
+    fleet.verdict = worst;
+}
