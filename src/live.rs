@@ -75,12 +75,14 @@ pub(crate) fn outlook(j: &Judgement, limit_bph: f64, warmup_s: f64, duration_s: 
     } else {
         (slope - lo, slope - limit_bph, Verdict::Fail)
     };
-    let judged = elapsed - warmup_s;
+    // The window the judgement itself used (with `--warmup auto`, the
+    // warm-up it found), so the projection is of the same fit.
+    let judged = elapsed - j.warmup_s;
     if gap <= 0.0 || half_width <= 0.0 || judged <= 0.0 {
         return Outlook::Unknown;
     }
     let needed = judged * (half_width / gap).powf(2.0 / 3.0);
-    if warmup_s + needed > duration_s {
+    if j.warmup_s + needed > duration_s {
         Outlook::NotByTheEnd
     } else {
         Outlook::DecidesIn((needed - judged).max(0.0), heading)
@@ -154,6 +156,10 @@ impl Status<'_> {
                 "fail: RSS ceiling crossed".into()
             }
             Outlook::Decided(verdict) => format!("{verdict} so far"),
+            // Close to the end, no promise beyond it.
+            Outlook::DecidesIn(_, heading) if self.duration_s - self.elapsed_s < 60.0 => {
+                format!("inconclusive so far, heading for {heading} before the end")
+            }
             // Early estimates are rough: under a minute reads as such.
             Outlook::DecidesIn(left, heading) if left < 60.0 => {
                 format!("inconclusive so far, heading for {heading} within ~1m")
@@ -442,7 +448,7 @@ mod tests {
             peak_rss_bytes: Some(2e8 as u64),
             peak_rss_elapsed_s: Some(400.0),
             last_elapsed_s: elapsed,
-            warmup_s: 30.0,
+            warmup_s: 60.0,
             ceiling_crossed: false,
         }
     }
@@ -490,6 +496,17 @@ mod tests {
         ));
         // Needs more time than the run has.
         assert_eq!(outlook(&j, limit, 60.0, 700.0), Outlook::NotByTheEnd);
+        // The projection counts from the warm-up the judgement used (found
+        // in the data with `--warmup auto`), not the planned one.
+        let mut found = j.clone();
+        found.warmup_s = 300.0;
+        match outlook(&found, limit, 60.0, 3600.0) {
+            Outlook::DecidesIn(left, Verdict::Fail) => {
+                // 300 s judged × 2^(2/3) ≈ 476 s: ~176 s more.
+                assert!((left - 176.2).abs() < 1.0, "{left}")
+            }
+            other => panic!("{other:?}"),
+        }
         // On the limit: no estimate.
         let j = judgement(600.0, limit, [0.0, 2.0 * limit], Verdict::Inconclusive);
         assert_eq!(outlook(&j, limit, 60.0, 3600.0), Outlook::Unknown);
@@ -500,6 +517,45 @@ mod tests {
             outlook(&j, limit, 60.0, 3600.0),
             Outlook::Decided(Verdict::Fail)
         );
+    }
+
+    #[test]
+    fn near_the_end_the_outlook_promises_nothing_beyond_it() {
+        let limit = Rate::parse("10MB/h").unwrap();
+        // Heading for fail in ~60 s, with 15 s of the run left.
+        let view = Snapshot {
+            metric: Metric::Anon,
+            metric_bytes: Some(1),
+            rss_bytes: 1,
+            processes: 1,
+            judgement: judgement(
+                45.0,
+                30.0 * MB,
+                [5.0 * MB, 55.0 * MB],
+                Verdict::Inconclusive,
+            ),
+        };
+        let status = Status {
+            elapsed_s: 45.0,
+            duration_s: 60.0,
+            warmup_s: 20.0,
+            limit: &limit,
+            sampler: Some(&view),
+            load: &[],
+        };
+        let mut early = view.judgement.clone();
+        early.warmup_s = 20.0;
+        let view = Snapshot {
+            judgement: early,
+            ..view
+        };
+        let status = Status {
+            sampler: Some(&view),
+            ..status
+        };
+        let line = status.verdict_line();
+        assert!(line.ends_with("heading for fail before the end"), "{line}");
+        assert!(!line.contains("~1m"), "{line}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::path::Path;
 use anyhow::anyhow;
 use plotters::prelude::*;
 
-use super::charts::{legend, mesh, render_both, TimeAxis, FAMILY};
+use super::charts::{legend, mesh, render_both, Corners, TimeAxis, FAMILY};
 use super::Summary;
 use crate::analysis::attribution::{process_label, CLASSES};
 use crate::analysis::Metric;
@@ -153,6 +153,10 @@ fn draw_panels<DB: DrawingBackend>(
         .build_cartesian_2d(0.0..x_max, 0.0..y_top)
         .map_err(err)?;
     mesh(&mut chart, axis, "MB", 15).map_err(err)?;
+    let mut corners = Corners::new((0.0, x_max), (0.0, y_top));
+    if let Some(top) = stacked.iter().rev().find(|s| !s.is_empty()) {
+        corners.add_filled(top.iter().copied());
+    }
     for k in (0..stacked.len()).rev() {
         if stacked[k].is_empty() {
             continue;
@@ -168,7 +172,8 @@ fn draw_panels<DB: DrawingBackend>(
             .label(CLASSES[k])
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled()));
     }
-    legend(&mut chart, 15).map_err(err)?;
+    let classes = stacked.iter().filter(|s| !s.is_empty()).count();
+    legend(&mut chart, 15, &corners, classes, 10).map_err(err)?;
 
     let y_max = processes
         .iter()
@@ -185,6 +190,10 @@ fn draw_panels<DB: DrawingBackend>(
         .build_cartesian_2d(0.0..x_max, 0.0..y_max)
         .map_err(err)?;
     mesh(&mut chart, axis, "MB", 15).map_err(err)?;
+    let mut corners = Corners::new((0.0, x_max), (0.0, y_max));
+    for points in processes {
+        corners.add(points.iter().copied());
+    }
     for (k, (points, (_, _, label))) in processes.iter().zip(drawn).enumerate() {
         if points.is_empty() {
             continue;
@@ -209,6 +218,13 @@ fn draw_panels<DB: DrawingBackend>(
             .label(label.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
     }
-    legend(&mut chart, 15).map_err(err)?;
+    let shown: Vec<usize> = processes
+        .iter()
+        .zip(drawn)
+        .filter(|(p, _)| !p.is_empty())
+        .map(|(_, (_, _, label))| label.chars().count())
+        .collect();
+    let longest = shown.iter().copied().max().unwrap_or(0);
+    legend(&mut chart, 15, &corners, shown.len(), longest).map_err(err)?;
     Ok(())
 }

@@ -29,6 +29,10 @@ pub(super) const FAMILY: &str = "sans-serif";
 pub(crate) const WIDTH: u32 = 1200;
 /// Chart height in pixels.
 pub(crate) const HEIGHT: u32 = 1000;
+/// The narrow rendering of the same chart, for phones (inlined in
+/// `report.html` beside the wide one; CSS shows one or the other): its
+/// text stays legible when scaled to a 360–420 px screen.
+pub(crate) const NARROW: (u32, u32) = (440, 1100);
 /// Pixel columns the series are decimated to.
 pub(crate) const COLUMNS: usize = 1100;
 
@@ -106,17 +110,33 @@ fn check_chartable(series: &RunSeries) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes `memory.png` and `memory.svg` into `dir`; returns the SVG text
-/// (for `report.html` to inline).
-pub(crate) fn write(dir: &Path, summary: &Summary, series: &RunSeries) -> anyhow::Result<String> {
+/// The memory chart as SVG text, wide and narrow, for `report.html`.
+pub(crate) struct ChartSvg {
+    /// At [`WIDTH`] × [`HEIGHT`], as in `memory.svg`.
+    pub wide: String,
+    /// At [`NARROW`], for phones.
+    pub narrow: String,
+}
+
+/// Writes `memory.png` and `memory.svg` into `dir`; returns the SVG text,
+/// wide and narrow (for `report.html` to inline).
+pub(crate) fn write(dir: &Path, summary: &Summary, series: &RunSeries) -> anyhow::Result<ChartSvg> {
     check_chartable(series)?;
-    render_both(
+    let wide = render_both(
         dir,
         "memory",
         (WIDTH, HEIGHT),
         |root| draw(root, summary, series, Raster::Bitmap),
         |root| draw(root, summary, series, Raster::Vector),
-    )
+    )?;
+    let mut narrow = String::new();
+    {
+        let root = SVGBackend::with_string(&mut narrow, NARROW).into_drawing_area();
+        draw(&root, summary, series, Raster::Vector)?;
+        root.present()
+            .map_err(|e| anyhow!("could not draw the narrow chart: {e}"))?;
+    }
+    Ok(ChartSvg { wide, narrow })
 }
 
 /// Draws one chart twice, into `<stem>.png` and `<stem>.svg`, and returns
@@ -173,7 +193,8 @@ fn draw<DB: DrawingBackend>(
     root.fill(&WHITE).map_err(err)?;
     let axis = TimeAxis::for_span(series.span_s.max(1.0));
     let x_max = series.span_s.max(1.0) / axis.divisor;
-    let (top, rest) = root.split_vertically(HEIGHT / 2);
+    let (_, height) = root.dim_in_pixel();
+    let (top, rest) = root.split_vertically(height / 2);
     let lower = rest.split_evenly((3, 1));
 
     memory_panel(&top, s, series, axis, x_max, raster).map_err(err)?;
@@ -254,22 +275,66 @@ fn memory_panel<DB: DrawingBackend>(
         (y_lo, y_hi) = (0.0, 1.0);
     }
     let pad = ((y_hi - y_lo) * 0.1).max(0.5e6);
-    let (y_lo, y_hi) = (((y_lo - pad) / mb).max(0.0), (y_hi + pad) / mb);
-
-    let title = format!(
-        "Memory: {} {}",
-        s.verdict.to_string().to_uppercase(),
-        s.growth
-            .as_ref()
-            .map_or(String::new(), |g| format!("— {}", g.display))
+    let (y_lo, mut y_hi) = (((y_lo - pad) / mb).max(0.0), (y_hi + pad) / mb);
+    // When the lines leave no corner free for the legend, headroom above
+    // them holds it (a growing line leaves the upper left free, and the
+    // scale is kept tight).
+    let entries = 1
+        + lines.len()
+        + if s.growth.is_some() { 3 } else { 0 }
+        + usize::from(s.max_rss_bytes.is_some());
+    let longest = if s.growth.is_some() {
+        30
+    } else {
+        lines
+            .iter()
+            .map(|(l, _)| l.chars().count())
+            .max()
+            .unwrap_or(8)
+            .max(15)
+    };
+    let (area_w, area_h) = area.dim_in_pixel();
+    let share = legend_share(
+        entries,
+        longest,
+        13,
+        (
+            f64::from(area_w.saturating_sub(94)),
+            f64::from(area_h.saturating_sub(82)),
+        ),
     );
+    let mut tentative = Corners::new((0.0, x_max), (y_lo, y_hi));
+    for (_, d) in &lines {
+        tentative.add(
+            d.points()
+                .into_iter()
+                .map(|(t, y)| (t / axis.divisor, y / mb)),
+        );
+    }
+    if tentative.least(share) > 0 {
+        y_hi = y_lo + (y_hi - y_lo) / (1.0 - share.1.min(0.5));
+    }
+
+    // A narrow drawing (phones) gets a shorter, smaller title: the page
+    // says the rest right above it.
+    let narrow = area_w < 800;
+    let verdict = s.verdict.to_string().to_uppercase();
+    let title = match (&s.growth, narrow) {
+        (Some(g), false) => format!("Memory: {verdict} — {}", g.display),
+        (Some(g), true) => format!(
+            "Memory: {verdict}, {}",
+            s.threshold.unit.format(g.slope_bytes_per_hour)
+        ),
+        (None, _) => format!("Memory: {verdict}"),
+    };
     let mut chart = ChartBuilder::on(area)
-        .caption(title, (FAMILY, 22))
+        .caption(title, (FAMILY, if narrow { 18 } else { 22 }))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(70)
         .build_cartesian_2d(0f64..x_max, y_lo..y_hi)?;
     mesh(&mut chart, axis, "MB", 14)?;
+    let mut corners = Corners::new((0.0, x_max), (y_lo, y_hi));
 
     let warm = s.warmup_s / axis.divisor;
     chart
@@ -296,6 +361,7 @@ fn memory_panel<DB: DrawingBackend>(
             .into_iter()
             .map(|(t, y)| (t / axis.divisor, y / mb))
             .collect();
+        corners.add(pts.iter().copied());
         chart
             .draw_series(line(
                 pts,
@@ -327,6 +393,10 @@ fn memory_panel<DB: DrawingBackend>(
                 Rectangle::new([(x, y - 5), (x + 18, y + 5)], red.mix(0.2).filled())
             });
         let slope = g.slope_bytes_per_hour;
+        corners.add((0..=20).map(|k| {
+            let t = t0 + (t1 - t0) * f64::from(k) / 20.0;
+            (t / axis.divisor, at(slope, t))
+        }));
         chart
             .draw_series(LineSeries::new(
                 [t0, t1].map(|t| (t / axis.divisor, at(slope, t))),
@@ -370,7 +440,7 @@ fn memory_panel<DB: DrawingBackend>(
                     + PathElement::new(vec![(16, 0), (18, 0)], style)
             });
     }
-    legend(&mut chart, 13)?;
+    legend(&mut chart, 13, &corners, entries, longest)?;
     Ok(())
 }
 
@@ -405,7 +475,15 @@ fn small_panel<DB: DrawingBackend>(
         .iter()
         .filter_map(|(_, d)| d.range())
         .fold(0.0f64, |m, (_, hi)| m.max(hi));
-    let y_hi = if y_hi > 0.0 { y_hi * 1.15 } else { 1.0 };
+    // Headroom for the legend above the lines (the panel is short: a
+    // legend in any corner would hide a line along its top or bottom).
+    let plot_h = (f64::from(area.dim_in_pixel().1) - 70.0).max(40.0);
+    let legend_share = ((lines.len() as f64 * 18.0 + 20.0) / plot_h).min(0.55);
+    let y_hi = if y_hi > 0.0 {
+        y_hi * 1.05 / (1.0 - legend_share)
+    } else {
+        1.0
+    };
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FAMILY, 16))
         .margin(8)
@@ -413,6 +491,7 @@ fn small_panel<DB: DrawingBackend>(
         .y_label_area_size(70)
         .build_cartesian_2d(0f64..x_max, 0f64..y_hi)?;
     mesh(&mut chart, axis, unit, 12)?;
+    let mut corners = Corners::new((0.0, x_max), (0.0, y_hi));
     for (i, (label, d)) in lines.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         let pts: Vec<(f64, f64)> = d
@@ -420,12 +499,18 @@ fn small_panel<DB: DrawingBackend>(
             .into_iter()
             .map(|(t, y)| (t / axis.divisor, y))
             .collect();
+        corners.add(pts.iter().copied());
         chart
             .draw_series(LineSeries::new(pts, color))?
             .label(label.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
     }
-    legend(&mut chart, 12)?;
+    let longest = lines
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0);
+    legend(&mut chart, 12, &corners, lines.len(), longest)?;
     Ok(())
 }
 
@@ -482,6 +567,10 @@ fn draw_comparison<DB: DrawingBackend>(
         )
         .map_err(err)?;
     mesh(&mut chart, axis, "MB", 14).map_err(err)?;
+    let mut corners = Corners::new(
+        (0.0, span / axis.divisor),
+        (((lo - pad) / 1e6).max(0.0), (hi + pad) / 1e6),
+    );
     for (i, (label, d)) in lines.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         let pts: Vec<(f64, f64)> = d
@@ -489,13 +578,19 @@ fn draw_comparison<DB: DrawingBackend>(
             .into_iter()
             .map(|(t, y)| (t / axis.divisor, y / 1e6))
             .collect();
+        corners.add(pts.iter().copied());
         chart
             .draw_series(line(pts, color.stroke_width(2), raster))
             .map_err(err)?
             .label(*label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
     }
-    legend(&mut chart, 13).map_err(err)?;
+    let longest = lines
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0);
+    legend(&mut chart, 13, &corners, lines.len(), longest).map_err(err)?;
     Ok(())
 }
 
@@ -507,8 +602,11 @@ pub(super) fn mesh<'a, DB: DrawingBackend + 'a>(
     unit: &str,
     font_size: u32,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    // About one time label per 70 px, so a narrow chart's do not collide.
+    let (width, _) = chart.plotting_area().dim_in_pixel();
     chart
         .configure_mesh()
+        .x_labels((width / 70).clamp(5, 14) as usize)
         .x_desc(axis.label)
         .y_desc(unit)
         .x_label_formatter(&|v| tick_time(*v * axis.divisor))
@@ -589,14 +687,115 @@ fn line(
     }
 }
 
-/// The legend box, upper left, on every panel.
+/// A panel's data, kept (as shares of the axes) to count how much of it
+/// each corner's legend box would hide, so the legend goes where it hides
+/// the least (a growing line leaves the upper left empty, a flat high one
+/// the lower corners). Bounded: the lines are already decimated to the
+/// chart's pixel columns.
+pub(super) struct Corners {
+    x: (f64, f64),
+    y: (f64, f64),
+    points: Vec<(f64, f64)>,
+}
+
+impl Corners {
+    /// For a panel spanning `x` and `y` in data coordinates.
+    pub(super) fn new(x: (f64, f64), y: (f64, f64)) -> Corners {
+        Corners {
+            x,
+            y,
+            points: Vec::new(),
+        }
+    }
+
+    /// Keeps the points of a line.
+    pub(super) fn add(&mut self, points: impl IntoIterator<Item = (f64, f64)>) {
+        let share = |(lo, hi): (f64, f64), v: f64| {
+            if hi > lo {
+                (v - lo) / (hi - lo)
+            } else {
+                0.5
+            }
+        };
+        let (x, y) = (self.x, self.y);
+        self.points
+            .extend(points.into_iter().map(|(a, b)| (share(x, a), share(y, b))));
+    }
+
+    /// Keeps a filled area from the axis up to each point.
+    pub(super) fn add_filled(&mut self, points: impl IntoIterator<Item = (f64, f64)>) {
+        let floor = self.y.0;
+        for (x, y) in points {
+            self.add((0..=8).map(|k| (x, floor + (y - floor) * f64::from(k) / 8.0)));
+        }
+    }
+
+    /// The fewest points any corner's box of `share` holds.
+    pub(super) fn least(&self, share: (f64, f64)) -> usize {
+        self.counts(share)
+            .into_iter()
+            .map(|(_, n)| n)
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// The corner whose box of `share` (width, height, as shares of the
+    /// plot) holds the fewest points (upper left on a tie).
+    pub(super) fn emptiest(&self, share: (f64, f64)) -> SeriesLabelPosition {
+        let corners = self.counts(share);
+        let best = (0..4).min_by_key(|&k| corners[k].1).unwrap_or(0);
+        corners[best].0.clone()
+    }
+
+    fn counts(&self, share: (f64, f64)) -> [(SeriesLabelPosition, usize); 4] {
+        let (w, h) = share;
+        let count = |left: bool, upper: bool| {
+            self.points
+                .iter()
+                .filter(|(x, y)| {
+                    let in_x = if left { *x <= w } else { *x >= 1.0 - w };
+                    let in_y = if upper { *y >= 1.0 - h } else { *y <= h };
+                    in_x && in_y
+                })
+                .count()
+        };
+        [
+            (SeriesLabelPosition::UpperLeft, count(true, true)),
+            (SeriesLabelPosition::UpperRight, count(false, true)),
+            (SeriesLabelPosition::LowerLeft, count(true, false)),
+            (SeriesLabelPosition::LowerRight, count(false, false)),
+        ]
+    }
+}
+
+/// The share of a plot of `plot` pixels (width, height) a legend of
+/// `entries` rows, the `longest` label (characters) at `font_size`, takes:
+/// a row per entry, the swatch, the text and the box's padding.
+fn legend_share(entries: usize, longest: usize, font_size: u32, plot: (f64, f64)) -> (f64, f64) {
+    let font = f64::from(font_size);
+    let box_w = 40.0 + longest as f64 * font * 0.6 + 10.0;
+    let box_h = entries as f64 * (font + 6.0) + 20.0;
+    (
+        (box_w / plot.0.max(1.0)).min(1.0),
+        (box_h / plot.1.max(1.0)).min(1.0),
+    )
+}
+
+/// The legend box, in the corner of the panel where it hides the least
+/// data: its size estimated from its `entries` and `longest` label (in
+/// characters) at `font_size`.
 pub(super) fn legend<'a, DB: DrawingBackend + 'a>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
     font_size: u32,
+    corners: &Corners,
+    entries: usize,
+    longest: usize,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let (w, h) = chart.plotting_area().dim_in_pixel();
+    let share = legend_share(entries, longest, font_size, (f64::from(w), f64::from(h)));
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(corners.emptiest(share))
         .label_font((FAMILY, font_size))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.4))
@@ -605,7 +804,43 @@ pub(super) fn legend<'a, DB: DrawingBackend + 'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::tick_time;
+    use super::{tick_time, Corners};
+    use plotters::prelude::SeriesLabelPosition;
+
+    #[test]
+    fn the_legend_goes_where_the_data_is_not() {
+        fn line(f: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
+            (0..=100).map(|k| (f64::from(k), f(f64::from(k)))).collect()
+        }
+        let share = (0.4, 0.4);
+        // Growing from the lower left to the upper right: upper left free.
+        let mut c = Corners::new((0.0, 100.0), (0.0, 100.0));
+        c.add(line(|x| x));
+        assert!(matches!(c.emptiest(share), SeriesLabelPosition::UpperLeft));
+        // Starts high and falls: the upper left holds data, the upper right not.
+        let mut c = Corners::new((0.0, 100.0), (0.0, 100.0));
+        c.add(line(|x| 100.0 - x));
+        assert!(matches!(c.emptiest(share), SeriesLabelPosition::UpperRight));
+        // Flat along the top: a lower corner.
+        let mut c = Corners::new((0.0, 100.0), (0.0, 100.0));
+        c.add(line(|_| 95.0));
+        assert!(matches!(c.emptiest(share), SeriesLabelPosition::LowerLeft));
+        // A filled area covers what is under it: high on the left, empty
+        // on the right, so the upper right.
+        let mut c = Corners::new((0.0, 100.0), (0.0, 100.0));
+        c.add_filled(line(|x| if x < 50.0 { 90.0 } else { 30.0 }));
+        assert!(matches!(c.emptiest(share), SeriesLabelPosition::UpperRight));
+        // A small box fits above a line that a large box would cover: a
+        // line at 25% along the bottom and one rising to 90% at the
+        // right leave the upper left free for a short, narrow legend.
+        let mut c = Corners::new((0.0, 100.0), (0.0, 100.0));
+        c.add(line(|_| 25.0));
+        c.add(line(|x| 40.0 + x / 2.0));
+        assert!(matches!(
+            c.emptiest((0.2, 0.2)),
+            SeriesLabelPosition::UpperLeft
+        ));
+    }
 
     #[test]
     fn time_ticks_read_as_times() {

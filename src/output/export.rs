@@ -46,7 +46,10 @@ pub(crate) fn write_all(
             .and_then(|series| charts::write(dir, s, &series))
             .context("could not draw the charts")
     } else {
-        Ok(String::new())
+        Ok(charts::ChartSvg {
+            wide: String::new(),
+            narrow: String::new(),
+        })
     };
     let where_chart = match run_folder {
         Some(folder) if s.samples > 1 => attribution_chart::write(dir, folder, s)
@@ -69,11 +72,16 @@ pub(crate) fn write_all(
     ]
     .into_iter()
     .filter(|f| dir.join(f).is_file())
-    .filter(|f| *f != "memory.png" || chart.as_ref().is_ok_and(|svg| !svg.is_empty()))
+    .filter(|f| *f != "memory.png" || chart.as_ref().is_ok_and(|svg| !svg.wide.is_empty()))
     .collect();
     let where_chart = where_chart.as_deref();
     let page = match &chart {
-        Ok(svg) if !svg.is_empty() => html::render_page(s, Chart::Svg(svg), where_chart, &files),
+        Ok(svg) if !svg.wide.is_empty() => html::render_page(
+            s,
+            Chart::Svg(&svg.wide, Some(&svg.narrow)),
+            where_chart,
+            &files,
+        ),
         Ok(_) => html::render_page(s, Chart::Missing("too few samples"), where_chart, &files),
         Err(e) => html::render_page(
             s,

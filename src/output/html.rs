@@ -40,13 +40,16 @@ td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}\
 .kv td{overflow-wrap:anywhere}.grid td,.grid th{white-space:nowrap}\
 th{background:#f3f3f3}td.n{text-align:right}pre{overflow-x:auto}\
 .chart{margin:1rem 0;overflow-x:auto}.chart svg{max-width:100%;height:auto}\
-@media (max-width:700px){.chart svg{max-width:none;width:960px}}";
+.chart .narrow{display:none}\
+@media (max-width:700px){.chart .wide{display:none}.chart .narrow{display:block}\
+.chart .only svg{max-width:none;width:960px}}";
 
 /// The chart part of the page: the SVG to inline, or why there is none.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Chart<'a> {
-    /// The memory chart, as SVG text.
-    Svg(&'a str),
+    /// The memory chart, as SVG text: wide, and narrow for phones when
+    /// drawn.
+    Svg(&'a str, Option<&'a str>),
     /// No chart, and why (too few samples, or drawing failed).
     Missing(&'a str),
 }
@@ -73,15 +76,24 @@ pub(crate) fn render_page(
     leaks_section(&mut o, &v);
     o.push_str("<h2>Memory over time</h2>");
     match chart {
-        Chart::Svg(svg) => {
+        Chart::Svg(svg, narrow) => {
+            // Phones get the narrow drawing (legible when scaled to the
+            // screen); without one, the wide one scrolls.
+            let inner = match narrow {
+                Some(n) => format!(
+                    "<div class=\"wide\">{}</div><div class=\"narrow\">{}</div>",
+                    strip_xml_declaration(svg),
+                    strip_xml_declaration(n)
+                ),
+                None => format!("<div class=\"only\">{}</div>", strip_xml_declaration(svg)),
+            };
             let _ = write!(
                 o,
-                "<figure class=\"chart\" role=\"img\" aria-label=\"{}\">{}</figure>",
+                "<figure class=\"chart\" role=\"img\" aria-label=\"{}\">{inner}</figure>",
                 escape(&format!(
                     "Memory over time: {} — {}",
                     v.verdict_word, v.headline
                 )),
-                strip_xml_declaration(svg)
             );
         }
         Chart::Missing(why) => {
@@ -323,7 +335,7 @@ fn where_section(o: &mut String, v: &ReportView<'_>, chart: Option<&str>) {
     if let Some(svg) = chart {
         let _ = write!(
             o,
-            "<figure class=\"chart\" role=\"img\" aria-label=\"{}\">{}</figure>",
+            "<figure class=\"chart\" role=\"img\" aria-label=\"{}\"><div class=\"only\">{}</div></figure>",
             escape(&format!(
                 "Memory by class, stacked, and each process: {}",
                 w.headline

@@ -272,8 +272,10 @@ pub struct GrowthSummary {
     pub samples_per_block: u32,
     /// The slope's variance relative to independent noise of the same size.
     pub variance_inflation: f64,
-    /// The noise model the data selected: `stationary` or `random_walk`.
-    pub noise: NoiseModel,
+    /// The noise model the data selected: `stationary` or `random_walk`
+    /// (absent in summaries written before memsoak chose one).
+    #[serde(default)]
+    pub noise: Option<NoiseModel>,
     /// The method, with citations.
     pub method: String,
 }
@@ -316,7 +318,7 @@ impl GrowthSummary {
             blocks: g.blocks,
             samples_per_block: g.samples_per_block,
             variance_inflation: g.variance_inflation,
-            noise: g.noise,
+            noise: Some(g.noise),
             method: METHOD.into(),
         }
     }

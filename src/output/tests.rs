@@ -293,3 +293,22 @@ fn control_characters_keep_junit_valid_xml_and_markdown_free_of_html() {
     assert!(md.contains("bad name &lt;script&gt;"), "{md}");
     assert!(!md.contains("<script>"), "{md}");
 }
+
+#[test]
+fn a_summary_written_by_an_earlier_memsoak_still_loads() {
+    // Fields added later (the noise model, the found warm-up, the memory
+    // source) are absent from older run folders: `memsoak report` and
+    // `compare` must still read them.
+    let mut v = serde_json::to_value(full()).unwrap();
+    v["growth"].as_object_mut().unwrap().remove("noise");
+    for field in ["warmup_auto", "source", "attribution", "leaks"] {
+        v.as_object_mut().unwrap().remove(field);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("summary.json");
+    std::fs::write(&path, v.to_string()).unwrap();
+    let s = Summary::load(&path).unwrap();
+    assert_eq!(s.growth.unwrap().noise, None);
+    assert!(!s.warmup_auto);
+    assert!(s.source.is_none());
+}
