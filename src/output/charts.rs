@@ -607,6 +607,9 @@ pub(super) fn mesh<'a, DB: DrawingBackend + 'a>(
     chart
         .configure_mesh()
         .x_labels((width / 70).clamp(5, 14) as usize)
+        // One light line between labelled ones: a denser grid greys a
+        // short panel over, as if it were all warm-up.
+        .max_light_lines(1)
         .x_desc(axis.label)
         .y_desc(unit)
         .x_label_formatter(&|v| tick_time(*v * axis.divisor))
