@@ -208,6 +208,12 @@ pub fn connection(spec: &PrometheusSpec) -> anyhow::Result<prometheus::Connectio
                 spec.url
             )
         })?;
+    if url.scheme() == "https" {
+        anyhow::bail!(
+            "'{}': memsoak asks Prometheus over plain HTTP, without TLS: use its in-cluster http:// address, or a local `kubectl port-forward`",
+            spec.url
+        );
+    }
     let mut headers = reqwest::header::HeaderMap::new();
     for (k, v) in &spec.headers {
         let value = crate::workload::template::expand_env(v).map_err(anyhow::Error::msg)?;
