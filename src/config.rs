@@ -454,22 +454,17 @@ impl Sources<'_> {
                         "--prometheus-header must be `Name: value`, e.g. 'Authorization: Bearer ${PROM_TOKEN}' (the value is not shown here)".into(),
                     )),
                 })
-                .collect::<Result<Vec<_>, _>>()?
+                .collect::<Result<std::collections::BTreeMap<_, _>, _>>()?
         } else {
-            m.headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
+            m.headers.clone()
         };
         for (k, v) in &headers {
-            for name in crate::workload::template::env_refs(v) {
-                if std::env::var_os(name).is_none() {
-                    return Err(invalid(format!(
-                        "{}header '{k}': environment variable {name} is not set (referenced as ${{{name}}})",
-                        self.at(from_flag, &["source", "headers"])
-                    )));
-                }
-            }
+            crate::workload::spec::check_env(v).map_err(|why| {
+                invalid(format!(
+                    "{}header '{k}': {why}",
+                    self.at(from_flag, &["source", "headers"])
+                ))
+            })?;
         }
         let spec = PrometheusSpec {
             url,

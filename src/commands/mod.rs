@@ -132,7 +132,9 @@ fn judge_source(
     limit: &crate::units::Rate,
 ) -> crate::analysis::Judgement {
     let path = dir.join(crate::source::prometheus::SERIES_CSV);
-    let Some(source) = source.filter(|s| s.kind == "prometheus" && path.is_file()) else {
+    let Some(source) =
+        source.filter(|s| s.kind == crate::source::SourceKind::Prometheus && path.is_file())
+    else {
         return analyzer.judge();
     };
     let fleet_first = analyzer.judge();

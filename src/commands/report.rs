@@ -187,7 +187,7 @@ pub(crate) fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, 
         |verdict| exit_code(verdict, unfinished, growth_only, on_inconclusive),
     );
     if let Some(src) = memory_source {
-        if src.kind == "prometheus" && summary.metric_note.is_none() {
+        if src.kind == crate::source::SourceKind::Prometheus && summary.metric_note.is_none() {
             summary.metric_note = Some(crate::source::PROMETHEUS_NOTE.into());
         }
         summary.source = Some(src);
@@ -430,7 +430,7 @@ fn fetch_window(args: &ReportArgs, url: &str, quiet: bool) -> Result<PathBuf, Fa
                 "--prometheus-header must be `Name: value` (the value is not shown here)"
             ))),
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<std::collections::BTreeMap<_, _>, _>>()?;
     let spec = PrometheusSpec {
         url: url.to_string(),
         query: query.clone(),
@@ -477,7 +477,7 @@ fn fetch_window(args: &ReportArgs, url: &str, quiet: bool) -> Result<PathBuf, Fa
     let (events, rows) =
         prometheus::write_range(&dir, series, start, end, step).map_err(Failure::Io)?;
     tracing::info!("{rows} steps read from Prometheus into {}", dir.display());
-    let mut source = SourceSummary::of_kind("prometheus");
+    let mut source = SourceSummary::of_kind(crate::source::SourceKind::Prometheus);
     source.prometheus = Some(url.to_string());
     source.query = Some(query);
     source.window = Some(Window {

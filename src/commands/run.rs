@@ -22,7 +22,7 @@ use crate::process::{pid_alive, wait_ready, ExitInfo, Target, TargetError};
 use crate::profiler::{self, leaks::Leaks};
 use crate::sampler::{self, FailFastWatch, Sampler};
 use crate::samples::Recording;
-use crate::source::{cgroup, prometheus, SourceSummary};
+use crate::source::{cgroup, prometheus, SourceKind, SourceSummary};
 use crate::workload::{state_growth_per_unit, Finished, Workloads};
 
 /// How long a launched target must stay up after its readiness check
@@ -98,7 +98,7 @@ async fn prepare(
         }
     }
     // A source that cannot be read is found before the folder is made.
-    let mut source = match &config.source {
+    let source = match &config.source {
         SourceSpec::Tree => Source::Tree,
         SourceSpec::Cgroup(CgroupSpec::Existing(path)) => Source::Cgroup {
             dir: cgroup::resolve(path)
@@ -198,9 +198,6 @@ async fn prepare(
             }
         }
     }
-    if let Source::Cgroup { dir, .. } = &mut source {
-        tracing::info!("reading the cgroup {}", dir.display());
-    }
     Ok(Some((target, session, source)))
 }
 
@@ -225,7 +222,7 @@ impl Source {
         match self {
             Source::Tree => Ok(crate::source::Opened {
                 probe: sampler::default_probe().map_err(anyhow::Error::new)?,
-                summary: SourceSummary::of_kind("tree"),
+                summary: SourceSummary::of_kind(SourceKind::Tree),
             }),
             Source::Cgroup { dir, fresh } => crate::source::open_cgroup(dir, tree, fresh.is_some()),
             Source::Prometheus(spec) => Ok(crate::source::open_prometheus(
@@ -306,8 +303,8 @@ async fn measure(
         .map_err(Failure::Io)?;
     // The watchdog learns the target's processes now, not a second later.
     target.refresh();
-    let what = match (&config.target, source_summary.kind.as_str()) {
-        (_, "tree") => format!("pid {}", target.pid()),
+    let what = match (&config.target, source_summary.kind) {
+        (_, SourceKind::Tree) => format!("pid {}", target.pid()),
         (TargetSpec::None, _) => source_summary.describe(),
         _ => format!("pid {} through {}", target.pid(), source_summary.describe()),
     };
@@ -594,7 +591,7 @@ fn conclude(
         profile: config.profile.as_ref().map(|p| p.display().to_string()),
         judging: Judging {
             metric: o.metric,
-            metric_note: if source.kind == "prometheus" {
+            metric_note: if source.kind == SourceKind::Prometheus {
                 Some(crate::source::PROMETHEUS_NOTE.into())
             } else {
                 o.metric_note

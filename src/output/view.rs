@@ -16,6 +16,7 @@ use crate::units::{format_elapsed, format_mb};
 use crate::workload::{Totals, WorkloadKind};
 
 use super::Summary;
+use crate::source::SourceKind;
 
 /// Share of sends that may fail before the workload check fails.
 pub(crate) const MAX_ERROR_RATIO: f64 = 0.01;
@@ -404,7 +405,7 @@ impl<'a> ReportView<'a> {
     /// verdict, and restarts; nothing for the process tree.
     pub(crate) fn source_rows(&self) -> Vec<(String, String)> {
         let s = self.summary;
-        let Some(src) = s.source.as_ref().filter(|x| x.kind != "tree") else {
+        let Some(src) = s.source.as_ref().filter(|x| x.kind != SourceKind::Tree) else {
             return Vec::new();
         };
         let mut rows = vec![("Memory source".to_string(), src.describe())];
@@ -591,11 +592,11 @@ fn checks(s: &Summary) -> [Check; 4] {
 /// query's value summed over its series.
 fn measured_name(s: &Summary) -> String {
     match &s.source {
-        Some(src) if src.kind == "prometheus" => match src.series.len() {
+        Some(src) if src.kind == SourceKind::Prometheus => match src.series.len() {
             0 | 1 => "the query's value".into(),
             n => format!("the sum of {n} series"),
         },
-        Some(src) if src.kind == "cgroup" => format!("cgroup {}", s.metric),
+        Some(src) if src.kind == SourceKind::Cgroup => format!("cgroup {}", s.metric),
         _ => s.metric.to_string(),
     }
 }

@@ -58,16 +58,28 @@ pub struct PrometheusSpec {
     /// `query_range` resolution for `memsoak report`.
     pub step: Option<Duration>,
     /// Headers as written, `${ENV}` unexpanded (expanded when connecting).
-    pub headers: Vec<(String, String)>,
+    pub headers: std::collections::BTreeMap<String, String>,
     /// A restart counts as a target failure.
     pub restarts_fail: bool,
+}
+
+/// Which kind of source a run read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// The process tree.
+    Tree,
+    /// A cgroup.
+    Cgroup,
+    /// A Prometheus query.
+    Prometheus,
 }
 
 /// `summary.json`'s `source`: what was read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceSummary {
     /// `tree`, `cgroup` or `prometheus`.
-    pub kind: String,
+    pub kind: SourceKind,
     /// The cgroup's folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<String>,
@@ -115,9 +127,9 @@ pub struct Window {
 
 impl SourceSummary {
     /// A summary of `kind` with nothing else said.
-    pub fn of_kind(kind: &str) -> SourceSummary {
+    pub fn of_kind(kind: SourceKind) -> SourceSummary {
         SourceSummary {
-            kind: kind.into(),
+            kind,
             cgroup: None,
             cgroup_version: None,
             cgroup_made: false,
@@ -133,8 +145,8 @@ impl SourceSummary {
 
     /// One line for people: what was read.
     pub fn describe(&self) -> String {
-        match self.kind.as_str() {
-            "cgroup" => format!(
+        match self.kind {
+            SourceKind::Cgroup => format!(
                 "cgroup {} ({}{})",
                 self.cgroup.as_deref().unwrap_or("?"),
                 self.cgroup_version.as_deref().unwrap_or("?"),
@@ -144,12 +156,12 @@ impl SourceSummary {
                     ""
                 }
             ),
-            "prometheus" => format!(
+            SourceKind::Prometheus => format!(
                 "Prometheus {}: {}",
                 self.prometheus.as_deref().unwrap_or("?"),
                 self.query.as_deref().unwrap_or("?")
             ),
-            _ => "the process tree (/proc)".into(),
+            SourceKind::Tree => "the process tree (/proc)".into(),
         }
     }
 
@@ -178,7 +190,7 @@ pub fn open_cgroup(dir: &std::path::Path, tree: &Tree, made: bool) -> anyhow::Re
         Tree::None => None,
         _ => Some(crate::sampler::default_probe().map_err(anyhow::Error::new)?),
     };
-    let mut summary = SourceSummary::of_kind("cgroup");
+    let mut summary = SourceSummary::of_kind(SourceKind::Cgroup);
     summary.cgroup = Some(dir.display().to_string());
     summary.cgroup_version = Some(cgroup.version().to_string());
     summary.cgroup_made = made;
@@ -214,17 +226,10 @@ pub fn connection(spec: &PrometheusSpec) -> anyhow::Result<prometheus::Connectio
             spec.url
         );
     }
-    let mut headers = reqwest::header::HeaderMap::new();
-    for (k, v) in &spec.headers {
-        let value = crate::workload::template::expand_env(v).map_err(anyhow::Error::msg)?;
-        let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
-            .with_context(|| format!("'{k}' is not a valid header name"))?;
-        let mut value = reqwest::header::HeaderValue::from_str(&value)
-            .ok()
-            .with_context(|| format!("the value of header '{k}' is not valid in HTTP"))?;
-        value.set_sensitive(true);
-        headers.insert(name, value);
-    }
+    // As a workload's: `${ENV}` expanded and remembered, values sensitive,
+    // errors naming the header and never its value.
+    let headers =
+        crate::workload::spec::headers(&spec.headers).map_err(|(_, why)| anyhow::anyhow!(why))?;
     Ok(prometheus::Connection { url, headers })
 }
 
@@ -238,7 +243,7 @@ pub fn open_prometheus(
     dir: &std::path::Path,
 ) -> anyhow::Result<(Opened, prometheus::Client)> {
     let client = prometheus::Client::new(connection(spec)?, interval.max(Duration::from_secs(1)))?;
-    let mut summary = SourceSummary::of_kind("prometheus");
+    let mut summary = SourceSummary::of_kind(SourceKind::Prometheus);
     summary.prometheus = Some(spec.url.clone());
     summary.query = Some(spec.query.clone());
     summary.restarts_fail = spec.restarts_fail;

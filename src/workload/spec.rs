@@ -577,7 +577,7 @@ fn too_big(what: &str) -> String {
 
 /// The headers, `${ENV}` expanded and checked as HTTP. Errors name the
 /// header, never its value: it may hold a secret.
-fn headers(
+pub(crate) fn headers(
     given: &std::collections::BTreeMap<String, String>,
 ) -> Result<reqwest::header::HeaderMap, (&'static str, String)> {
     let mut headers = reqwest::header::HeaderMap::new();
@@ -599,7 +599,7 @@ fn headers(
 
 /// Every `${NAME}` must be set when the run starts (checked without
 /// reading the value into any message).
-fn check_env(text: &str) -> Result<(), String> {
+pub(crate) fn check_env(text: &str) -> Result<(), String> {
     for name in env_refs(text) {
         if std::env::var_os(name).is_none() {
             return Err(format!(
