@@ -29,7 +29,7 @@ pub use crate::analysis::attribution::CLASSES;
 
 /// Resources in `breakdown.csv` (the total of open files and threads are
 /// in `samples.csv`).
-pub const RESOURCES: [&str; 12] = [
+pub const RESOURCES: [&str; 18] = [
     "fds_socket",
     "fds_pipe",
     "fds_file",
@@ -42,10 +42,16 @@ pub const RESOURCES: [&str; 12] = [
     "kernel_bytes",
     "sock_bytes",
     "slab_bytes",
+    "dom_nodes",
+    "js_event_listeners",
+    "documents",
+    "frames",
+    "layout_objects",
+    "blink_heap_bytes",
 ];
 
 /// Every series of `breakdown.csv`, in column order of [`Breakdown::series`].
-pub const SERIES: [&str; 18] = [
+pub const SERIES: [&str; 24] = [
     CLASSES[0],
     CLASSES[1],
     CLASSES[2],
@@ -64,6 +70,12 @@ pub const SERIES: [&str; 18] = [
     RESOURCES[9],
     RESOURCES[10],
     RESOURCES[11],
+    RESOURCES[12],
+    RESOURCES[13],
+    RESOURCES[14],
+    RESOURCES[15],
+    RESOURCES[16],
+    RESOURCES[17],
 ];
 
 /// One detail reading of the tree. `None`: not read on this tick.
@@ -105,11 +117,23 @@ pub struct Breakdown {
     pub sock: Option<u64>,
     /// A cgroup's slab (cgroup sources only).
     pub slab: Option<u64>,
+    /// A page's DOM nodes, detached ones included (DevTools sources only).
+    pub dom_nodes: Option<u64>,
+    /// A page's JavaScript event listeners.
+    pub js_event_listeners: Option<u64>,
+    /// A page's documents (its own and its frames').
+    pub documents: Option<u64>,
+    /// A page's frames.
+    pub frames: Option<u64>,
+    /// A page's layout objects.
+    pub layout_objects: Option<u64>,
+    /// Blink's heap of the page (DOM nodes and what they hold), bytes.
+    pub blink_heap: Option<u64>,
 }
 
 impl Breakdown {
     /// The values, named as in [`SERIES`].
-    pub fn series(&self) -> [(&'static str, Option<u64>); 18] {
+    pub fn series(&self) -> [(&'static str, Option<u64>); 24] {
         let v = [
             self.heap,
             self.stacks,
@@ -129,6 +153,12 @@ impl Breakdown {
             self.kernel,
             self.sock,
             self.slab,
+            self.dom_nodes,
+            self.js_event_listeners,
+            self.documents,
+            self.frames,
+            self.layout_objects,
+            self.blink_heap,
         ];
         std::array::from_fn(|i| (SERIES[i], v[i]))
     }
@@ -322,6 +352,16 @@ pub fn read_processes(path: &Path, mut f: impl FnMut(&ProcessRecord)) -> anyhow:
     })
 }
 
+/// A process row's value of the judged metric: for a page's JS heap, its
+/// browser's processes are judged on their anonymous memory.
+pub fn process_metric(metric: Metric, r: &ProcessRecord) -> Option<u64> {
+    match metric {
+        Metric::Rss => Some(r.rss_bytes),
+        Metric::Anon | Metric::JsHeap => r.anon_bytes,
+        Metric::Pss => r.pss_bytes,
+    }
+}
+
 /// Judges where a run's growth is, from `samples.csv` (open files and
 /// threads), `breakdown.csv` and `processes.csv` in `dir`, streamed.
 /// `None` when the folder has neither file (a recording from elsewhere).
@@ -345,11 +385,7 @@ pub fn attribute(
     }
     if processes.is_file() {
         read_processes(&processes, |r| {
-            let metric = match run.metric {
-                Metric::Rss => Some(r.rss_bytes),
-                Metric::Anon => r.anon_bytes,
-                Metric::Pss => r.pss_bytes,
-            };
+            let metric = process_metric(run.metric, r);
             a.observe_process(
                 r.elapsed_s,
                 r.pid,

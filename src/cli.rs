@@ -43,6 +43,8 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// One per process: boxing `run`'s flags would only move them.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Launch (or attach to) a backend, sample its memory, judge the growth.
@@ -157,12 +159,28 @@ pub struct RunArgs {
 }
 
 /// Memory sources beyond the process tree (README, "Containers and
-/// clusters").
+/// clusters" and "Frontends").
 #[derive(Debug, Args, Default)]
 pub struct SourceArgs {
     /// Read a cgroup's memory (its folder, or its path as in /proc/PID/cgroup); `new`: launch the target in a fresh child cgroup memsoak makes.
-    #[arg(long, value_name = "PATH|new", conflicts_with = "prometheus")]
+    #[arg(long, value_name = "PATH|new", conflicts_with_all = ["prometheus", "cdp", "browser"])]
     pub cgroup: Option<PathBuf>,
+
+    /// Attach to a page of a running browser through its DevTools endpoint (a browser started with --remote-debugging-port, e.g. http://127.0.0.1:9222) and judge the page's JS heap; memsoak never closes it.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["prometheus", "browser"])]
+    pub cdp: Option<String>,
+
+    /// With --cdp: the page to attach to, by part of its URL or title [default: the only page open].
+    #[arg(long, value_name = "TEXT", requires = "cdp")]
+    pub cdp_target: Option<String>,
+
+    /// Launch a headless Chromium on this URL and judge the page's JS heap; memsoak closes it at the end, whatever happens.
+    #[arg(long, value_name = "URL", conflicts_with = "prometheus")]
+    pub browser: Option<String>,
+
+    /// With --cdp or --browser: heap snapshots of the page as warm-up ends and at the end (.heapsnapshot files in the run folder) and their comparison: the constructors that gained objects, detached DOM nodes.
+    #[arg(long)]
+    pub heap_snapshots: bool,
 
     /// Read memory from this Prometheus server (its base URL), asking --query every interval.
     #[arg(long, value_name = "URL", requires = "query")]
@@ -261,7 +279,7 @@ pub struct JudgeArgs {
     #[arg(long, value_name = "SIZE", value_parser = units::parse_size)]
     pub max_rss: Option<u64>,
 
-    /// Metric to judge [default: anon where measured, else pss, else rss].
+    /// Metric to judge [default: anon where measured, else pss, else rss; js_heap for a browser page].
     #[arg(long, value_enum)]
     pub metric: Option<MetricArg>,
 
@@ -281,6 +299,9 @@ pub enum MetricArg {
     Pss,
     /// Anonymous resident memory (heap, stacks): where heap leaks live.
     Anon,
+    /// A browser page's JavaScript heap in use (with --cdp or --browser).
+    #[value(name = "js_heap", alias = "js-heap")]
+    JsHeap,
 }
 
 impl From<MetricArg> for Metric {
@@ -289,6 +310,7 @@ impl From<MetricArg> for Metric {
             MetricArg::Rss => Metric::Rss,
             MetricArg::Pss => Metric::Pss,
             MetricArg::Anon => Metric::Anon,
+            MetricArg::JsHeap => Metric::JsHeap,
         }
     }
 }

@@ -20,6 +20,7 @@
 
 pub mod analysis;
 pub mod breakdown;
+pub mod cdp;
 pub mod cli;
 pub mod commands;
 pub mod config;

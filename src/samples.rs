@@ -22,14 +22,21 @@ pub const ELAPSED: &str = "elapsed_s";
 /// The tree's RSS column.
 pub const RSS: &str = "rss_bytes";
 /// The columns the charts draw: memory, then open files and threads.
-pub const CHARTED: [&str; 6] = [
+pub const CHARTED: [&str; 8] = [
     RSS,
     "pss_bytes",
     "anon_bytes",
     "swap_bytes",
     "fds",
     "threads",
+    JS_HEAP,
+    JS_HEAP_TOTAL,
 ];
+
+/// A page's JavaScript heap in use (DevTools sources).
+pub const JS_HEAP: &str = "js_heap_bytes";
+/// The JavaScript heap the page's isolate has reserved.
+pub const JS_HEAP_TOTAL: &str = "js_heap_total_bytes";
 
 /// One row of `samples.csv`. Empty cells mean "not measured".
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -57,6 +64,11 @@ pub struct Sample {
     /// CPU used by the tree since the previous walk of the tree, percent of
     /// one core.
     pub cpu_percent: Option<f64>,
+    /// A page's JavaScript heap in use, bytes (`JSHeapUsedSize`; DevTools
+    /// sources only).
+    pub js_heap_bytes: Option<u64>,
+    /// The JavaScript heap reserved, bytes (`JSHeapTotalSize`).
+    pub js_heap_total_bytes: Option<u64>,
 }
 
 impl Sample {
@@ -66,6 +78,7 @@ impl Sample {
             Metric::Rss => Some(self.rss_bytes),
             Metric::Pss => self.pss_bytes,
             Metric::Anon => self.anon_bytes,
+            Metric::JsHeap => self.js_heap_bytes,
         }
     }
 }
@@ -77,6 +90,7 @@ impl Metric {
             Metric::Rss => RSS,
             Metric::Pss => "pss_bytes",
             Metric::Anon => "anon_bytes",
+            Metric::JsHeap => JS_HEAP,
         }
     }
 }
@@ -94,7 +108,7 @@ pub struct Recording {
     pub rows: u64,
     /// Elapsed time of the last row, seconds.
     pub last_elapsed_s: f64,
-    /// Metrics with at least one value, in [`Metric::PREFERENCE`] order.
+    /// Metrics with at least one value, in [`Metric::ALL`] order.
     pub metrics_with_values: Vec<Metric>,
 }
 
@@ -123,7 +137,7 @@ impl Recording {
             path: path.to_path_buf(),
             elapsed: need(ELAPSED)?,
             rss: need(RSS)?,
-            metrics: Metric::PREFERENCE
+            metrics: Metric::ALL
                 .into_iter()
                 .filter_map(|m| find(m.column()).map(|i| (m, i)))
                 .collect(),
@@ -148,7 +162,7 @@ impl Recording {
         if rows == 0 {
             bail!("'{}' has a header but no samples", path.display());
         }
-        with_values.sort_by_key(|m| Metric::PREFERENCE.iter().position(|p| p == m));
+        with_values.sort_by_key(|m| Metric::ALL.iter().position(|p| p == m));
         rec.rows = rows;
         rec.last_elapsed_s = last;
         rec.metrics_with_values = with_values;

@@ -57,9 +57,53 @@ fn assert_flat(what: &str, (after_n, after_10n): (u64, u64), slack: u64) {
     );
 }
 
+/// A heap snapshot in V8's layout with `nodes` nodes of a few classes,
+/// written as it is generated (so writing it costs no memory).
+fn write_snapshot(path: &std::path::Path, nodes: u64) {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    write!(
+        f,
+        r#"{{"snapshot":{{"meta":{{"node_fields":["type","name","id","self_size","edge_count","detachedness"],"node_types":[["hidden","array","string","object","code","closure","regexp","number","native"]]}},"node_count":{nodes}}},"nodes":["#
+    )
+    .unwrap();
+    for i in 0..nodes {
+        let (kind, name, detached) = [(3, 1, 0), (8, 2, 2), (5, 3, 0), (2, 4, 0)][(i % 4) as usize];
+        let sep = if i == 0 { "" } else { "," };
+        write!(f, "{sep}{kind},{name},{i},{},0,{detached}", 16 + i % 64).unwrap();
+    }
+    write!(
+        f,
+        r#"],"edges":[],"strings":["", "Array", "<div>", "onmessage", "a string"]}}"#
+    )
+    .unwrap();
+}
+
 #[test]
 fn memsoak_heap_does_not_grow_with_run_length() {
     let _profiler = dhat::Profiler::builder().testing().build();
+
+    // Heap snapshots: reading one of 10·N nodes takes no more memory at
+    // its peak than one of N (first, so nothing before sets the peak).
+    let dir = tempfile::tempdir().unwrap();
+    let (small, large) = (
+        dir.path().join("n.heapsnapshot"),
+        dir.path().join("10n.heapsnapshot"),
+    );
+    write_snapshot(&small, 20_000);
+    write_snapshot(&large, 200_000);
+    let peak = || dhat::HeapStats::get().max_bytes as u64;
+    let n = memsoak::cdp::snapshot::summarise(&small).unwrap();
+    let after_n = peak();
+    let ten_n = memsoak::cdp::snapshot::summarise(&large).unwrap();
+    let after_10n = peak();
+    assert_eq!((n.nodes, ten_n.nodes), (20_000, 200_000));
+    assert_eq!(ten_n.detached_total(), 50_000);
+    eprintln!("heap snapshots: peak heap {after_n} B reading N nodes, {after_10n} B reading 10·N");
+    assert!(
+        after_10n <= after_n + SLACK,
+        "heap snapshots: peak heap grew from {after_n} B to {after_10n} B between N and 10·N nodes"
+    );
 
     // Analysis: 10,000 then 100,000 samples into one analyser.
     let sizes = grow(Analyzer::new(criteria()), 10_000, |a, i| {

@@ -192,7 +192,7 @@ struct Process {
 }
 
 /// Resources judged, with their units, in output order.
-const RESOURCE_ORDER: [(&str, Unit); 14] = [
+const RESOURCE_ORDER: [(&str, Unit); 20] = [
     ("fds", Unit::Count),
     ("fds_socket", Unit::Count),
     ("fds_pipe", Unit::Count),
@@ -207,7 +207,17 @@ const RESOURCE_ORDER: [(&str, Unit); 14] = [
     ("kernel_bytes", Unit::Bytes),
     ("sock_bytes", Unit::Bytes),
     ("slab_bytes", Unit::Bytes),
+    ("dom_nodes", Unit::Count),
+    ("js_event_listeners", Unit::Count),
+    ("documents", Unit::Count),
+    ("frames", Unit::Count),
+    ("layout_objects", Unit::Count),
+    ("blink_heap_bytes", Unit::Bytes),
 ];
+
+/// A page's counts, in the order a headline names them: listeners are the
+/// classic missing cleanup, then nodes kept, then whole documents.
+const PAGE_COUNTS: [&str; 3] = ["js_event_listeners", "dom_nodes", "documents"];
 
 /// Feeds the series of a run, then judges them.
 pub struct Attributor {
@@ -310,8 +320,10 @@ impl Attributor {
             .growth
             .is_some_and(|g| g.ci95_bytes_per_hour[0] > floor_bytes);
         let tree_slope = run.growth.map(|g| g.slope_bytes_per_hour);
+        // A share is of the judged growth: a page's heap is not the sum of
+        // its browser's memory classes or processes.
         let share = |slope: Option<f64>| match (tree_slope, slope) {
-            (Some(t), Some(s)) if tree_growing && t > 0.0 => Some(s / t),
+            (Some(t), Some(s)) if tree_growing && t > 0.0 && run.metric.of_tree() => Some(s / t),
             _ => None,
         };
         let judge = |s: &Series| {
@@ -437,6 +449,11 @@ pub(crate) fn noun(series: &str) -> &'static str {
         "fds_anon_inode" => "anon inodes",
         "threads" => "threads",
         "connections" => "connections",
+        "dom_nodes" => "nodes",
+        "js_event_listeners" => "listeners",
+        "documents" => "documents",
+        "frames" => "frames",
+        "layout_objects" => "layout objects",
         _ => "fds",
     }
 }
@@ -470,6 +487,9 @@ fn headline(a: &Attribution, run: &RunContext<'_>, tree_growing: bool) -> String
             })
             .cloned()
     };
+    if tree_growing && !run.metric.of_tree() {
+        return page_headline(a, run);
+    }
     if tree_growing {
         let tree = run.growth.map_or(0.0, |g| g.slope_bytes_per_hour);
         let of_tree = format!("of the tree's {}", signed(&unit.format(tree), tree));
@@ -518,6 +538,9 @@ fn headline(a: &Attribution, run: &RunContext<'_>, tree_growing: bool) -> String
         Some(_) => format!("while {} is not growing", run.metric),
     };
     let resource_order = [
+        "js_event_listeners",
+        "dom_nodes",
+        "documents",
         "socket_queue_bytes",
         "fds_socket",
         "fds_pipe",
@@ -544,6 +567,27 @@ fn headline(a: &Attribution, run: &RunContext<'_>, tree_growing: bool) -> String
         return format!("{}: {} {quiet}", c.name, format_rate(&c, unit));
     }
     "nothing grows: no memory class, resource or process".into()
+}
+
+/// The headline of a page whose JS heap grows: the heap, with the page's
+/// counts that grow beside it.
+fn page_headline(a: &Attribution, run: &RunContext<'_>) -> String {
+    let slope = run.growth.map_or(0.0, |g| g.slope_bytes_per_hour);
+    let heap = format!(
+        "{} grows {}",
+        run.metric,
+        signed(&run.unit.format(slope), slope)
+    );
+    let with: Vec<String> = PAGE_COUNTS
+        .iter()
+        .filter_map(|n| a.series(n).filter(|s| s.trend == TrendWord::Growing))
+        .map(|s| format!("{} {}", s.name, format_rate(s, run.unit)))
+        .collect();
+    if with.is_empty() {
+        format!("{heap}; no DOM node, listener or document count grows with it: JavaScript objects are kept")
+    } else {
+        format!("{heap} with {}", with.join(", "))
+    }
 }
 
 #[cfg(test)]

@@ -169,6 +169,7 @@ pub(crate) fn hints(a: &Attribution, run: &RunContext<'_>, tree_growing: bool) -
             &[("connections_per_hour", slope(a, "connections"))],
         ));
     }
+    page_hints(a, run, tree_growing, &mut out);
     // One process of several grows.
     let named: Vec<_> = a.named_processes().collect();
     if tree_growing && named.len() > 1 {
@@ -238,6 +239,66 @@ pub(crate) fn hints(a: &Attribution, run: &RunContext<'_>, tree_growing: bool) -
         ));
     }
     out
+}
+
+/// A browser page's patterns: listeners never removed, DOM nodes kept
+/// after removal, documents kept after their frames closed, and a heap
+/// that grows with none of them.
+fn page_hints(a: &Attribution, run: &RunContext<'_>, heap_growing: bool, out: &mut Vec<Hint>) {
+    let rate = |name: &str| {
+        a.series(name)
+            .map(|s| format_rate(s, run.unit))
+            .unwrap_or_default()
+    };
+    if a.grows("js_event_listeners") {
+        out.push(hint(
+            "listeners_leak",
+            format!(
+                "event listeners grow at {}: listeners are added and never removed (addEventListener in a component, effect or subscription without the removeEventListener of its cleanup); each one keeps its closure, and what the closure references, alive",
+                rate("js_event_listeners")
+            ),
+            &[("listeners_per_hour", slope(a, "js_event_listeners"))],
+        ));
+    }
+    if a.grows("dom_nodes") && !a.grows("documents") {
+        out.push(hint(
+            "dom_nodes_leak",
+            format!(
+                "DOM nodes grow at {}: nodes removed from the page are still referenced from JavaScript (detached: kept in an array, a map, a closure or a listener), or a list is rendered without bound; the heap snapshots' detached nodes say which (--heap-snapshots)",
+                rate("dom_nodes")
+            ),
+            &[("nodes_per_hour", slope(a, "dom_nodes"))],
+        ));
+    }
+    if a.grows("documents") {
+        out.push(hint(
+            "documents_leak",
+            format!(
+                "documents grow at {}: iframes or windows are closed or replaced but still referenced, so each keeps its whole document",
+                rate("documents")
+            ),
+            &[("documents_per_hour", slope(a, "documents"))],
+        ));
+    }
+    let counts_grow = ["js_event_listeners", "dom_nodes", "documents"]
+        .iter()
+        .any(|n| a.grows(n));
+    if heap_growing && !run.metric.of_tree() && !counts_grow {
+        out.push(hint(
+            "js_objects_kept",
+            format!(
+                "the JS heap grows ({}) while no DOM node, listener or document count does: JavaScript objects are kept (a cache or array without bound, a timer from setInterval never cleared, a fetch or WebSocket callback holding its data); the constructors that gained the most objects between the heap snapshots name them",
+                run.growth.map_or(String::new(), |g| super::attribution::signed(
+                    &run.unit.format(g.slope_bytes_per_hour),
+                    g.slope_bytes_per_hour
+                ))
+            ),
+            &[(
+                "js_heap_bytes_per_hour",
+                run.growth.map_or(0.0, |g| g.slope_bytes_per_hour),
+            )],
+        ));
+    }
 }
 
 #[cfg(test)]
@@ -386,6 +447,43 @@ mod tests {
             Vec::new(),
         );
         assert!(rules(&flat, Some(&growth(0.0)), None).is_empty());
+    }
+
+    #[test]
+    fn a_page_that_keeps_listeners_and_nodes() {
+        let page = |resources| attribution(resources, Vec::new());
+        let limit = Rate::parse("10MB/h").unwrap();
+        let g = growth(700e6);
+        let run = RunContext {
+            metric: Metric::JsHeap,
+            growth: Some(&g),
+            unit: &limit.unit,
+            connects_judged: None,
+        };
+        let leaking = page(vec![
+            series("dom_nodes", Unit::Count, 1.4e6, TrendWord::Growing),
+            series(
+                "js_event_listeners",
+                Unit::Count,
+                36000.0,
+                TrendWord::Growing,
+            ),
+            series("documents", Unit::Count, 0.0, TrendWord::Flat),
+        ]);
+        let fired: Vec<String> = hints(&leaking, &run, true)
+            .into_iter()
+            .map(|h| h.rule)
+            .collect();
+        assert_eq!(fired, ["listeners_leak", "dom_nodes_leak"]);
+        // The heap alone: objects kept by JavaScript.
+        let alone = page(vec![series("dom_nodes", Unit::Count, 0.0, TrendWord::Flat)]);
+        let fired: Vec<String> = hints(&alone, &run, true)
+            .into_iter()
+            .map(|h| h.rule)
+            .collect();
+        assert_eq!(fired, ["js_objects_kept"]);
+        // A clean page fires nothing.
+        assert!(hints(&alone, &run, false).is_empty());
     }
 
     #[test]

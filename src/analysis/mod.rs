@@ -67,6 +67,10 @@ pub enum Metric {
     Pss,
     /// Anonymous resident memory (heap, stacks): where heap leaks live.
     Anon,
+    /// A browser page's JavaScript heap in use (`JSHeapUsedSize`), read
+    /// through the DevTools protocol.
+    #[serde(rename = "js_heap")]
+    JsHeap,
 }
 
 impl Metric {
@@ -83,6 +87,14 @@ impl Metric {
     /// counted once per forked worker, only matters when workers are forked
     /// during the judged window; use `--metric pss` for that layout.
     pub const PREFERENCE: [Metric; 3] = [Metric::Anon, Metric::Pss, Metric::Rss];
+
+    /// Every metric, the tree's first: a recording may hold any of them.
+    pub const ALL: [Metric; 4] = [Metric::Anon, Metric::Pss, Metric::Rss, Metric::JsHeap];
+
+    /// Whether the metric is the process tree's memory (not a page's heap).
+    pub fn of_tree(self) -> bool {
+        self != Metric::JsHeap
+    }
 }
 
 impl fmt::Display for Metric {
@@ -91,6 +103,7 @@ impl fmt::Display for Metric {
             Metric::Rss => "rss",
             Metric::Pss => "pss",
             Metric::Anon => "anon",
+            Metric::JsHeap => "js_heap",
         })
     }
 }

@@ -146,7 +146,7 @@ pub(crate) fn compare(
     let columns = charts::COLUMNS;
     let read = |d: &Path| {
         let samples = Recording::scan(&d.join("samples.csv"))?;
-        series::read(&samples, Some(&d.join("workload.csv")), columns)
+        series::read(&samples, Some(d), columns)
     };
     // A folder without samples (a summary written by `report --out`) is
     // compared on its summary; only the chart needs the samples.

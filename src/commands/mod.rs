@@ -10,6 +10,7 @@ pub(crate) mod demo_backend;
 pub mod report;
 pub(crate) mod run;
 mod run_folder;
+mod run_source;
 
 use std::path::Path;
 

@@ -11,9 +11,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::run_source::Source;
 use super::{exit, exit_code_for, run_folder, Failure};
 use crate::analysis::{Analyzer, BlockStat, Criteria, EarlyFail, FailFastMonitor, Verdict};
-use crate::config::{CgroupSpec, Readiness, RunConfig, SourceSpec, TargetSpec};
+use crate::config::{Readiness, RunConfig, TargetSpec};
 use crate::live::{self, LiveView, Status};
 use crate::output::{
     terminal, Environment, Judging, LeaksSummary, RunFacts, SamplingFacts, Summary, TargetSummary,
@@ -22,7 +23,7 @@ use crate::process::{pid_alive, wait_ready, ExitInfo, Target, TargetError};
 use crate::profiler::{self, leaks::Leaks};
 use crate::sampler::{self, FailFastWatch, Sampler};
 use crate::samples::Recording;
-use crate::source::{cgroup, prometheus, SourceKind, SourceSummary};
+use crate::source::{SourceKind, SourceSummary};
 use crate::workload::{state_growth_per_unit, Finished, Workloads};
 
 /// How long a launched target must stay up after its readiness check
@@ -60,14 +61,20 @@ struct Measured {
     launcher_exited: Option<ExitInfo>,
     /// What the profiler found, with `--profiler`.
     leaks: Option<Leaks>,
+    /// A page's heap snapshots compared, when asked for.
+    heap_snapshots: Option<crate::source::cdp::HeapSnapshots>,
 }
 
 /// Runs a soak test; returns the exit code.
 pub(crate) async fn run(config: RunConfig, options: live::Options) -> Result<i32, Failure> {
-    let Some((mut target, profiler, source)) = prepare(&config, options).await? else {
+    let Some((mut target, profiler, mut source)) = prepare(&config, options).await? else {
         return Ok(exit::INTERRUPTED);
     };
-    let measured = measure(&config, &mut target, profiler, &source, options).await?;
+    let measured = measure(&config, &mut target, profiler, &mut source, options).await;
+    // A browser memsoak launched is closed on every path (its keeper
+    // would close it anyway when memsoak ends).
+    source.close().await;
+    let measured = measured?;
     let code = conclude(&config, &target, measured, options);
     // A cgroup memsoak made goes once the target is stopped.
     drop(target);
@@ -98,51 +105,18 @@ async fn prepare(
         }
     }
     // A source that cannot be read is found before the folder is made.
-    let source = match &config.source {
-        SourceSpec::Tree => Source::Tree,
-        SourceSpec::Cgroup(CgroupSpec::Existing(path)) => Source::Cgroup {
-            dir: cgroup::resolve(path)
-                .and_then(|dir| cgroup::Cgroup::open(&dir).map(|_| dir))
-                .map_err(Failure::Usage)?,
-            fresh: None,
-        },
-        SourceSpec::Cgroup(CgroupSpec::Fresh) => {
-            let fresh = cgroup::Fresh::create().map_err(Failure::Usage)?;
-            Source::Cgroup {
-                dir: fresh.dir().to_path_buf(),
-                fresh: Some(fresh),
-            }
-        }
-        SourceSpec::Prometheus(spec) => {
-            let client = prometheus::Client::new(
-                crate::source::connection(spec).map_err(Failure::Usage)?,
-                std::time::Duration::from_secs(10),
-            )
-            .map_err(Failure::Usage)?;
-            client.instant(&spec.query).await.map_err(|e| {
-                Failure::Usage(e.context(format!(
-                    "the Prometheus source could not be read (query {})",
-                    spec.query
-                )))
-            })?;
-            Source::Prometheus(spec.clone())
-        }
-    };
+    let mut source = Source::check(config).await?;
     let existed = run_folder::prepare(dir, options)?;
     say(
         options,
         &format!(
             "memsoak: {} → {}",
-            describe_target(&config.target),
+            describe_target(&config.target, &config.source),
             dir.display()
         ),
     );
     let mut spec = config.target.clone();
-    if let (Source::Cgroup { fresh: Some(f), .. }, TargetSpec::Launch(launch)) =
-        (&source, &mut spec)
-    {
-        launch.cgroup_procs = Some(f.procs_file().map_err(Failure::Usage)?);
-    }
+    source.prepare_target(&mut spec)?;
     let session = config.profiler.clone().map(|settings| {
         let mut session = profiler::Session::new(profiler::Context {
             run_dir: dir.clone(),
@@ -198,42 +172,16 @@ async fn prepare(
             }
         }
     }
-    Ok(Some((target, session, source)))
-}
-
-/// The memory source of a prepared run.
-enum Source {
-    Tree,
-    Cgroup {
-        dir: std::path::PathBuf,
-        /// The cgroup memsoak made for its target, removed at the end.
-        fresh: Option<cgroup::Fresh>,
-    },
-    Prometheus(crate::source::PrometheusSpec),
-}
-
-impl Source {
-    /// The probe the sampler drives, and what the summary says of it.
-    fn open(
-        &self,
-        config: &RunConfig,
-        tree: &sampler::Tree,
-    ) -> anyhow::Result<crate::source::Opened> {
-        match self {
-            Source::Tree => Ok(crate::source::Opened {
-                probe: sampler::default_probe().map_err(anyhow::Error::new)?,
-                summary: SourceSummary::of_kind(SourceKind::Tree),
-            }),
-            Source::Cgroup { dir, fresh } => crate::source::open_cgroup(dir, tree, fresh.is_some()),
-            Source::Prometheus(spec) => Ok(crate::source::open_prometheus(
-                spec,
-                config.interval,
-                tokio::runtime::Handle::current(),
-                &config.out_dir,
-            )?
-            .0),
+    // A browser page opens once the backend it talks to is ready.
+    tokio::select! {
+        r = source.start(config) => r?,
+        _ = interrupted() => {
+            target.stop();
+            say(options, "memsoak: interrupted while opening the browser page");
+            return Ok(None);
         }
     }
+    Ok(Some((target, session, source)))
 }
 
 /// The analysis criteria of this run.
@@ -254,7 +202,7 @@ async fn measure(
     config: &RunConfig,
     target: &mut Target,
     profiler: Option<profiler::Session>,
-    source: &Source,
+    source: &mut Source,
     options: live::Options,
 ) -> Result<Measured, Failure> {
     let dir = &config.out_dir;
@@ -263,18 +211,10 @@ async fn measure(
     let analyzer = Analyzer::new(criteria(config));
     let pss_every =
         (config.pss_interval.as_secs_f64() / config.interval.as_secs_f64()).ceil() as u32;
-    let tree = match (target.process_group(), &config.target) {
-        (_, TargetSpec::None) => sampler::Tree::None,
-        (Some(group), _) => sampler::Tree::Launched {
-            group,
-            exclude: target.watchdog_pid().into_iter().collect(),
-        },
-        (None, _) => sampler::Tree::Attached { root: target.pid() },
-    };
+    let tree = source.tree(config, target);
     let opened = source.open(config, &tree).map_err(Failure::Usage)?;
     let settings = sampler::Settings {
-        limit_per_member: matches!(source, Source::Prometheus(_))
-            .then_some(config.max_growth.bytes_per_hour),
+        limit_per_member: source.limit_per_member(config),
         tree,
         interval: config.interval,
         pss_every: pss_every.max(1),
@@ -303,11 +243,7 @@ async fn measure(
         .map_err(Failure::Io)?;
     // The watchdog learns the target's processes now, not a second later.
     target.refresh();
-    let what = match (&config.target, source_summary.kind) {
-        (_, SourceKind::Tree) => format!("pid {}", target.pid()),
-        (TargetSpec::None, _) => source_summary.describe(),
-        _ => format!("pid {} through {}", target.pid(), source_summary.describe()),
-    };
+    let what = source.sampled(&source_summary, target, config);
     say(
         options,
         &format!(
@@ -322,6 +258,7 @@ async fn measure(
         start,
         config.warmup,
         &dir.join("workload.csv"),
+        source.page_session(),
     )
     .map_err(Failure::Io)?;
     let stats_every = config.interval.max(Duration::from_secs(1));
@@ -348,14 +285,19 @@ async fn measure(
             Err(_) => std::future::pending().await,
         }
     };
-    let launched = target.is_launched();
+    // The sampler's root gone ends the run when memsoak cannot know it
+    // otherwise: an attached target, or a browser page's browser.
+    let root_gone_ends = !target.is_launched() || source.root_is_its_own();
     let mut launcher_exited: Option<ExitInfo> = None;
     // The profiler's baseline is taken as warm-up ends (shortly before, so
     // the memory the snapshot itself takes lands in the warm-up), off the
     // async tasks (a debugger attaching takes a second or more).
     let mut profiler = Profiling::Waiting(profiler);
     let warmed_up = tokio::time::sleep(config.warmup - profiler::baseline_lead(config.warmup));
-    tokio::pin!(deadline, interrupt, gone, early, warmed_up);
+    // Heap snapshots of a page: the baseline at the same moment.
+    let mut snapshots = source.snapshots(config);
+    let snapshot_due = tokio::time::sleep(config.warmup - profiler::baseline_lead(config.warmup));
+    tokio::pin!(deadline, interrupt, gone, early, warmed_up, snapshot_due);
     let ending = loop {
         tokio::select! {
             _ = &mut deadline => break Ending::Completed,
@@ -364,6 +306,10 @@ async fn measure(
                     say(options, &format!("memsoak: {}: baseline, as warm-up ends", kind.name()));
                 }
                 profiler = profiler.baseline(target.pids(), start.elapsed().as_secs_f64());
+            }
+            _ = &mut snapshot_due, if snapshots.waiting() => {
+                say(options, "memsoak: heap snapshot of the page: baseline, as warm-up ends");
+                snapshots = snapshots.baseline(start.elapsed().as_secs_f64());
             }
             info = target.exited(), if launcher_exited.is_none() => {
                 // A launcher that daemonizes exits 0 and leaves its
@@ -383,7 +329,7 @@ async fn measure(
             // A launched root's end is its exit status (`exited`); the
             // sampler, which may see it as a zombie first, only decides for
             // an attached process, whose status memsoak cannot collect.
-            () = &mut gone, if !launched => break Ending::TargetGone,
+            () = &mut gone, if root_gone_ends => break Ending::TargetGone,
             e = &mut early => break Ending::FailedEarly(e),
             _ = &mut interrupt => break Ending::Interrupted,
             _ = stats_tick.tick() => {
@@ -456,7 +402,16 @@ async fn measure(
         }
         None => None,
     };
+    let heap_snapshots = snapshots.finish(start.elapsed().as_secs_f64()).await;
+    if heap_snapshots.is_some() {
+        say(
+            options,
+            "memsoak: heap snapshot of the page: final, compared with the baseline",
+        );
+    }
     let load = workloads.stop().await;
+    // The page closes before the backend it talks to stops.
+    source.close().await;
     let stopped = target.stop();
     Ok(Measured {
         ending,
@@ -468,6 +423,7 @@ async fn measure(
         stopped,
         launcher_exited,
         leaks,
+        heap_snapshots,
     })
 }
 
@@ -559,6 +515,7 @@ fn conclude(
             m.ended_at,
             m.stopped,
             m.launcher_exited,
+            &source,
         )
     };
     // A restart is a failure only when asked for (`--restarts-fail`).
@@ -635,6 +592,7 @@ fn conclude(
         }
     });
     s.leaks = m.leaks.as_ref().map(LeaksSummary::of);
+    s.heap_snapshots = m.heap_snapshots;
     s.source = Some(source);
     let samples = Recording::scan(&dir.join("samples.csv"));
     if let Ok(samples) = &samples {
@@ -718,6 +676,7 @@ fn target_summary(
     ended_at: Duration,
     stopped: Option<ExitInfo>,
     launcher_exited: Option<ExitInfo>,
+    source: &SourceSummary,
 ) -> TargetSummary {
     let (exit_info, failure) = match ending {
         _ if launcher_exited.is_some() && !matches!(ending, Ending::LeftProcessesGone(_)) => {
@@ -735,6 +694,21 @@ fn target_summary(
                 } else {
                     ""
                 }
+            )),
+        ),
+        // A browser page's browser is the sampler's root, whatever the
+        // target: the page (or the browser) went away.
+        Ending::TargetGone if source.kind == SourceKind::Cdp => (
+            None,
+            Some(format!(
+                "the browser page went away during the run, after {:.1}s: {}",
+                ended_at.as_secs_f64(),
+                source
+                    .events
+                    .iter()
+                    .rev()
+                    .find(|e| e.series == "page")
+                    .map_or("its DevTools connection closed", |e| e.what.as_str())
             )),
         ),
         Ending::TargetGone if matches!(config.target, TargetSpec::None) => (
@@ -780,11 +754,18 @@ fn target_summary(
     }
 }
 
-fn describe_target(t: &TargetSpec) -> String {
-    match t {
-        TargetSpec::Launch(_) => format!("launching {}", t.command_line().join(" ")),
-        TargetSpec::Attach { pid } => format!("attaching to pid {pid}"),
-        TargetSpec::None => {
+fn describe_target(t: &TargetSpec, source: &crate::config::SourceSpec) -> String {
+    use crate::source::{PageSpec, SourceSpec};
+    match (t, source) {
+        (TargetSpec::Launch(_), _) => format!("launching {}", t.command_line().join(" ")),
+        (TargetSpec::Attach { pid }, _) => format!("attaching to pid {pid}"),
+        (TargetSpec::None, SourceSpec::Cdp(c)) => match &c.page {
+            PageSpec::Attach { endpoint, .. } => {
+                format!("attaching to a browser page through {endpoint}")
+            }
+            PageSpec::Launch { url, .. } => format!("opening {url} in a browser"),
+        },
+        (TargetSpec::None, _) => {
             "reading the memory source alone (no process to launch or attach)".into()
         }
     }

@@ -4,8 +4,9 @@
 //! It mirrors the typical service memsoak is built for: `GET /health`, a
 //! WebSocket collaboration endpoint `/collab/{doc_id}` whose connection
 //! manager broadcasts every text message to the *other* clients of the same
-//! document, `POST /agent/chat` and `GET /agents/health`. It binds to
-//! 127.0.0.1 only.
+//! document, `POST /agent/chat` and `GET /agents/health`, and pages for
+//! frontend soaks in a browser (`/editor`, `/frontend/leak`,
+//! `/frontend/clean`: see [`frontend`]). It binds to 127.0.0.1 only.
 //!
 //! Deliberate leaks make memsoak's sensitivity checkable: `--leak RATE`
 //! drips heap every 100 ms, `--leak-per-message` and `--leak-per-connection`
@@ -15,6 +16,7 @@
 //! parked threads and anonymous mappings outside malloc, so each of
 //! memsoak's attribution classes has a fault that shows it.
 
+mod frontend;
 mod leak;
 
 use std::collections::HashMap;
@@ -147,6 +149,9 @@ async fn serve(args: &Options) -> anyhow::Result<()> {
         .route("/collab/{doc_id}", get(collab))
         .route("/agent/chat", post(agent_chat))
         .route("/agents/health", get(agents_health))
+        .route("/editor", get(frontend::editor))
+        .route("/frontend/leak", get(frontend::leaking))
+        .route("/frontend/clean", get(frontend::clean))
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await

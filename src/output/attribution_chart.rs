@@ -68,11 +68,7 @@ pub(crate) fn write(out: &Path, run_folder: &Path, s: &Summary) -> anyhow::Resul
     let processes = run_folder.join("processes.csv");
     if processes.is_file() {
         read_processes(&processes, |r| {
-            let value = match s.metric {
-                Metric::Rss => Some(r.rss_bytes),
-                Metric::Anon => r.anon_bytes,
-                Metric::Pss => r.pss_bytes,
-            };
+            let value = crate::breakdown::process_metric(s.metric, r);
             if let (Some(k), Some(v)) = (
                 drawn
                     .iter()
@@ -114,7 +110,13 @@ pub(crate) fn write(out: &Path, run_folder: &Path, s: &Summary) -> anyhow::Resul
         })
         .collect();
     let x_max = span / axis.divisor;
-    let metric = s.metric;
+    // A page's heap is not a process's: its browser's processes are drawn
+    // by their anonymous memory.
+    let metric = if s.metric.of_tree() {
+        s.metric
+    } else {
+        Metric::Anon
+    };
     let svg = render_both(
         out,
         "attribution",

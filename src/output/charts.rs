@@ -93,6 +93,7 @@ fn check_chartable(series: &RunSeries) -> anyhow::Result<()> {
         .samples
         .iter()
         .map(|(n, d)| (n.to_string(), d))
+        .chain(series.page.iter().map(|(n, d)| (n.to_string(), d)))
         .chain(series.workloads.iter().flat_map(|w| {
             [
                 (format!("{} throughput", w.name), &w.throughput),
@@ -122,21 +123,35 @@ pub(crate) struct ChartSvg {
 /// wide and narrow (for `report.html` to inline).
 pub(crate) fn write(dir: &Path, summary: &Summary, series: &RunSeries) -> anyhow::Result<ChartSvg> {
     check_chartable(series)?;
+    // Each small panel below the memory panel keeps its height: a page's
+    // counts add one.
+    let taller = |h: u32| h * (3 + small_panels(series)) / 6;
     let wide = render_both(
         dir,
         "memory",
-        (WIDTH, HEIGHT),
+        (WIDTH, taller(HEIGHT)),
         |root| draw(root, summary, series, Raster::Bitmap),
         |root| draw(root, summary, series, Raster::Vector),
     )?;
     let mut narrow = String::new();
     {
-        let root = SVGBackend::with_string(&mut narrow, NARROW).into_drawing_area();
+        let root =
+            SVGBackend::with_string(&mut narrow, (NARROW.0, taller(NARROW.1))).into_drawing_area();
         draw(&root, summary, series, Raster::Vector)?;
         root.present()
             .map_err(|e| anyhow!("could not draw the narrow chart: {e}"))?;
     }
     Ok(ChartSvg { wide, narrow })
+}
+
+/// Small panels under the memory panel: open files and threads (or a
+/// page's nodes, and its listeners and documents), throughput, latency.
+fn small_panels(series: &RunSeries) -> u32 {
+    if series.page.is_empty() {
+        3
+    } else {
+        4
+    }
 }
 
 /// Draws one chart twice, into `<stem>.png` and `<stem>.svg`, and returns
@@ -194,19 +209,43 @@ fn draw<DB: DrawingBackend>(
     let axis = TimeAxis::for_span(series.span_s.max(1.0));
     let x_max = series.span_s.max(1.0) / axis.divisor;
     let (_, height) = root.dim_in_pixel();
-    let (top, rest) = root.split_vertically(height / 2);
-    let lower = rest.split_evenly((3, 1));
+    // The memory panel is as tall as three small panels.
+    let (top, rest) = root.split_vertically(height * 3 / (3 + small_panels(series)));
 
     memory_panel(&top, s, series, axis, x_max, raster).map_err(err)?;
-    let panels: [Panel; 3] = [
-        (
+    let counts = |names: &[&str], from_page: bool| -> Vec<(String, &Decimated)> {
+        names
+            .iter()
+            .filter_map(|c| {
+                if from_page {
+                    series.page_count(c)
+                } else {
+                    series.sample(c)
+                }
+                .map(|d| (c.to_string(), d))
+            })
+            .collect()
+    };
+    // A browser page's counts take the place of open files and threads
+    // (the browser's own are in the attribution): nodes in one panel,
+    // listeners and documents (hundreds, not thousands) in another.
+    let mut panels: Vec<Panel> = if series.page.is_empty() {
+        vec![(
             "Open files and threads",
             "count",
-            ["fds", "threads"]
-                .iter()
-                .filter_map(|c| series.sample(c).map(|d| (c.to_string(), d)))
-                .collect(),
-        ),
+            counts(&["fds", "threads"], false),
+        )]
+    } else {
+        vec![
+            ("DOM nodes", "count", counts(&["dom_nodes"], true)),
+            (
+                "Event listeners and documents",
+                "count",
+                counts(&["js_event_listeners", "documents"], true),
+            ),
+        ]
+    };
+    panels.extend([
         (
             "Workload throughput and errors",
             "per second",
@@ -232,7 +271,8 @@ fn draw<DB: DrawingBackend>(
                 .filter(|(_, d)| !d.is_empty())
                 .collect(),
         ),
-    ];
+    ]);
+    let lower = rest.split_evenly((panels.len(), 1));
     for (area, (title, unit, lines)) in lower.iter().zip(panels) {
         small_panel(area, title, unit, &lines, axis, x_max).map_err(err)?;
     }
@@ -250,12 +290,18 @@ fn memory_panel<DB: DrawingBackend>(
     let mb = 1e6;
     let judged = s.metric.column();
     let mut lines: Vec<(String, &Decimated)> = Vec::new();
-    for (col, label) in [
-        (judged, format!("{} (judged)", s.metric)),
-        (Metric::Rss.column(), "rss".into()),
-        (Metric::Pss.column(), "pss".into()),
-        (Metric::Anon.column(), "anon".into()),
-    ] {
+    // A page's heap is drawn with what the page reserved, not beside its
+    // browser's hundreds of MB of processes (the attribution has those).
+    let others: Vec<(&str, String)> = if s.metric.of_tree() {
+        vec![
+            (Metric::Rss.column(), "rss".into()),
+            (Metric::Pss.column(), "pss".into()),
+            (Metric::Anon.column(), "anon".into()),
+        ]
+    } else {
+        vec![(crate::samples::JS_HEAP_TOTAL, "js heap total".into())]
+    };
+    for (col, label) in std::iter::once((judged, format!("{} (judged)", s.metric))).chain(others) {
         if let Some(d) = series.sample(col) {
             if !lines.iter().any(|(_, x)| std::ptr::eq(*x, d)) {
                 lines.push((label, d));
@@ -268,7 +314,7 @@ fn memory_panel<DB: DrawingBackend>(
         .fold((f64::MAX, f64::MIN), |(a, b), (lo, hi)| {
             (a.min(lo), b.max(hi))
         });
-    if let Some(c) = s.max_rss_bytes {
+    if let Some(c) = s.max_rss_bytes.filter(|_| s.metric.of_tree()) {
         y_hi = y_hi.max(c as f64);
     }
     if y_lo > y_hi {
@@ -282,7 +328,7 @@ fn memory_panel<DB: DrawingBackend>(
     let entries = 1
         + lines.len()
         + if s.growth.is_some() { 3 } else { 0 }
-        + usize::from(s.max_rss_bytes.is_some());
+        + usize::from(s.max_rss_bytes.is_some() && s.metric.of_tree());
     let longest = if s.growth.is_some() {
         30
     } else {
@@ -422,7 +468,7 @@ fn memory_panel<DB: DrawingBackend>(
                     + PathElement::new(vec![(11, 0), (18, 0)], BLACK.stroke_width(2))
             });
     }
-    if let Some(c) = s.max_rss_bytes {
+    if let Some(c) = s.max_rss_bytes.filter(|_| s.metric.of_tree()) {
         let y = c as f64 / mb;
         chart
             .draw_series(DashedLineSeries::new(

@@ -27,8 +27,6 @@ pub(crate) fn write_all(
     samples: anyhow::Result<&Recording>,
     s: &Summary,
 ) -> Vec<anyhow::Error> {
-    let workload_csv = run_folder.map(|f| f.join("workload.csv"));
-    let workload_csv = workload_csv.as_deref();
     let mut failed = Vec::new();
     let md = markdown::render(s);
     for r in [
@@ -42,7 +40,7 @@ pub(crate) fn write_all(
     }
     let chart = if s.samples > 1 {
         samples
-            .and_then(|samples| series::read(samples, workload_csv, charts::COLUMNS))
+            .and_then(|samples| series::read(samples, run_folder, charts::COLUMNS))
             .and_then(|series| charts::write(dir, s, &series))
             .context("could not draw the charts")
     } else {

@@ -74,6 +74,7 @@ pub(crate) fn render_page(
     head(&mut o, &v);
     table(&mut o, "Key numbers", &v.key_numbers());
     leaks_section(&mut o, &v);
+    snapshots_section(&mut o, &v);
     o.push_str("<h2>Memory over time</h2>");
     match chart {
         Chart::Svg(svg, narrow) => {
@@ -312,6 +313,54 @@ fn leaks_section(o: &mut String, v: &ReportView<'_>) {
         let _ = write!(o, " From the run folder: {}.", cmds.join(", "));
     }
     o.push_str("</p>");
+}
+
+/// "Heap snapshots": a page's detached DOM nodes and the classes that
+/// gained objects between its two snapshots, next to the verdict.
+fn snapshots_section(o: &mut String, v: &ReportView<'_>) {
+    let Some(h) = &v.heap_snapshots else {
+        return;
+    };
+    let _ = write!(
+        o,
+        "<h2>Heap snapshots</h2><p><b>{}</b></p><p>The page's heap, {}.</p>",
+        escape(&h.headline),
+        escape(&h.window)
+    );
+    for (title, rows) in [
+        ("Detached DOM nodes gained", &h.detached),
+        ("Objects gained, by class", &h.constructors),
+    ] {
+        let cells: Vec<Vec<Cell>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    Cell::Text(r.name.clone()),
+                    Cell::Number(r.gained.clone()),
+                    Cell::Number(r.at_end.clone()),
+                    Cell::Number(r.size.clone()),
+                ]
+            })
+            .collect();
+        grid(
+            o,
+            title,
+            &["class", "gained", "at the end", "own size gained"],
+            &cells,
+        );
+    }
+    if !h.files.is_empty() {
+        let links: Vec<String> = h
+            .files
+            .iter()
+            .map(|(f, size)| format!("<a href=\"{0}\">{0}</a> ({1})", escape(f), escape(size)))
+            .collect();
+        let _ = write!(
+            o,
+            "<p>Open {} in DevTools (Memory → Load) for the retainers.</p>",
+            links.join(" and ")
+        );
+    }
 }
 
 /// "Where it grows": the headline, the hints, the stacked classes and

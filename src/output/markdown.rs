@@ -113,6 +113,46 @@ pub(crate) fn render(s: &Summary) -> String {
             }
         );
     }
+    if let Some(h) = &v.heap_snapshots {
+        let _ = writeln!(
+            o,
+            "\n### Heap snapshots\n\n**{}**\n\nThe page's heap, {}.\n",
+            md(&h.headline),
+            h.window
+        );
+        for (title, rows) in [
+            ("Detached DOM nodes gained", &h.detached),
+            ("Objects gained, by class", &h.constructors),
+        ] {
+            if rows.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                o,
+                "{title}:\n\n| class | gained | at the end | own size gained |"
+            );
+            let _ = writeln!(o, "|---|---:|---:|---:|");
+            for r in rows {
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {} | {} |",
+                    md(&r.name),
+                    r.gained,
+                    r.at_end,
+                    r.size
+                );
+            }
+            let _ = writeln!(o);
+        }
+        let files: Vec<String> = h.files.iter().map(|(f, _)| format!("`{f}`")).collect();
+        if !files.is_empty() {
+            let _ = writeln!(
+                o,
+                "Open {} in DevTools (Memory → Load) for the retainers.",
+                files.join(" and ")
+            );
+        }
+    }
     if let Some(w) = &v.where_it_grows {
         let _ = writeln!(o, "\n### Where it grows\n\n**{}**\n", md(&w.headline));
         for h in &w.hints {

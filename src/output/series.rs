@@ -83,7 +83,13 @@ pub struct RunSeries {
     pub samples: Vec<(&'static str, Decimated)>,
     /// `workload.csv`, one entry per workload.
     pub workloads: Vec<WorkloadSeries>,
+    /// A browser page's counts from `breakdown.csv` ([`PAGE_COUNTS`]),
+    /// those with values.
+    pub page: Vec<(&'static str, Decimated)>,
 }
+
+/// The counts of a browser page that the charts draw.
+pub const PAGE_COUNTS: [&str; 3] = ["dom_nodes", "js_event_listeners", "documents"];
 
 /// One workload's rows of `workload.csv`, decimated.
 pub struct WorkloadSeries {
@@ -105,15 +111,25 @@ impl RunSeries {
             .find(|(n, d)| *n == name && !d.is_empty())
             .map(|(_, d)| d)
     }
+
+    /// A browser page's count, if recorded.
+    pub fn page_count(&self, name: &str) -> Option<&Decimated> {
+        self.page
+            .iter()
+            .find(|(n, d)| *n == name && !d.is_empty())
+            .map(|(_, d)| d)
+    }
 }
 
-/// Reads `samples` (and `workload_csv` if it exists) into `columns`
-/// buckets per series.
+/// Reads `samples` (and the run folder's `workload.csv` and
+/// `breakdown.csv`, when they exist) into `columns` buckets per series.
 pub fn read(
     samples: &Recording,
-    workload_csv: Option<&Path>,
+    folder: Option<&Path>,
     columns: usize,
 ) -> anyhow::Result<RunSeries> {
+    let workload_csv = folder.map(|f| f.join("workload.csv"));
+    let workload_csv = workload_csv.as_deref();
     let span_s = samples.last_elapsed_s.max(0.0);
     let mut decimated: Vec<(&'static str, Decimated)> = crate::samples::CHARTED
         .iter()
@@ -126,10 +142,26 @@ pub fn read(
         Some(path) => read_workloads(path, span_s, columns)?,
         None => Vec::new(),
     };
+    let mut page: Vec<(&'static str, Decimated)> = PAGE_COUNTS
+        .iter()
+        .map(|n| (*n, Decimated::new(span_s, columns)))
+        .collect();
+    if let Some(b) = folder
+        .map(|f| f.join("breakdown.csv"))
+        .filter(|p| p.is_file())
+    {
+        crate::breakdown::read_breakdown(&b, |t, name, v| {
+            if let Some((_, d)) = page.iter_mut().find(|(n, _)| *n == name) {
+                d.push(t, v);
+            }
+        })?;
+    }
+    page.retain(|(_, d)| !d.is_empty());
     Ok(RunSeries {
         span_s,
         samples: decimated,
         workloads,
+        page,
     })
 }
 
@@ -254,7 +286,7 @@ mod tests {
         }
         std::fs::write(&workload, text).unwrap();
         let recording = Recording::scan(&samples).unwrap();
-        let series = read(&recording, Some(&workload), 1100).unwrap();
+        let series = read(&recording, Some(dir.path()), 1100).unwrap();
         assert_eq!(series.workloads.len(), MAX_WORKLOADS);
     }
 
@@ -272,13 +304,13 @@ mod tests {
         text.push_str("10.5,editors,collab,0,0,0,2.0\n");
         std::fs::write(&workload, &text).unwrap();
         let recording = Recording::scan(&samples).unwrap();
-        let series = read(&recording, Some(&workload), 100).unwrap();
+        let series = read(&recording, Some(dir.path()), 100).unwrap();
         let (lo, hi) = series.workloads[0].throughput.range().unwrap();
         assert_eq!((lo, hi), (24.0, 24.0));
         // A last interval as long as the others is drawn, even at zero.
         text.push_str("11.5,editors,collab,0,0,0,2.0\n");
         std::fs::write(&workload, &text).unwrap();
-        let series = read(&recording, Some(&workload), 100).unwrap();
+        let series = read(&recording, Some(dir.path()), 100).unwrap();
         assert_eq!(series.workloads[0].throughput.range(), Some((0.0, 24.0)));
     }
 

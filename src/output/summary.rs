@@ -102,6 +102,10 @@ pub struct Summary {
     /// result is in `leaks.json`.
     #[serde(default)]
     pub leaks: Option<LeaksSummary>,
+    /// A browser page's heap snapshots (`--heap-snapshots`): the files, the
+    /// constructors that gained the most objects, the detached DOM nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heap_snapshots: Option<crate::source::cdp::HeapSnapshots>,
 }
 
 /// The profiler's result in brief; `file` has the rest.
@@ -489,6 +493,7 @@ impl Summary {
                 workloads,
                 processes: p.processes,
                 environment: p.environment,
+                heap_snapshots: p.heap_snapshots,
                 ..s
             },
             None => Summary {
@@ -569,6 +574,7 @@ impl Summary {
             fail_fast: None,
             attribution: None,
             leaks: None,
+            heap_snapshots: None,
         }
     }
 

@@ -67,6 +67,9 @@ pub(crate) fn render(s: &Summary, folder: &Path) -> String {
             let _ = writeln!(out, "    live objects gained: {}", w.types.join(", "));
         }
     }
+    if let Some(h) = &v.heap_snapshots {
+        let _ = writeln!(out, "  heap snapshots ({}): {}", h.window, h.headline);
+    }
     if let Some(w) = &v.where_it_grows {
         let _ = writeln!(out, "  where it grows: {}", w.headline);
         // Only what moves: the full table is in report.md and report.html.
@@ -115,10 +118,13 @@ fn load_line(out: &mut String, w: &LoadRow<'_>) {
         let _ = write!(out, ", {} late sends", t.late_sends);
     }
     let _ = writeln!(out);
-    for (unit, text) in [
-        ("message", &w.per_message),
-        ("connection", &w.per_connection),
-    ] {
+    // A browser workload's sends are the steps it takes.
+    let per = if w.kind == WorkloadKind::Browser {
+        "step"
+    } else {
+        "message"
+    };
+    for (unit, text) in [(per, &w.per_message), ("connection", &w.per_connection)] {
         if let Some(text) = text {
             let _ = writeln!(out, "    growth per {unit}: {text}");
         }

@@ -53,6 +53,106 @@ pub(crate) struct ReportView<'a> {
     pub where_it_grows: Option<WhereItGrows>,
     /// "Where it leaks", when a profiler ran.
     pub where_it_leaks: Option<WhereItLeaks>,
+    /// "Heap snapshots", when a browser page's were taken.
+    pub heap_snapshots: Option<SnapshotsView>,
+}
+
+/// A page's heap snapshots compared, worded.
+#[derive(Debug, Clone)]
+pub(crate) struct SnapshotsView {
+    /// `+5250 detached DOM nodes (Detached <span> +5000, …); most objects
+    /// gained: <span> +5000, …`, or why there is no comparison.
+    pub headline: String,
+    /// `baseline at 15s, final at 40s`.
+    pub window: String,
+    /// The classes that gained the most objects.
+    pub constructors: Vec<SnapshotRow>,
+    /// The detached DOM nodes gained, by class.
+    pub detached: Vec<SnapshotRow>,
+    /// The snapshot files, relative to the run folder, with their sizes.
+    pub files: Vec<(String, String)>,
+}
+
+/// One class of the comparison, worded.
+#[derive(Debug, Clone)]
+pub(crate) struct SnapshotRow {
+    /// `Detached <div>`, `(closure)`.
+    pub name: String,
+    /// `+5000`.
+    pub gained: String,
+    /// Objects in the final snapshot.
+    pub at_end: String,
+    /// Own size gained: `+520.0 KB`.
+    pub size: String,
+}
+
+fn heap_snapshots(s: &Summary) -> Option<SnapshotsView> {
+    let h = s.heap_snapshots.as_ref()?;
+    let row = |c: &crate::cdp::snapshot::ClassDelta| SnapshotRow {
+        name: c.name.clone(),
+        gained: format!("{:+}", c.count_delta),
+        at_end: c.count_final.to_string(),
+        size: signed(
+            &format_bytes(c.self_size_delta_bytes as f64),
+            c.self_size_delta_bytes as f64,
+        ),
+    };
+    let brief = |rows: &[crate::cdp::snapshot::ClassDelta]| {
+        rows.iter()
+            .take(3)
+            .map(|c| format!("{} {:+}", c.name, c.count_delta))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let headline = match (&h.diff, &h.error) {
+        (Some(d), _) => {
+            let detached = if d.detached_nodes.delta > 0 {
+                format!(
+                    "{:+} detached DOM nodes ({})",
+                    d.detached_nodes.delta,
+                    brief(&d.detached_nodes.by_name)
+                )
+            } else {
+                format!(
+                    "no detached DOM nodes gained ({} at the end)",
+                    d.detached_nodes.r#final
+                )
+            };
+            if d.constructors.is_empty() {
+                format!("{detached}; no class gained objects")
+            } else {
+                format!(
+                    "{detached}; most objects gained: {}",
+                    brief(&d.constructors)
+                )
+            }
+        }
+        (None, Some(e)) => format!("no comparison: {e}"),
+        (None, None) => "no comparison".into(),
+    };
+    let at = |f: &Option<crate::source::cdp::SnapshotFile>| {
+        f.as_ref()
+            .map_or("not taken".into(), |f| format_elapsed(f.elapsed_s))
+    };
+    Some(SnapshotsView {
+        headline,
+        window: format!("baseline at {}, final at {}", at(&h.baseline), at(&h.last)),
+        constructors: h
+            .diff
+            .iter()
+            .flat_map(|d| d.constructors.iter().map(row))
+            .collect(),
+        detached: h
+            .diff
+            .iter()
+            .flat_map(|d| d.detached_nodes.by_name.iter().map(row))
+            .collect(),
+        files: [&h.baseline, &h.last]
+            .into_iter()
+            .flatten()
+            .map(|f| (f.file.clone(), format_bytes(f.bytes as f64)))
+            .collect(),
+    })
 }
 
 /// The profiler's sites, worded.
@@ -336,6 +436,7 @@ impl<'a> ReportView<'a> {
             checks: checks(s),
             where_it_grows: where_it_grows(s),
             where_it_leaks: where_it_leaks(s),
+            heap_snapshots: heap_snapshots(s),
         }
     }
 

@@ -6,6 +6,7 @@
 //! An attached target is only observed, never signalled. [`Target`]'s `Drop`
 //! stops a launched group, so no exit path of memsoak leaves it behind.
 
+pub mod keeper;
 mod ready;
 pub mod spec;
 pub(crate) mod tree;

@@ -74,6 +74,32 @@ pub struct MemorySection {
     /// `event` (default) or `fail`: whether a replica restart is a target
     /// failure.
     pub restarts: Option<Restarts>,
+    /// A browser page, through the DevTools protocol.
+    pub cdp: Option<CdpSection>,
+}
+
+/// `[source] cdp = {...}` (or `[source.cdp]`): a page of a running browser
+/// (`endpoint`), or one memsoak opens in a browser it launches
+/// (`browser`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CdpSection {
+    /// A running browser's DevTools endpoint, `http://127.0.0.1:9222`.
+    pub endpoint: Option<String>,
+    /// With `endpoint`: the page, by part of its URL or title.
+    pub target: Option<String>,
+    /// The URL to open in a browser memsoak launches.
+    pub browser: Option<String>,
+    /// The browser to launch (a path, or a name in `PATH`).
+    pub executable: Option<PathBuf>,
+    /// Launch it headless (default true).
+    pub headless: Option<bool>,
+    /// More flags for the launched browser.
+    pub args: Option<Vec<String>>,
+    /// How often garbage is collected before a reading; `0`: never.
+    pub gc_interval: Option<HumanDurationOrZero>,
+    /// Heap snapshots as warm-up ends and at the end.
+    pub heap_snapshots: Option<bool>,
 }
 
 /// What a replica restart does to the run.
@@ -216,7 +242,8 @@ pub struct WorkloadSection {
     pub steps: Vec<StepSection>,
 }
 
-/// The two kinds of workload; `collab` and `agent` in profiles and outputs.
+/// The kinds of workload; `collab`, `agent` and `browser` in profiles and
+/// outputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WorkloadKind {
@@ -224,6 +251,9 @@ pub enum WorkloadKind {
     Collab,
     /// Scripted HTTP request sequences.
     Agent,
+    /// A scripted person using the browser page of the run's DevTools
+    /// source.
+    Browser,
 }
 
 impl WorkloadKind {
@@ -232,14 +262,16 @@ impl WorkloadKind {
         match self {
             WorkloadKind::Collab => "collab",
             WorkloadKind::Agent => "agent",
+            WorkloadKind::Browser => "browser",
         }
     }
 
-    /// The unit of its send rate: messages or requests per second.
+    /// The unit of its send rate: messages, requests or steps per second.
     pub fn rate_unit(self) -> &'static str {
         match self {
             WorkloadKind::Collab => "msg/s",
             WorkloadKind::Agent => "req/s",
+            WorkloadKind::Browser => "steps/s",
         }
     }
 }
@@ -250,8 +282,8 @@ impl std::fmt::Display for WorkloadKind {
     }
 }
 
-/// `[[workload.step]]`: one HTTP request of an agent's sequence, or a
-/// health poll on its own interval.
+/// `[[workload.step]]`: one HTTP request of an agent's sequence, a
+/// health poll on its own interval, or one action of a browser workload.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepSection {
@@ -281,6 +313,53 @@ pub struct StepSection {
     pub every: Option<HumanDuration>,
     /// health: flag the target after this long unhealthy (default 60s).
     pub unhealthy_after: Option<HumanDuration>,
+    /// browser: what the step does.
+    pub action: Option<BrowserAction>,
+    /// browser: the element (a CSS selector) to click, type into or wait for.
+    pub selector: Option<String>,
+    /// browser: text to type (templates such as `{seq}` apply).
+    pub text: Option<String>,
+    /// browser: the key to press (`Enter`, `Tab`, `Escape`, …).
+    pub key: Option<String>,
+    /// browser: JavaScript to run in the page.
+    pub script: Option<String>,
+    /// browser: how long a `wait` step waits.
+    pub duration: Option<HumanDuration>,
+}
+
+/// What a browser step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BrowserAction {
+    /// Open a URL and wait for it to load.
+    Navigate,
+    /// Click an element.
+    Click,
+    /// Type text.
+    Type,
+    /// Press a key.
+    Press,
+    /// Wait a while, or for an element.
+    Wait,
+    /// Run a script.
+    Eval,
+    /// Reload the page.
+    Reload,
+}
+
+impl BrowserAction {
+    /// The name in profiles and outputs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BrowserAction::Navigate => "navigate",
+            BrowserAction::Click => "click",
+            BrowserAction::Type => "type",
+            BrowserAction::Press => "press",
+            BrowserAction::Wait => "wait",
+            BrowserAction::Eval => "eval",
+            BrowserAction::Reload => "reload",
+        }
+    }
 }
 
 /// What a step does.

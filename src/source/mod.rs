@@ -4,13 +4,17 @@
 //! one host's processes, memsoak reads what the platform already
 //! accounts rather than reinventing it: a **cgroup** (what the kernel
 //! charges a container, socket buffers and kernel memory included) and
-//! **Prometheus** (what a cluster already scrapes, one series per pod).
+//! **Prometheus** (what a cluster already scrapes, one series per pod);
+//! for the frontend half of a session, a **browser page** through the
+//! DevTools protocol (its JavaScript heap, DOM nodes and listeners, beside
+//! the browser's processes).
 //! Each source is a [`Probe`] the sampler drives on its fixed schedule, so
 //! `samples.csv`, the verdict, the reports and `compare` work unchanged;
 //! the summary's `source` says which one was read.
 //!
 //! This layer sits above `sampler` and below the commands.
 
+pub mod cdp;
 pub mod cgroup;
 pub mod prometheus;
 pub mod series;
@@ -36,6 +40,40 @@ pub enum SourceSpec {
     Cgroup(CgroupSpec),
     /// A Prometheus query.
     Prometheus(PrometheusSpec),
+    /// A browser page, through the DevTools protocol.
+    Cdp(CdpSpec),
+}
+
+/// A browser page to read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CdpSpec {
+    /// Which page, in which browser.
+    pub page: PageSpec,
+    /// Garbage is collected before a reading this often; zero: never;
+    /// `None`: the default for the run ([`cdp::default_gc_interval`]).
+    pub gc_interval: Option<Duration>,
+    /// Heap snapshots as warm-up ends and at the end.
+    pub heap_snapshots: bool,
+}
+
+/// The page: in a running browser, or in one memsoak launches.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PageSpec {
+    /// A page of the browser whose DevTools endpoint this is; memsoak
+    /// never closes it.
+    Attach {
+        /// `http://127.0.0.1:9222`.
+        endpoint: String,
+        /// Part of the page's URL or title.
+        target: Option<String>,
+    },
+    /// A page memsoak opens in a browser it launches (and closes).
+    Launch {
+        /// The URL to open.
+        url: String,
+        /// The browser.
+        browser: crate::cdp::browser::BrowserSpec,
+    },
 }
 
 /// Which cgroup.
@@ -73,12 +111,14 @@ pub enum SourceKind {
     Cgroup,
     /// A Prometheus query.
     Prometheus,
+    /// A browser page (DevTools protocol).
+    Cdp,
 }
 
 /// `summary.json`'s `source`: what was read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceSummary {
-    /// `tree`, `cgroup` or `prometheus`.
+    /// `tree`, `cgroup`, `prometheus` or `cdp`.
     pub kind: SourceKind,
     /// The cgroup's folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,6 +152,9 @@ pub struct SourceSummary {
     /// Whether a restart counts as a target failure.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub restarts_fail: bool,
+    /// The page and its browser (DevTools sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cdp: Option<cdp::CdpSummary>,
 }
 
 /// A past window read from Prometheus.
@@ -140,6 +183,7 @@ impl SourceSummary {
             series_at_end: None,
             events: Vec::new(),
             restarts_fail: false,
+            cdp: None,
         }
     }
 
@@ -161,6 +205,10 @@ impl SourceSummary {
                 self.prometheus.as_deref().unwrap_or("?"),
                 self.query.as_deref().unwrap_or("?")
             ),
+            SourceKind::Cdp => match &self.cdp {
+                Some(c) => c.describe(),
+                None => "a browser page".into(),
+            },
             SourceKind::Tree => "the process tree (/proc)".into(),
         }
     }

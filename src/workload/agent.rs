@@ -6,18 +6,19 @@
 //! workload, and record healthy/unhealthy transitions; a target unhealthy
 //! for longer than `unhealthy_after` is flagged in the summary.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::pacing::{ramp_delay, sleep_or_stop, until_or_stop, JudgedFrom, OpenLoop};
+use super::pacing::{ramp_delay, sleep_or_stop};
+use super::sequence::{self, Accounting, StepOutcome, Steps};
 use super::spec::{AgentSpec, Pacing, RequestStep};
-use super::stats::{bump, ErrorKind, Stats};
+use super::stats::{ErrorKind, Stats};
 use super::template::Values;
 use super::{unix_us, Phase};
-use crate::units::PerSecond;
 
 /// Health of the target as seen by one health step.
 #[derive(Debug, Default)]
@@ -108,10 +109,8 @@ pub(crate) struct AgentRun {
 struct AgentContext {
     client: reqwest::Client,
     steps: Vec<RequestStep>,
-    step_stats: Vec<Arc<Stats>>,
-    stats: Arc<Stats>,
+    acc: Accounting,
     pacing: Pacing,
-    judged_from: JudgedFrom,
 }
 
 /// Starts the agents and health polls of `spec`.
@@ -130,14 +129,8 @@ pub(crate) fn spawn(
     let context = Arc::new(AgentContext {
         client: client.clone(),
         steps: spec.steps.clone(),
-        step_stats: spec
-            .steps
-            .iter()
-            .map(|_| Arc::new(Stats::default()))
-            .collect(),
-        stats,
+        acc: Accounting::new(stats, spec.steps.len(), judged_from),
         pacing: spec.pacing,
-        judged_from: JudgedFrom(judged_from),
     });
     for agent in 0..spec.agents {
         let delay = ramp_delay(spec.ramp_up, agent, spec.agents);
@@ -162,14 +155,30 @@ pub(crate) fn spawn(
         health.push((h.request.name.clone(), monitor));
     }
     Ok(AgentRun {
-        steps: spec
-            .steps
-            .iter()
-            .map(|s| s.name.clone())
-            .zip(context.step_stats.iter().cloned())
-            .collect(),
+        steps: context
+            .acc
+            .by_name(spec.steps.iter().map(|s| s.name.clone())),
         health,
     })
+}
+
+/// One agent's requests: the workload's steps, with its own body buffer.
+struct AgentSteps {
+    cx: Arc<AgentContext>,
+    agent: u32,
+    body: String,
+}
+
+impl Steps for AgentSteps {
+    fn run(&mut self, index: usize, seq: u64) -> impl Future<Output = StepOutcome> + Send {
+        send(
+            &self.cx.client,
+            &self.cx.steps[index],
+            self.agent,
+            seq,
+            &mut self.body,
+        )
+    }
 }
 
 /// One agent: the steps in order, in a loop, until the run stops.
@@ -182,50 +191,12 @@ async fn run_agent(
     if cx.steps.is_empty() || !sleep_or_stop(delay, &mut phase).await {
         return;
     }
-    let mut schedule = match cx.pacing {
-        Pacing::Rate(rate) => Some(OpenLoop::new(PerSecond::period(rate), Instant::now())),
-        Pacing::Think(_) => None,
+    let mut steps = AgentSteps {
+        cx: cx.clone(),
+        agent,
+        body: String::new(),
     };
-    let mut body = String::new();
-    let mut seq: u64 = 0;
-    loop {
-        let step_index = (seq % cx.steps.len() as u64) as usize;
-        if let Some(schedule) = &mut schedule {
-            if !until_or_stop(schedule.due(), &mut phase).await {
-                return;
-            }
-            schedule.advance(&cx.stats);
-        }
-        let started = Instant::now();
-        let outcome = tokio::select! {
-            o = send(&cx.client, &cx.steps[step_index], agent, seq, &mut body) => o,
-            _ = phase.wait_for(|p| *p == Phase::Close) => return,
-        };
-        for s in [&cx.stats, &cx.step_stats[step_index]] {
-            cx.judged_from.sent(s, started);
-            match outcome {
-                Ok(latency) => {
-                    bump(&s.received);
-                    s.latency(latency);
-                }
-                Err((kind, responded)) => {
-                    if responded {
-                        bump(&s.received);
-                    }
-                    s.error(kind);
-                }
-            }
-        }
-        seq += 1;
-        if let Pacing::Think(pause) = cx.pacing {
-            if !sleep_or_stop(pause, &mut phase).await {
-                return;
-            }
-        }
-        if *phase.borrow() != Phase::Run {
-            return;
-        }
-    }
+    sequence::run(&mut steps, cx.pacing, &cx.acc, phase).await;
 }
 
 /// Sends one request; Ok(latency), or the error kind and whether a
@@ -236,7 +207,7 @@ async fn send(
     agent: u32,
     seq: u64,
     body: &mut String,
-) -> Result<Duration, (ErrorKind, bool)> {
+) -> StepOutcome {
     let request = &step.request.0;
     let mut req = client
         .request(step.method.clone(), &request.url)

@@ -1,9 +1,11 @@
 //! Workloads: the load memsoak drives against the target while sampling it.
 //!
 //! Leaks hide in connect/disconnect handling, broadcast fan-out and request
-//! handling, so a soak test must exercise them steadily for hours. Two
+//! handling, so a soak test must exercise them steadily for hours. The
 //! kinds run concurrently from readiness to the end of the run: `collab`
-//! (WebSocket clients, [`collab`]) and `agent` (HTTP sequences, [`agent`]).
+//! (WebSocket clients, [`collab`]), `agent` (HTTP sequences, [`agent`])
+//! and, with a browser page as the memory source, `browser` (a scripted
+//! person on the page, [`browser`]).
 //!
 //! Pacing is open-loop: sends are due on a fixed schedule that does not
 //! slow down when the target does, and a send made a whole period late is
@@ -14,8 +16,11 @@
 //! reading what is in flight, then `Close` closes every connection cleanly.
 
 pub(crate) mod agent;
+pub(crate) mod browser;
+pub mod browser_spec;
 pub(crate) mod collab;
 pub(crate) mod pacing;
+pub(crate) mod sequence;
 pub mod spec;
 pub mod stats;
 pub mod template;
@@ -226,11 +231,13 @@ struct Row<'a> {
 
 impl Workloads {
     /// Starts every workload; judged counts begin at `start + warmup`.
+    /// Browser workloads drive `page`, the run's browser page.
     pub fn start(
         specs: &[WorkloadSpec],
         start: Instant,
         warmup: Duration,
         csv_path: &Path,
+        page: Option<crate::cdp::Session>,
     ) -> anyhow::Result<Workloads> {
         let (phase, phase_rx) = watch::channel(Phase::Run);
         let mut running = Vec::new();
@@ -253,6 +260,22 @@ impl Workloads {
                     agent::spawn(a, stats.clone(), judged_from, &phase_rx, &mut tasks)
                         .map_err(|e| anyhow::anyhow!("[[workload]] '{}': {e}", a.name))?,
                 ),
+                WorkloadSpec::Browser(b) => {
+                    let page = page.clone().ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "[[workload]] '{}': a browser workload drives the run's browser page (--browser or --cdp)",
+                            b.name
+                        )
+                    })?;
+                    Some(browser::spawn(
+                        b,
+                        page,
+                        stats.clone(),
+                        judged_from,
+                        &phase_rx,
+                        &mut tasks,
+                    ))
+                }
             };
             running.push(Running {
                 name: spec.name().to_string(),

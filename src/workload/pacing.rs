@@ -1,4 +1,4 @@
-//! The pacing core both workload kinds share: when to send, how a stop
+//! The pacing core every workload kind shares: when to send, how a stop
 //! interrupts a wait, and which sends count as judged.
 //!
 //! Pacing is open-loop ([`OpenLoop`]): sends are due on a fixed schedule

@@ -58,6 +58,8 @@ pub enum WorkloadSpec {
     Collab(CollabSpec),
     /// Scripted HTTP agents.
     Agent(AgentSpec),
+    /// A scripted person on the run's browser page.
+    Browser(super::browser_spec::BrowserWorkloadSpec),
 }
 
 impl WorkloadSpec {
@@ -66,6 +68,7 @@ impl WorkloadSpec {
         match self {
             WorkloadSpec::Collab(c) => &c.name,
             WorkloadSpec::Agent(a) => &a.name,
+            WorkloadSpec::Browser(b) => &b.name,
         }
     }
 
@@ -74,6 +77,7 @@ impl WorkloadSpec {
         match self {
             WorkloadSpec::Collab(_) => WorkloadKind::Collab,
             WorkloadSpec::Agent(_) => WorkloadKind::Agent,
+            WorkloadSpec::Browser(_) => WorkloadKind::Browser,
         }
     }
 
@@ -82,6 +86,7 @@ impl WorkloadSpec {
         match self {
             WorkloadSpec::Collab(c) => c.ramp_up,
             WorkloadSpec::Agent(a) => a.ramp_up,
+            WorkloadSpec::Browser(b) => b.ramp_up,
         }
     }
 }
@@ -252,6 +257,13 @@ pub fn build(
             WorkloadKind::Agent => {
                 WorkloadSpec::Agent(agent(w, name.clone(), common, &at, expand)?)
             }
+            WorkloadKind::Browser => WorkloadSpec::Browser(super::browser_spec::build(
+                w,
+                name.clone(),
+                common.ramp_up,
+                &|key, m| at.error(key, m),
+                expand,
+            )?),
         };
         specs.push(spec);
     }
@@ -286,6 +298,16 @@ struct Common {
 
 /// Keys of the other kind are errors, not silently ignored.
 fn check_keys_apply(w: &WorkloadSection, at: &Place<'_>) -> Result<(), SpecError> {
+    let collab_only = [
+        ("url", w.url.is_some()),
+        ("docs", w.docs.is_some()),
+        ("clients_per_doc", w.clients_per_doc.is_some()),
+        ("message", w.message.is_some()),
+        ("message_bytes", w.message_bytes.is_some()),
+        ("churn_interval", w.churn_interval.is_some()),
+        ("abrupt_fraction", w.abrupt_fraction.is_some()),
+        ("read", w.read.is_some()),
+    ];
     let misplaced: &[(&str, bool)] = match w.kind {
         WorkloadKind::Collab => &[
             ("base_url", w.base_url.is_some()),
@@ -294,16 +316,19 @@ fn check_keys_apply(w: &WorkloadSection, at: &Place<'_>) -> Result<(), SpecError
             ("timeout", w.timeout.is_some()),
             ("step", !w.steps.is_empty()),
         ],
-        WorkloadKind::Agent => &[
-            ("url", w.url.is_some()),
-            ("docs", w.docs.is_some()),
-            ("clients_per_doc", w.clients_per_doc.is_some()),
-            ("message", w.message.is_some()),
-            ("message_bytes", w.message_bytes.is_some()),
-            ("churn_interval", w.churn_interval.is_some()),
-            ("abrupt_fraction", w.abrupt_fraction.is_some()),
-            ("read", w.read.is_some()),
-        ],
+        WorkloadKind::Agent => &collab_only,
+        // One page, driven by one scripted person, that never reconnects.
+        WorkloadKind::Browser => &[
+            collab_only.as_slice(),
+            &[
+                ("agents", w.agents.is_some()),
+                ("total_rate", w.total_rate.is_some()),
+                ("backoff_initial", w.backoff_initial.is_some()),
+                ("backoff_max", w.backoff_max.is_some()),
+                ("max_retries", w.max_retries.is_some()),
+            ],
+        ]
+        .concat(),
     };
     match misplaced.iter().find(|(_, set)| *set) {
         Some((key, _)) => Err(at.error(
@@ -445,6 +470,25 @@ fn agent(
     let mut steps = Vec::new();
     let mut health = Vec::new();
     for (j, s) in w.steps.iter().enumerate() {
+        let browser_key = [
+            ("action", s.action.is_some()),
+            ("selector", s.selector.is_some()),
+            ("text", s.text.is_some()),
+            ("key", s.key.is_some()),
+            ("script", s.script.is_some()),
+            ("duration", s.duration.is_some()),
+        ]
+        .into_iter()
+        .find(|(_, set)| *set);
+        if let Some((key, _)) = browser_key {
+            return Err(at(
+                &format!("step.{j}.{key}"),
+                format!(
+                    "step {}: '{key}' is for steps of browser workloads (kind = \"browser\")",
+                    j + 1
+                ),
+            ));
+        }
         let step = request_step(s, base.as_deref(), expand)
             .map_err(|(key, m)| at(&format!("step.{j}.{key}"), format!("step {}: {m}", j + 1)))?;
         match s.kind {
@@ -489,22 +533,7 @@ fn request_step(
     base: Option<&str>,
     expand: &mut dyn FnMut(&str) -> Result<String, String>,
 ) -> Result<RequestStep, (&'static str, String)> {
-    let url = match (&s.url, &s.path, base) {
-        (Some(u), None, _) => expand(u).map_err(|m| ("url", m))?,
-        (None, Some(p), Some(b)) => format!(
-            "{}/{}",
-            b.trim_end_matches('/'),
-            expand(p).map_err(|m| ("path", m))?.trim_start_matches('/')
-        ),
-        (None, Some(_), None) => {
-            return Err((
-                "path",
-                "'path' needs the workload's 'base_url' (or give 'url')".into(),
-            ))
-        }
-        (Some(_), Some(_), _) => return Err(("path", "set 'url' or 'path', not both".into())),
-        (None, None, _) => return Err(("", "'url' or 'path' is required".into())),
-    };
+    let url = step_url(s, base, expand)?;
     if !(url.starts_with("http://") || url.starts_with("${")) {
         return Err((
             "url",
@@ -565,6 +594,29 @@ fn request_step(
         expect_status: s.expect_status,
         expect_field: s.expect_field.clone(),
     })
+}
+
+/// A step's URL: its `url`, or its `path` joined to the workload's
+/// `base_url`, placeholders expanded.
+pub(super) fn step_url(
+    s: &StepSection,
+    base: Option<&str>,
+    expand: &mut dyn FnMut(&str) -> Result<String, String>,
+) -> Result<String, (&'static str, String)> {
+    match (&s.url, &s.path, base) {
+        (Some(u), None, _) => expand(u).map_err(|m| ("url", m)),
+        (None, Some(p), Some(b)) => Ok(format!(
+            "{}/{}",
+            b.trim_end_matches('/'),
+            expand(p).map_err(|m| ("path", m))?.trim_start_matches('/')
+        )),
+        (None, Some(_), None) => Err((
+            "path",
+            "'path' needs the workload's 'base_url' (or give 'url')".into(),
+        )),
+        (Some(_), Some(_), _) => Err(("path", "set 'url' or 'path', not both".into())),
+        (None, None, _) => Err(("", "'url' or 'path' is required".into())),
+    }
 }
 
 /// The error for a size beyond [`defaults::MAX_MESSAGE_BYTES`].

@@ -28,18 +28,27 @@ pub enum ErrorKind {
     Closed,
     /// Sending failed.
     Send,
+    /// A browser step found no element for its selector (or a hidden one).
+    NoElement,
+    /// A browser step's script threw.
+    Script,
+    /// A browser step could not open or reload its page.
+    Navigation,
     /// Anything else.
     Other,
 }
 
 impl ErrorKind {
-    const ALL: [ErrorKind; 7] = [
+    const ALL: [ErrorKind; 10] = [
         ErrorKind::Connect,
         ErrorKind::Timeout,
         ErrorKind::Status,
         ErrorKind::Body,
         ErrorKind::Closed,
         ErrorKind::Send,
+        ErrorKind::NoElement,
+        ErrorKind::Script,
+        ErrorKind::Navigation,
         ErrorKind::Other,
     ];
 
@@ -51,6 +60,9 @@ impl ErrorKind {
             ErrorKind::Body => "body",
             ErrorKind::Closed => "closed",
             ErrorKind::Send => "send",
+            ErrorKind::NoElement => "no_element",
+            ErrorKind::Script => "script",
+            ErrorKind::Navigation => "navigation",
             ErrorKind::Other => "other",
         }
     }

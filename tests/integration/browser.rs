@@ -9,7 +9,7 @@
 //! (`--dump-dom`). Console messages go to Chromium's log on stderr: the
 //! page has no script of its own, so any message is a fault.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
@@ -45,14 +45,6 @@ window.addEventListener('load', () => {
   }), '*');
 });
 </script>"#;
-
-fn chromium() -> PathBuf {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("Chromium is needed for this test: `apt-get install chromium` (.ci/run does it)")
-}
 
 /// Renders `dir/report.html` `width` pixels wide; returns the probe's
 /// findings and Chromium's console lines.

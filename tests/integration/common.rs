@@ -118,6 +118,15 @@ pub(crate) fn processes() -> Vec<ProcStat> {
     out
 }
 
+/// Debian's Chromium, which the browser tests render and soak pages in.
+pub(crate) fn chromium() -> PathBuf {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("Chromium is needed for this test: `apt-get install chromium` (.ci/run does it)")
+}
+
 /// Processes whose process group is `pgid`.
 pub(crate) fn group_members(pgid: i32) -> Vec<i32> {
     processes()

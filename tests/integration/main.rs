@@ -7,6 +7,7 @@ mod bad_input;
 mod browser;
 mod common;
 mod faults;
+mod frontend;
 mod kubernetes;
 mod live;
 mod profilers;

@@ -23,7 +23,12 @@ fn shipped_profiles_build_a_valid_run() {
     seen.sort();
     assert_eq!(
         seen,
-        ["demo-leak.toml", "quickstart.toml", "stability-8h.toml"]
+        [
+            "demo-leak.toml",
+            "frontend-editor.toml",
+            "quickstart.toml",
+            "stability-8h.toml"
+        ]
     );
 }
 
@@ -42,8 +47,8 @@ fn shell_completions_are_printed() {
             "{shell}: {text:.200}"
         );
         assert!(
-            !text.contains("__watchdog"),
-            "the internal command stays hidden"
+            !text.contains("__watchdog") && !text.contains("__keeper"),
+            "the internal commands stay hidden"
         );
     }
 }

@@ -1,16 +1,26 @@
 """A FastAPI backend shaped like the ones memsoak is made for: /health, a
-WebSocket collaboration endpoint and HTTP endpoints for AI agents.
+WebSocket collaboration endpoint, HTTP endpoints for AI agents, and the
+collaborative editor page that is its frontend (/editor?doc=NAME).
 
     uvicorn backend.server:app --port 8000
 """
 
+from pathlib import Path
+
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from .collab import ConnectionManager
 
 app = FastAPI()
 manager = ConnectionManager()
+EDITOR = (Path(__file__).parent.parent / "frontend" / "editor.html").read_text()
+
+
+@app.get("/editor", response_class=HTMLResponse)
+async def editor():
+    return EDITOR
 
 
 @app.get("/health")

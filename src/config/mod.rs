@@ -18,9 +18,11 @@ use crate::cli::{JudgeArgs, RunArgs};
 pub use crate::process::spec::{LaunchSpec, Readiness, TargetSpec};
 use crate::profile::{OnInconclusive, Profile, QUICKSTART};
 pub use crate::profiler::ProfilerSettings;
-pub use crate::source::{CgroupSpec, PrometheusSpec, SourceSpec};
+pub use crate::source::{CdpSpec, CgroupSpec, PageSpec, PrometheusSpec, SourceSpec};
 use crate::units::{Rate, Warmup};
 use crate::workload::{spec, WorkloadSpec};
+
+mod source;
 
 /// One run, fully decided.
 #[derive(Debug, Clone, PartialEq)]
@@ -201,7 +203,9 @@ impl RunConfig {
             && args.command.is_empty()
             && args.pid.is_none()
             && args.source.cgroup.is_none()
-            && args.source.prometheus.is_none();
+            && args.source.prometheus.is_none()
+            && args.source.cdp.is_none()
+            && args.source.browser.is_none();
         let profile = match &args.profile {
             Some(path) => Profile::load(path)?,
             None if builtin => Profile::parse(QUICKSTART, Path::new("<built-in quickstart>"))?,
@@ -217,7 +221,7 @@ impl RunConfig {
             args,
             profile: &profile,
         };
-        let source = from.memory_source()?;
+        let source = from.memory_source(&mut expander)?;
         let target = from.target(&mut expander, &source)?;
         let readiness = from.readiness(&mut expander)?;
         let (timing, judge) = from.timing_and_judging(&source)?;
@@ -230,6 +234,18 @@ impl RunConfig {
             let path: Vec<&str> = e.at.iter().map(String::as_str).collect();
             ConfigError::Invalid(format!("{}{}", profile.at(&path), e.message))
         })?;
+        if !matches!(source, SourceSpec::Cdp(_)) {
+            if let Some(i) = workloads
+                .iter()
+                .position(|w| matches!(w, WorkloadSpec::Browser(_)))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "{}[[workload]] '{}': a browser workload drives the run's browser page: give --browser URL (or --cdp URL), or [source] cdp = {{...}}",
+                    profile.at(&["workload", &i.to_string(), "kind"]),
+                    workloads[i].name()
+                )));
+            }
+        }
         let track_processes = args
             .track_processes
             .or(profile.run.track_processes)
@@ -279,7 +295,11 @@ impl RunConfig {
             track_processes,
             max_growth: judge.max_growth,
             max_rss_bytes: judge.max_rss_bytes,
-            metric: judge.metric,
+            // A page's heap is what a frontend soak judges.
+            metric: match (&source, judge.metric) {
+                (SourceSpec::Cdp(_), None) => Some(Metric::JsHeap),
+                (_, m) => m,
+            },
             on_inconclusive: judge.on_inconclusive,
             out_dir,
             workloads,
@@ -342,7 +362,9 @@ impl Sources<'_> {
             (None, None)
                 if matches!(
                     source,
-                    SourceSpec::Prometheus(_) | SourceSpec::Cgroup(CgroupSpec::Existing(_))
+                    SourceSpec::Prometheus(_)
+                        | SourceSpec::Cgroup(CgroupSpec::Existing(_))
+                        | SourceSpec::Cdp(_)
                 ) =>
             {
                 Ok(TargetSpec::None)
@@ -394,128 +416,6 @@ impl Sources<'_> {
                 }
             }
             _ => Ok(readiness),
-        }
-    }
-
-    /// The memory source: `--cgroup` / `--prometheus` over `[source]`.
-    fn memory_source(&self) -> Result<SourceSpec, ConfigError> {
-        let (a, m) = (&self.args.source, &self.profile.memory);
-        let invalid = ConfigError::Invalid;
-        let flags = a.cgroup.is_some() || a.prometheus.is_some();
-        if !flags && m.cgroup.is_some() && m.prometheus.is_some() {
-            return Err(invalid(format!(
-                "{}[source] sets both 'cgroup' and 'prometheus': choose one",
-                self.profile.at(&["source", "prometheus"])
-            )));
-        }
-        let cgroup = if flags {
-            a.cgroup.clone()
-        } else {
-            m.cgroup.clone()
-        };
-        if let Some(path) = cgroup {
-            if path.as_os_str().is_empty() {
-                return Err(invalid(format!(
-                    "{}the cgroup must be a folder, a path as in /proc/PID/cgroup, or `new`",
-                    self.at(a.cgroup.is_some(), &["source", "cgroup"])
-                )));
-            }
-            return Ok(SourceSpec::Cgroup(if path.as_os_str() == "new" {
-                CgroupSpec::Fresh
-            } else {
-                CgroupSpec::Existing(path)
-            }));
-        }
-        let (url, query, from_flag) = match (&a.prometheus, &m.prometheus) {
-            (Some(u), _) => (u.clone(), a.query.clone(), true),
-            (None, Some(u)) if !flags => (u.clone(), m.query.clone(), false),
-            _ => {
-                if m.query.is_some() || m.step.is_some() || !m.headers.is_empty() {
-                    return Err(invalid(format!(
-                        "{}[source] sets Prometheus options but no 'prometheus' URL",
-                        self.profile.at(&["source"])
-                    )));
-                }
-                return Ok(SourceSpec::Tree);
-            }
-        };
-        let Some(query) = query.filter(|q| !q.trim().is_empty()) else {
-            return Err(invalid(format!(
-                "{}Prometheus needs a query: one series per label set, e.g. process_resident_memory_bytes{{job=\"api\"}}",
-                self.at(from_flag, &["source", "query"])
-            )));
-        };
-        let headers = if from_flag {
-            a.prometheus_header
-                .iter()
-                .map(|h| match crate::source::parse_header(h) {
-                    Some(pair) => Ok(pair),
-                    None => Err(invalid(
-                        "--prometheus-header must be `Name: value`, e.g. 'Authorization: Bearer ${PROM_TOKEN}' (the value is not shown here)".into(),
-                    )),
-                })
-                .collect::<Result<std::collections::BTreeMap<_, _>, _>>()?
-        } else {
-            m.headers.clone()
-        };
-        for (k, v) in &headers {
-            crate::workload::spec::check_env(v).map_err(|why| {
-                invalid(format!(
-                    "{}header '{k}': {why}",
-                    self.at(from_flag, &["source", "headers"])
-                ))
-            })?;
-        }
-        let spec = PrometheusSpec {
-            url,
-            query,
-            step: if from_flag {
-                a.step
-            } else {
-                m.step.map(|d| d.0)
-            },
-            headers,
-            restarts_fail: if from_flag {
-                a.restarts_fail
-            } else {
-                m.restarts == Some(crate::profile::Restarts::Fail)
-            },
-        };
-        // The URL is checked now (its `${ENV}` too), not when the run starts.
-        crate::source::connection(&spec).map_err(|e| {
-            invalid(format!(
-                "{}{e:#}",
-                self.at(from_flag, &["source", "prometheus"])
-            ))
-        })?;
-        Ok(SourceSpec::Prometheus(spec))
-    }
-
-    /// What the source and the target must agree on.
-    fn check_source(
-        &self,
-        source: &SourceSpec,
-        target: &TargetSpec,
-        judge: &JudgeSettings,
-    ) -> Result<(), ConfigError> {
-        let invalid = ConfigError::Invalid;
-        let from_flag = self.args.source.cgroup.is_some() || self.args.source.prometheus.is_some();
-        match source {
-            SourceSpec::Cgroup(CgroupSpec::Fresh) if !matches!(target, TargetSpec::Launch(_)) => {
-                Err(invalid(format!(
-                    "{}`cgroup = new` makes a cgroup for a target memsoak launches: give a command (`-- COMMAND` or [target] command), or the path of an existing cgroup",
-                    self.at(from_flag, &["source", "cgroup"])
-                )))
-            }
-            SourceSpec::Prometheus(_)
-                if judge.metric.is_some_and(|m| m != crate::analysis::Metric::Rss) =>
-            {
-                Err(invalid(format!(
-                    "{}with Prometheus, memsoak judges the query's value (in the rss_bytes column): choose what to measure in the query, not with the metric",
-                    self.at(self.args.judge.metric.is_some(), &["limits", "metric"])
-                )))
-            }
-            _ => Ok(()),
         }
     }
 
@@ -668,6 +568,12 @@ impl Sources<'_> {
                     TargetSpec::None => match &self.profile.memory {
                         m if m.prometheus.is_some() || self.args.source.prometheus.is_some() => {
                             "prometheus".into()
+                        }
+                        m if m.cdp.is_some()
+                            || self.args.source.cdp.is_some()
+                            || self.args.source.browser.is_some() =>
+                        {
+                            "frontend".into()
                         }
                         _ => "cgroup".into(),
                     },
