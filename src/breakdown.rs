@@ -357,7 +357,7 @@ pub fn read_processes(path: &Path, mut f: impl FnMut(&ProcessRecord)) -> anyhow:
 pub fn process_metric(metric: Metric, r: &ProcessRecord) -> Option<u64> {
     match metric {
         Metric::Rss => Some(r.rss_bytes),
-        Metric::Anon | Metric::JsHeap => r.anon_bytes,
+        Metric::Anon | Metric::JsHeap | Metric::PageHeap => r.anon_bytes,
         Metric::Pss => r.pss_bytes,
     }
 }

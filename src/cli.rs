@@ -302,6 +302,9 @@ pub enum MetricArg {
     /// A browser page's JavaScript heap in use (with --cdp or --browser).
     #[value(name = "js_heap", alias = "js-heap")]
     JsHeap,
+    /// A browser page's JS heap and Blink's heap (its DOM) together.
+    #[value(name = "page_heap", alias = "page-heap")]
+    PageHeap,
 }
 
 impl From<MetricArg> for Metric {
@@ -311,6 +314,7 @@ impl From<MetricArg> for Metric {
             MetricArg::Pss => Metric::Pss,
             MetricArg::Anon => Metric::Anon,
             MetricArg::JsHeap => Metric::JsHeap,
+            MetricArg::PageHeap => Metric::PageHeap,
         }
     }
 }

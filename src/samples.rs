@@ -22,7 +22,7 @@ pub const ELAPSED: &str = "elapsed_s";
 /// The tree's RSS column.
 pub const RSS: &str = "rss_bytes";
 /// The columns the charts draw: memory, then open files and threads.
-pub const CHARTED: [&str; 8] = [
+pub const CHARTED: [&str; 9] = [
     RSS,
     "pss_bytes",
     "anon_bytes",
@@ -31,12 +31,15 @@ pub const CHARTED: [&str; 8] = [
     "threads",
     JS_HEAP,
     JS_HEAP_TOTAL,
+    PAGE_HEAP,
 ];
 
 /// A page's JavaScript heap in use (DevTools sources).
 pub const JS_HEAP: &str = "js_heap_bytes";
 /// The JavaScript heap the page's isolate has reserved.
 pub const JS_HEAP_TOTAL: &str = "js_heap_total_bytes";
+/// A page's JavaScript heap and Blink's heap together.
+pub const PAGE_HEAP: &str = "page_heap_bytes";
 
 /// One row of `samples.csv`. Empty cells mean "not measured".
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -69,6 +72,9 @@ pub struct Sample {
     pub js_heap_bytes: Option<u64>,
     /// The JavaScript heap reserved, bytes (`JSHeapTotalSize`).
     pub js_heap_total_bytes: Option<u64>,
+    /// The JavaScript heap in use and Blink's heap (DOM nodes), bytes;
+    /// where the browser reports Blink's.
+    pub page_heap_bytes: Option<u64>,
 }
 
 impl Sample {
@@ -79,6 +85,7 @@ impl Sample {
             Metric::Pss => self.pss_bytes,
             Metric::Anon => self.anon_bytes,
             Metric::JsHeap => self.js_heap_bytes,
+            Metric::PageHeap => self.page_heap_bytes,
         }
     }
 }
@@ -91,6 +98,7 @@ impl Metric {
             Metric::Pss => "pss_bytes",
             Metric::Anon => "anon_bytes",
             Metric::JsHeap => JS_HEAP,
+            Metric::PageHeap => PAGE_HEAP,
         }
     }
 }

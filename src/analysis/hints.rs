@@ -264,7 +264,7 @@ fn page_hints(a: &Attribution, run: &RunContext<'_>, heap_growing: bool, out: &m
         out.push(hint(
             "dom_nodes_leak",
             format!(
-                "DOM nodes grow at {}: nodes removed from the page are still referenced from JavaScript (detached: kept in an array, a map, a closure or a listener), or a list is rendered without bound; the heap snapshots' detached nodes say which (--heap-snapshots)",
+                "DOM nodes grow at {}: nodes removed from the page but still referenced from JavaScript (detached: kept in an array, a map, a closure or a listener), a list rendered without bound, or one of the browser's own bounded histories filling (an editing undo stack, performance entries); heap snapshots (--heap-snapshots) tell them apart: detached nodes gained, or the classes that gained objects",
                 rate("dom_nodes")
             ),
             &[("nodes_per_hour", slope(a, "dom_nodes"))],

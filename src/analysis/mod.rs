@@ -71,6 +71,10 @@ pub enum Metric {
     /// through the DevTools protocol.
     #[serde(rename = "js_heap")]
     JsHeap,
+    /// A browser page's JavaScript heap and Blink's heap together (where
+    /// DOM nodes live): all the page's own memory.
+    #[serde(rename = "page_heap")]
+    PageHeap,
 }
 
 impl Metric {
@@ -89,11 +93,17 @@ impl Metric {
     pub const PREFERENCE: [Metric; 3] = [Metric::Anon, Metric::Pss, Metric::Rss];
 
     /// Every metric, the tree's first: a recording may hold any of them.
-    pub const ALL: [Metric; 4] = [Metric::Anon, Metric::Pss, Metric::Rss, Metric::JsHeap];
+    pub const ALL: [Metric; 5] = [
+        Metric::Anon,
+        Metric::Pss,
+        Metric::Rss,
+        Metric::JsHeap,
+        Metric::PageHeap,
+    ];
 
     /// Whether the metric is the process tree's memory (not a page's heap).
     pub fn of_tree(self) -> bool {
-        self != Metric::JsHeap
+        !matches!(self, Metric::JsHeap | Metric::PageHeap)
     }
 }
 
@@ -104,6 +114,7 @@ impl fmt::Display for Metric {
             Metric::Pss => "pss",
             Metric::Anon => "anon",
             Metric::JsHeap => "js_heap",
+            Metric::PageHeap => "page_heap",
         })
     }
 }

@@ -139,9 +139,10 @@ impl Sources<'_> {
             a.cgroup.is_some() || a.prometheus.is_some() || a.cdp.is_some() || a.browser.is_some();
         match source {
             SourceSpec::Cdp(_) => Ok(()),
-            _ if judge.metric == Some(Metric::JsHeap) => Err(invalid(format!(
-                "{}js_heap is a browser page's JavaScript heap: give the page with --cdp URL or --browser URL ([source] cdp = {{...}})",
-                self.at(self.args.judge.metric.is_some(), &["limits", "metric"])
+            _ if judge.metric.is_some_and(|m| !m.of_tree()) => Err(invalid(format!(
+                "{}{} is a browser page's heap: give the page with --cdp URL or --browser URL ([source] cdp = {{...}})",
+                self.at(self.args.judge.metric.is_some(), &["limits", "metric"]),
+                judge.metric.unwrap_or(Metric::JsHeap)
             ))),
             SourceSpec::Cgroup(CgroupSpec::Fresh) if !matches!(target, TargetSpec::Launch(_)) => {
                 Err(invalid(format!(

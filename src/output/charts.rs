@@ -299,7 +299,11 @@ fn memory_panel<DB: DrawingBackend>(
             (Metric::Anon.column(), "anon".into()),
         ]
     } else {
-        vec![(crate::samples::JS_HEAP_TOTAL, "js heap total".into())]
+        vec![
+            (crate::samples::JS_HEAP, "js_heap".into()),
+            (crate::samples::JS_HEAP_TOTAL, "js heap total".into()),
+            (crate::samples::PAGE_HEAP, "page_heap".into()),
+        ]
     };
     for (col, label) in std::iter::once((judged, format!("{} (judged)", s.metric))).chain(others) {
         if let Some(d) = series.sample(col) {

@@ -61,7 +61,7 @@ impl Kept {
     ) -> std::io::Result<Kept> {
         use std::os::unix::process::CommandExt;
         let log_file = std::fs::File::create(log)?;
-        let mut keeper = Command::new(std::env::current_exe()?)
+        let mut keeper = Command::new(memsoak_executable()?)
             .arg(ARG)
             .arg(grace.as_millis().to_string())
             .arg(remove.map_or_else(|| "-".into(), |p| p.as_os_str().to_os_string()))
@@ -155,6 +155,16 @@ impl Kept {
 impl Drop for Kept {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// The memsoak executable that acts as the keeper: this one, or, for a
+/// program that uses memsoak as a library (the benchmarks), the one
+/// `MEMSOAK_EXE` names.
+fn memsoak_executable() -> std::io::Result<PathBuf> {
+    match std::env::var_os("MEMSOAK_EXE") {
+        Some(p) => Ok(PathBuf::from(p)),
+        None => std::env::current_exe(),
     }
 }
 

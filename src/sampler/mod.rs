@@ -542,8 +542,13 @@ fn choose_metric(asked: Option<Metric>, first: &Sample) -> (Metric, Option<Strin
     match asked {
         Some(m) if first.metric(m).is_some() => (m, None),
         _ => {
-            let best = Metric::PREFERENCE
+            // A page's heap asked for and not reported (Blink's heap, by an
+            // older browser): the page's JS heap before the tree's memory.
+            let page_first = asked.is_some_and(|m| !m.of_tree());
+            let best = page_first
+                .then_some(Metric::JsHeap)
                 .into_iter()
+                .chain(Metric::PREFERENCE)
                 .find(|&m| first.metric(m).is_some())
                 .unwrap_or(Metric::Rss);
             let note = match asked {

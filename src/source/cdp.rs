@@ -440,6 +440,7 @@ impl Probe for CdpProbe {
         };
         sample.js_heap_bytes = Some(reading.js_heap);
         sample.js_heap_total_bytes = Some(reading.js_heap_total);
+        sample.page_heap_bytes = reading.blink_heap.map(|b| b + reading.js_heap);
         self.last = Some(reading);
         Ok(sample)
     }

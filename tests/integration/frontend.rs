@@ -435,12 +435,22 @@ fn attaching_to_a_running_browser_never_closes_it() {
 
     let r = soak_with(
         scratch.memsoak(),
-        &format!("--cdp {endpoint} --cdp-target frontend/clean --duration 15s --heap-snapshots"),
+        &format!(
+            "--cdp {endpoint} --cdp-target frontend/clean --duration 15s --heap-snapshots --metric page_heap"
+        ),
         &[],
     );
     assert!(matches!(r.code(), Some(0 | 4)), "{}", r.describe());
     let s = r.summary();
     assert_eq!(s["source"]["kind"], "cdp");
+    // Both heaps, judged together: JS and Blink's (the DOM).
+    assert_eq!(s["metric"], "page_heap", "{}", s["metric_note"]);
+    let (js, page) = (r.column("js_heap_bytes"), r.column("page_heap_bytes"));
+    let bytes = |v: &String| v.parse::<u64>().unwrap_or(0);
+    assert!(
+        js.iter().zip(&page).all(|(j, p)| bytes(p) > bytes(j)),
+        "{js:?} {page:?}"
+    );
     let cdp = &s["source"]["cdp"];
     assert_eq!(cdp["launched"], false, "{cdp}");
     assert_eq!(cdp["browser_pid"], browser.child.id(), "{cdp}");
