@@ -28,6 +28,66 @@ pub fn remember(value: &str) {
     }
 }
 
+/// Whether the file at `path` holds a remembered value, as written or as
+/// JSON escapes it (a heap snapshot holds every string of a page, and a
+/// value memsoak gave the page may be among them). Streams the file with
+/// an overlap between reads, so a value across two reads is found too.
+pub fn appear_in(path: &std::path::Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let forms: Vec<Vec<u8>> = SECRETS
+        .lock()
+        .map(|s| s.iter().flat_map(|v| json_forms(v)).collect())
+        .unwrap_or_default();
+    let Some(longest) = forms.iter().map(Vec::len).max() else {
+        return Ok(false);
+    };
+    let finders: Vec<memchr::memmem::Finder<'_>> =
+        forms.iter().map(memchr::memmem::Finder::new).collect();
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; (1 << 20) + longest];
+    let mut kept = 0;
+    loop {
+        let n = file.read(&mut buf[kept..])?;
+        if n == 0 {
+            return Ok(false);
+        }
+        let filled = kept + n;
+        if finders.iter().any(|f| f.find(&buf[..filled]).is_some()) {
+            return Ok(true);
+        }
+        // The last bytes may begin a value the next read completes.
+        kept = (longest - 1).min(filled);
+        buf.copy_within(filled - kept..filled, 0);
+    }
+}
+
+/// A value as it may appear in JSON: as is, escaped by serde_json, and
+/// with every character beyond ASCII as `\uXXXX` (V8's heap snapshot
+/// writer).
+fn json_forms(value: &str) -> Vec<Vec<u8>> {
+    let serde = serde_json::to_string(value).unwrap_or_default();
+    let serde = serde.trim_matches('"').to_string();
+    let mut ascii = String::new();
+    for c in serde.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                ascii.push_str(&format!("\\u{:04x}", u));
+            }
+        }
+    }
+    let mut forms = vec![
+        value.as_bytes().to_vec(),
+        serde.into_bytes(),
+        ascii.into_bytes(),
+    ];
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
 /// `text` with every remembered value replaced by `<redacted>`.
 pub fn redact(text: &str) -> String {
     let mut out = text.to_string();
@@ -43,6 +103,20 @@ pub fn redact(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_value_is_found_in_a_file_across_reads_and_escaped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snap.heapsnapshot");
+        super::remember("tök\"en-9f2c1a");
+        let mut text = "x".repeat((1 << 20) - 5);
+        // Across the first read's end, escaped as V8 writes it.
+        text.push_str(r#""t\u00f6k\"en-9f2c1a""#);
+        std::fs::write(&path, &text).unwrap();
+        assert!(super::appear_in(&path).unwrap());
+        std::fs::write(&path, "nothing of it here").unwrap();
+        assert!(!super::appear_in(&path).unwrap());
+    }
+
     #[test]
     fn remembered_values_are_redacted() {
         super::remember("s3cr3t-token-for-a-test");

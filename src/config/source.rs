@@ -228,9 +228,15 @@ impl Sources<'_> {
                 }
             }
             (None, Some(url)) => {
+                // `${NAME}` stays unexpanded here (outputs show the URL as
+                // written) and is expanded when the page is opened.
                 let url = expander.expand(&url)?;
-                let scheme_ok = reqwest::Url::parse(&url)
-                    .is_ok_and(|u| PAGE_SCHEMES.contains(&u.scheme()));
+                crate::workload::spec::check_env(&url)
+                    .map_err(|m| invalid(format!("{}{m}", at("browser"))))?;
+                let scheme_ok = crate::workload::template::expand_env(&url)
+                    .ok()
+                    .and_then(|u| reqwest::Url::parse(&u).ok())
+                    .is_some_and(|u| PAGE_SCHEMES.contains(&u.scheme()));
                 if !scheme_ok {
                     return Err(invalid(format!(
                         "{}'{url}' is not a URL a browser can open: give http://… (e.g. http://127.0.0.1:{{port}}/editor), https://, file:// or about:",

@@ -150,6 +150,7 @@ fn heap_snapshots(s: &Summary) -> Option<SnapshotsView> {
         files: [&h.baseline, &h.last]
             .into_iter()
             .flatten()
+            .filter(|f| !f.deleted)
             .map(|f| (f.file.clone(), format_bytes(f.bytes as f64)))
             .collect(),
     })

@@ -208,9 +208,15 @@ pub async fn open(
             let session = Session::connect(&ws, &format!("the page {url}"), timeout)
                 .await
                 .map_err(|e| e.to_string())?;
-            page::navigate(&session, url, timeout)
+            let expanded = crate::workload::template::expand_env(url)?;
+            page::navigate(&session, &expanded, timeout)
                 .await
-                .map_err(|e| format!("the browser memsoak launched {e}{}", launched.log_tail()))?;
+                .map_err(|e| {
+                    crate::secrets::redact(&format!(
+                        "the browser memsoak launched {e}{}",
+                        launched.log_tail()
+                    ))
+                })?;
             let title = page::evaluate(&session, "document.title", READ_TIMEOUT)
                 .await
                 .ok()
@@ -506,6 +512,10 @@ pub struct SnapshotFile {
     pub elapsed_s: f64,
     /// Its size, bytes.
     pub bytes: u64,
+    /// Deleted once compared: it held a value memsoak expanded from the
+    /// environment (a `${NAME}` the page was given), which no file keeps.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
 }
 
 /// `summary.json`'s `heap_snapshots`: the two snapshots and what changed
@@ -530,6 +540,8 @@ pub struct Snapshots {
     session: Session,
     dir: PathBuf,
     baseline: Option<SnapshotFile>,
+    /// The baseline, read when its file had to go at once.
+    baseline_read: Option<snapshot::HeapSummary>,
     error: Option<String>,
 }
 
@@ -540,6 +552,7 @@ impl Snapshots {
             session: page.session.clone(),
             dir: dir.to_path_buf(),
             baseline: None,
+            baseline_read: None,
             error: None,
         }
     }
@@ -550,38 +563,66 @@ impl Snapshots {
             file: file.into(),
             elapsed_s,
             bytes,
+            deleted: false,
         })
     }
 
-    /// Takes the baseline.
+    /// Takes the baseline. One that holds a value memsoak expanded from
+    /// the environment is read now and deleted, so no file keeps it even
+    /// if the run is killed.
     pub async fn baseline(&mut self, elapsed_s: f64) {
-        match self.take(BASELINE_SNAPSHOT, elapsed_s).await {
-            Ok(f) => self.baseline = Some(f),
-            Err(e) => self.error = Some(format!("the baseline snapshot failed: {e}")),
+        let mut f = match self.take(BASELINE_SNAPSHOT, elapsed_s).await {
+            Ok(f) => f,
+            Err(e) => {
+                self.error = Some(format!("the baseline snapshot failed: {e}"));
+                return;
+            }
+        };
+        let path = self.dir.join(&f.file);
+        if crate::secrets::appear_in(&path).unwrap_or(false) {
+            let read = tokio::task::spawn_blocking(move || {
+                let read = snapshot::summarise(&path);
+                let _ = std::fs::remove_file(&path);
+                read
+            })
+            .await;
+            f.deleted = true;
+            match read {
+                Ok(Ok(summary)) => self.baseline_read = Some(summary),
+                Ok(Err(e)) => self.error = Some(crate::secrets::redact(&e)),
+                Err(e) => self.error = Some(format!("reading the baseline failed: {e}")),
+            }
         }
+        self.baseline = Some(f);
     }
 
     /// Takes the final snapshot and compares the two (read off the async
     /// threads: a large snapshot takes seconds to read).
     pub async fn finish(self, elapsed_s: f64) -> HeapSnapshots {
         let last = match self.take(FINAL_SNAPSHOT, elapsed_s).await {
-            Ok(f) => Some(f),
+            Ok(f) => f,
             Err(e) => {
+                let mut baseline = self.baseline;
+                if let Some(b) = &mut baseline {
+                    scrub(&self.dir, b);
+                }
                 return HeapSnapshots {
-                    baseline: self.baseline,
+                    baseline,
                     last: None,
                     diff: None,
                     error: Some(
                         self.error
                             .unwrap_or(format!("the final snapshot failed: {e}")),
                     ),
-                }
+                };
             }
         };
         let Some(baseline) = self.baseline else {
+            let mut last = last;
+            scrub(&self.dir, &mut last);
             return HeapSnapshots {
                 baseline: None,
-                last,
+                last: Some(last),
                 diff: None,
                 error: Some(
                     self.error
@@ -589,26 +630,76 @@ impl Snapshots {
                 ),
             };
         };
-        let (a, b) = (self.dir.join(&baseline.file), self.dir.join(FINAL_SNAPSHOT));
-        let compared = tokio::task::spawn_blocking(move || {
-            Ok::<_, String>(snapshot::diff(
-                &snapshot::summarise(&a)?,
-                &snapshot::summarise(&b)?,
-            ))
+        let (dir, baseline_read, failed) = (self.dir, self.baseline_read, self.error);
+        let joined = tokio::task::spawn_blocking(move || {
+            let (mut baseline, mut last) = (baseline, last);
+            let read = |f: &SnapshotFile| snapshot::summarise(&dir.join(&f.file));
+            let first = match baseline_read {
+                Some(s) => Ok(s),
+                None if baseline.deleted => {
+                    Err(failed.unwrap_or_else(|| "the baseline could not be read".into()))
+                }
+                None => read(&baseline),
+            };
+            let compared = first.and_then(|a| Ok(snapshot::diff(&a, &read(&last)?)));
+            scrub(&dir, &mut baseline);
+            scrub(&dir, &mut last);
+            (compared, baseline, last)
         })
-        .await
-        .unwrap_or_else(|e| Err(format!("reading the snapshots failed: {e}")));
+        .await;
+        let (compared, baseline, last) = match joined {
+            Ok(done) => done,
+            Err(e) => {
+                return HeapSnapshots {
+                    baseline: None,
+                    last: None,
+                    diff: None,
+                    error: Some(format!("reading the snapshots failed: {e}")),
+                }
+            }
+        };
+        let held = [&baseline, &last].iter().filter(|f| f.deleted).count();
         let (diff, error) = match compared {
             Ok(d) => (Some(d), None),
-            Err(e) => (None, Some(e)),
+            Err(e) => (None, Some(crate::secrets::redact(&e))),
         };
+        let error = error.or_else(|| {
+            (held > 0).then(|| {
+                format!(
+                    "{held} snapshot file(s) held a value memsoak expanded from the environment (a ${{NAME}} the page was given, directly or through the backend): compared, then deleted, since no file keeps such a value"
+                )
+            })
+        });
         HeapSnapshots {
             baseline: Some(baseline),
-            last,
-            diff,
+            last: Some(last),
+            diff: diff.map(redact_names),
             error,
         }
     }
+}
+
+/// Deletes a snapshot that holds a value memsoak expanded from the
+/// environment, and marks it so.
+fn scrub(dir: &Path, f: &mut SnapshotFile) {
+    let path = dir.join(&f.file);
+    if crate::secrets::appear_in(&path).unwrap_or(false) {
+        let _ = std::fs::remove_file(&path);
+        f.deleted = true;
+    }
+}
+
+/// Class names are the page's (tags with their attributes): redacted like
+/// anything else memsoak writes.
+fn redact_names(mut d: HeapDiff) -> HeapDiff {
+    for c in d
+        .constructors
+        .iter_mut()
+        .chain(d.detached_nodes.by_name.iter_mut())
+    {
+        c.name = crate::secrets::redact(&c.name);
+    }
+    d
 }
 
 #[cfg(test)]

@@ -86,9 +86,10 @@ impl Steps for Person {
             Ok(()) => Ok(started.elapsed()),
             Err(e) => {
                 tracing::debug!(
-                    "browser workload '{}': step '{}': {e}",
+                    "browser workload '{}': step '{}': {}",
                     self.spec.name,
-                    step.name
+                    step.name,
+                    crate::secrets::redact(&e.to_string())
                 );
                 Err((kind(&e), false))
             }

@@ -206,6 +206,13 @@ fn a_page_that_never_cleans_up_fails_with_its_listeners_nodes_and_detached_nodes
     }
     assert!(r.stdout().contains("heap snapshots"), "{}", r.stdout());
     scratch.assert_no_browser_left();
+    // Judged again from the folder: the same metric, the snapshots kept.
+    let again = run(&["report", r.dir.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1), "{}", describe(&again));
+    let s2 = r.summary();
+    assert_eq!(s2["metric"], "js_heap");
+    assert_eq!(s2["heap_snapshots"]["detached_nodes"], h["detached_nodes"]);
+    assert_eq!(trend(&s2, "js_event_listeners"), "growing");
 }
 
 #[test]
@@ -221,7 +228,7 @@ ready_url = "http://127.0.0.1:{{port}}/health"
 duration = "40s"
 
 [source]
-cdp = {{ browser = "http://127.0.0.1:{{port}}/frontend/clean" }}
+cdp = {{ browser = "http://127.0.0.1:{{port}}/frontend/clean?session=${{MEMSOAK_FRONTEND_TOKEN}}", heap_snapshots = true }}
 
 [[workload]]
 name = "person"
@@ -230,7 +237,7 @@ think_time = "200ms"
 
 [[workload.step]]
 action = "eval"
-script = "document.getElementById('count').textContent"
+script = "window.session = '${{MEMSOAK_FRONTEND_TOKEN}}'; document.getElementById('count').textContent"
 
 [[workload.step]]
 action = "click"
@@ -256,8 +263,38 @@ selector = "#not-on-the-page"
     );
     let file = scratch.path().join("clean.toml");
     std::fs::write(&file, profile).unwrap();
-    let r = soak_with(scratch.memsoak(), "", &[file.to_str().unwrap()]);
+    let token = "frontend-s3cr3t-5c1e0a";
+    let mut cmd = scratch.memsoak();
+    cmd.env("MEMSOAK_FRONTEND_TOKEN", token);
+    let r = soak_with(cmd, "", &[file.to_str().unwrap()]);
     assert_eq!(r.code(), Some(0), "{}", r.describe());
+    // The page was given the token (its URL, a script): its heap holds it,
+    // so the snapshots are compared and then deleted; no file keeps it.
+    let h = &r.summary()["heap_snapshots"];
+    assert!(h["constructors"].is_array(), "{h}");
+    assert_eq!(
+        (
+            h["baseline"]["deleted"].as_bool(),
+            h["final"]["deleted"].as_bool()
+        ),
+        (Some(true), Some(true)),
+        "{h}"
+    );
+    assert!(
+        h["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("expanded from the environment"),
+        "{h}"
+    );
+    assert!(!r.dir.join("heap-baseline.heapsnapshot").exists());
+    assert!(!r.dir.join("heap-final.heapsnapshot").exists());
+    assert_no_file_contains(&r.dir, token);
+    assert!(!r.stdout().contains(token) && !r.stderr().contains(token));
+    assert!(r.summary()["source"]["cdp"]["page_url"]
+        .as_str()
+        .unwrap()
+        .ends_with("session=${MEMSOAK_FRONTEND_TOKEN}"));
     let s = r.summary();
     assert_eq!(s["verdict"], "pass");
     // A count that moves by one as a tick's listener comes and goes is
