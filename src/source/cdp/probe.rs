@@ -1,0 +1,249 @@
+//! The page's probe: each tick, a collection of garbage when one is due,
+//! then the page's heaps and Blink's counters through its session, and
+//! the browser's processes through the `/proc` probe.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Page, READ_TIMEOUT};
+use crate::breakdown::Breakdown;
+use crate::cdp::{CdpError, Session};
+use crate::sampler::{
+    Probe, ProbeError, ProcReading, ProcessInfo, ProcessSummary, SourceEvent, Tree, Want,
+};
+use crate::samples::Sample;
+
+/// How long a collection of garbage may take (a large heap's full GC).
+const GC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One reading of the page.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct PageReading {
+    js_heap: u64,
+    js_heap_total: u64,
+    nodes: Option<u64>,
+    listeners: Option<u64>,
+    documents: Option<u64>,
+    frames: Option<u64>,
+    layout_objects: Option<u64>,
+    blink_heap: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Metrics {
+    metrics: Vec<NamedValue>,
+}
+
+#[derive(Deserialize)]
+struct NamedValue {
+    name: String,
+    value: f64,
+}
+
+impl PageReading {
+    fn of(metrics: &Metrics) -> Result<PageReading, String> {
+        let get = |name: &str| {
+            metrics
+                .metrics
+                .iter()
+                .find(|m| m.name == name)
+                .map(|m| m.value.max(0.0).round() as u64)
+        };
+        let js_heap = get("JSHeapUsedSize").ok_or(
+            "Performance.getMetrics gave no JSHeapUsedSize (is this a page with JavaScript?)",
+        )?;
+        Ok(PageReading {
+            js_heap,
+            js_heap_total: get("JSHeapTotalSize").unwrap_or(js_heap),
+            nodes: get("Nodes"),
+            listeners: get("JSEventListeners"),
+            documents: get("Documents"),
+            frames: get("Frames"),
+            layout_objects: get("LayoutObjects"),
+            blink_heap: None,
+        })
+    }
+}
+
+async fn read_page(s: &Session, collect: bool) -> Result<PageReading, CdpError> {
+    if collect {
+        s.call("HeapProfiler.collectGarbage", json!({}), GC_TIMEOUT)
+            .await?;
+    }
+    let m: Metrics = s
+        .call_as("Performance.getMetrics", json!({}), READ_TIMEOUT)
+        .await?;
+    let mut r = PageReading::of(&m).map_err(|why| CdpError::Answer {
+        method: "Performance.getMetrics".into(),
+        why,
+    })?;
+    // Blink's heap (DOM nodes and what they hold) is told apart only by
+    // newer browsers.
+    if let Ok(usage) = s
+        .call("Runtime.getHeapUsage", json!({}), READ_TIMEOUT)
+        .await
+    {
+        r.blink_heap = usage
+            .get("embedderHeapUsedSize")
+            .and_then(serde_json::Value::as_f64)
+            .map(|v| v.max(0.0) as u64);
+    }
+    Ok(r)
+}
+
+/// The page's probe: the page through its session, and the browser's
+/// process tree through the `/proc` probe.
+pub struct CdpProbe {
+    session: Session,
+    runtime: tokio::runtime::Handle,
+    tree: Box<dyn Probe>,
+    /// Garbage is collected every this many ticks; 0: never.
+    gc_every: u64,
+    tick: u64,
+    last: Option<PageReading>,
+    events: Vec<SourceEvent>,
+    gone: bool,
+}
+
+impl CdpProbe {
+    /// A probe of `page`, collecting garbage every `gc_every` ticks
+    /// (0: never); calls run on `runtime`.
+    pub fn new(
+        page: &Page,
+        tree: Box<dyn Probe>,
+        gc_every: u64,
+        runtime: tokio::runtime::Handle,
+    ) -> CdpProbe {
+        CdpProbe {
+            session: page.session.clone(),
+            runtime,
+            tree,
+            gc_every,
+            tick: 0,
+            last: None,
+            events: Vec::new(),
+            gone: false,
+        }
+    }
+
+    fn gone(&mut self, why: String) -> ProbeError {
+        if !self.gone {
+            self.gone = true;
+            tracing::info!("{why}");
+            self.events.push(SourceEvent {
+                elapsed_s: f64::NAN,
+                series: "page".into(),
+                what: why,
+            });
+        }
+        ProbeError::RootGone
+    }
+}
+
+impl Probe for CdpProbe {
+    fn read(&mut self, tree: &Tree, want: Want) -> Result<Sample, ProbeError> {
+        let collect = self.gc_every > 0 && self.tick.is_multiple_of(self.gc_every);
+        self.tick += 1;
+        let reading = self.runtime.block_on(read_page(&self.session, collect));
+        let reading = match reading {
+            Ok(r) => r,
+            Err(e) if e.is_closed() => {
+                let why = match tree {
+                    Tree::Attached { root } if !crate::process::pid_alive(*root) => {
+                        format!("the browser's main process (pid {root}) ended")
+                    }
+                    _ => e.to_string(),
+                };
+                return Err(self.gone(why));
+            }
+            Err(e) => return Err(ProbeError::Other(e.to_string())),
+        };
+        let mut sample = match self.tree.read(tree, want) {
+            Ok(s) => s,
+            Err(ProbeError::RootGone) => {
+                return Err(self.gone("the browser's main process ended".into()))
+            }
+            Err(e) => return Err(e),
+        };
+        sample.js_heap_bytes = Some(reading.js_heap);
+        sample.js_heap_total_bytes = Some(reading.js_heap_total);
+        sample.page_heap_bytes = reading.blink_heap.map(|b| b + reading.js_heap);
+        self.last = Some(reading);
+        Ok(sample)
+    }
+
+    fn unavailable(&self) -> &'static [&'static str] {
+        self.tree.unavailable()
+    }
+
+    fn processes(&self) -> Vec<ProcessSummary> {
+        self.tree.processes()
+    }
+
+    fn breakdown(&mut self, smaps: bool) -> Option<Breakdown> {
+        let mut b = self.tree.breakdown(smaps).unwrap_or_default();
+        let r = self.last?;
+        b.dom_nodes = r.nodes;
+        b.js_event_listeners = r.listeners;
+        b.documents = r.documents;
+        b.frames = r.frames;
+        b.layout_objects = r.layout_objects;
+        b.blink_heap = r.blink_heap;
+        Some(b)
+    }
+
+    fn readings(&self) -> &[ProcReading] {
+        self.tree.readings()
+    }
+
+    fn describe(&self, pid: i32) -> Option<ProcessInfo> {
+        self.tree.describe(pid)
+    }
+
+    fn name(&self, pid: i32) -> Option<&str> {
+        self.tree.name(pid)
+    }
+
+    fn record(&mut self, elapsed_s: f64) -> anyhow::Result<()> {
+        for e in &mut self.events {
+            if e.elapsed_s.is_nan() {
+                e.elapsed_s = elapsed_s;
+            }
+        }
+        Ok(())
+    }
+
+    fn events(&mut self) -> Vec<SourceEvent> {
+        let mut events = std::mem::take(&mut self.events);
+        for e in &mut events {
+            if e.elapsed_s.is_nan() {
+                e.elapsed_s = 0.0;
+            }
+        }
+        events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_read_by_name() {
+        let m: Metrics = serde_json::from_str(
+            r#"{"metrics":[{"name":"Nodes","value":4688},{"name":"JSEventListeners","value":114},
+            {"name":"JSHeapUsedSize","value":1506492},{"name":"JSHeapTotalSize","value":3932160},{"name":"Documents","value":2}]}"#,
+        )
+        .unwrap();
+        let r = PageReading::of(&m).unwrap();
+        assert_eq!((r.js_heap, r.js_heap_total), (1_506_492, 3_932_160));
+        assert_eq!(
+            (r.nodes, r.listeners, r.documents, r.frames),
+            (Some(4688), Some(114), Some(2), None)
+        );
+        let none: Metrics = serde_json::from_str(r#"{"metrics":[]}"#).unwrap();
+        assert!(PageReading::of(&none).is_err());
+    }
+}
