@@ -151,6 +151,8 @@ impl Launched {
             &log,
         )
         .map_err(|e| {
+            // No keeper took the profile over: it is removed here.
+            let _ = std::fs::remove_dir_all(&profile);
             format!(
                 "could not start the browser '{}': {e}",
                 executable.display()

@@ -232,11 +232,17 @@ fn keep(
     let child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            let _ = writeln!(
-                out,
-                "error could not start '{}': {e}",
-                program.to_string_lossy()
-            );
+            if let Some(dir) = remove {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            // A file that is there but "not found": its `#!` interpreter is not.
+            let missing = e.kind() == std::io::ErrorKind::NotFound && Path::new(program).is_file();
+            let why = if missing {
+                format!("{e}: the interpreter on its #! line is missing")
+            } else {
+                e.to_string()
+            };
+            let _ = writeln!(out, "error {why}");
             return 127;
         }
     };

@@ -596,3 +596,64 @@ fn a_launched_browser_is_closed_on_every_exit_path() {
     assert!(failure.contains("browser page went away"), "{failure}");
     scratch.assert_no_browser_left();
 }
+
+#[test]
+fn a_browser_that_cannot_start_is_named_and_leaves_no_profile() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = Scratch::new();
+    let bin = tempfile::tempdir().unwrap();
+    let script = |name: &str, text: &str| {
+        let p = bin.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    };
+    let cases = [
+        (
+            script("no-interpreter", "#!/no/such/interpreter\n"),
+            "the interpreter on its #! line is missing",
+        ),
+        (
+            script(
+                "quits",
+                "#!/bin/sh\necho 'cannot open display' >&2\nexit 7\n",
+            ),
+            "ended before it was ready (exit code 7)",
+        ),
+    ];
+    for (exe, says) in cases {
+        let profile = scratch.path().join("browser.toml");
+        std::fs::write(
+            &profile,
+            format!(
+                "[run]\nduration = \"10s\"\n[source]\ncdp = {{ browser = \"http://127.0.0.1:9/\", executable = \"{}\" }}\n",
+                exe.display()
+            ),
+        )
+        .unwrap();
+        let out = scratch.path().join(exe.file_name().unwrap());
+        let o = scratch
+            .memsoak()
+            .arg("run")
+            .arg(&profile)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{}", describe(&o));
+        assert!(
+            err.contains(&format!("the browser '{}'", exe.display()))
+                || err.contains(&format!("could not start the browser '{}'", exe.display())),
+            "{err}"
+        );
+        assert!(err.contains(says), "{err}");
+        // What the browser printed is kept with the run.
+        assert!(out.join("browser.log").is_file());
+        assert!(
+            scratch.profiles().is_empty(),
+            "profile folders left: {:?}",
+            scratch.profiles()
+        );
+    }
+}
