@@ -67,7 +67,14 @@ impl PageReading {
     }
 }
 
-async fn read_page(s: &Session, collect: bool) -> Result<PageReading, CdpError> {
+/// Reads the page; `heap_usage` is cleared once the browser shows it
+/// cannot tell Blink's heap apart (an error for `Runtime.getHeapUsage`, or
+/// an answer without it), so older browsers cost one call a tick, not two.
+async fn read_page(
+    s: &Session,
+    collect: bool,
+    heap_usage: &mut bool,
+) -> Result<PageReading, CdpError> {
     if collect {
         s.call("HeapProfiler.collectGarbage", json!({}), GC_TIMEOUT)
             .await?;
@@ -81,14 +88,25 @@ async fn read_page(s: &Session, collect: bool) -> Result<PageReading, CdpError> 
     })?;
     // Blink's heap (DOM nodes and what they hold) is told apart only by
     // newer browsers.
-    if let Ok(usage) = s
-        .call("Runtime.getHeapUsage", json!({}), READ_TIMEOUT)
-        .await
-    {
-        r.blink_heap = usage
-            .get("embedderHeapUsedSize")
-            .and_then(serde_json::Value::as_f64)
-            .map(|v| v.max(0.0) as u64);
+    if *heap_usage {
+        match s
+            .call("Runtime.getHeapUsage", json!({}), READ_TIMEOUT)
+            .await
+        {
+            Ok(usage) => {
+                r.blink_heap = usage
+                    .get("embedderHeapUsedSize")
+                    .and_then(serde_json::Value::as_f64)
+                    .map(|v| v.max(0.0) as u64);
+                *heap_usage = r.blink_heap.is_some();
+            }
+            Err(e @ CdpError::Protocol { .. }) => {
+                tracing::debug!("{e}; Blink's heap is not read");
+                *heap_usage = false;
+            }
+            // A late answer or a closing page: asked again next tick.
+            Err(_) => {}
+        }
     }
     Ok(r)
 }
@@ -102,6 +120,8 @@ pub struct CdpProbe {
     /// Garbage is collected every this many ticks; 0: never.
     gc_every: u64,
     tick: u64,
+    /// Whether `Runtime.getHeapUsage` gives Blink's heap.
+    heap_usage: bool,
     last: Option<PageReading>,
     events: Vec<SourceEvent>,
     gone: bool,
@@ -122,6 +142,7 @@ impl CdpProbe {
             tree,
             gc_every,
             tick: 0,
+            heap_usage: true,
             last: None,
             events: Vec::new(),
             gone: false,
@@ -146,7 +167,9 @@ impl Probe for CdpProbe {
     fn read(&mut self, tree: &Tree, want: Want) -> Result<Sample, ProbeError> {
         let collect = self.gc_every > 0 && self.tick.is_multiple_of(self.gc_every);
         self.tick += 1;
-        let reading = self.runtime.block_on(read_page(&self.session, collect));
+        let reading =
+            self.runtime
+                .block_on(read_page(&self.session, collect, &mut self.heap_usage));
         let reading = match reading {
             Ok(r) => r,
             Err(e) if e.is_closed() => {
