@@ -15,8 +15,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use memsoak::cdp::browser::{BrowserSpec, Launched};
-use memsoak::cdp::{endpoint, page, snapshot, Session};
+use memsoak::devtools::browser::{BrowserSpec, Launched};
+use memsoak::devtools::{endpoint, page, snapshot, Session};
 use serde_json::json;
 
 const ROUNDS: usize = 200;

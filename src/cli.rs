@@ -135,7 +135,7 @@ pub struct RunArgs {
 
     /// Hand the judged window to an allocation profiler: a baseline at the end of warm-up, a final snapshot at the end, the sites that grew in leaks.json (see README, "Finding the leak").
     #[arg(long, value_name = "KIND")]
-    pub profiler: Option<crate::profiler::ProfilerKind>,
+    pub profiler: Option<crate::allocations::ProfilerKind>,
 
     /// Where the memory is read from: the process tree by default.
     #[command(flatten)]

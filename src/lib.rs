@@ -18,23 +18,21 @@
 //!   validated `RunConfig`), `live` (the live view and logging) and
 //!   `commands` (one file per subcommand, and the exit codes).
 
+pub mod allocations;
 pub mod analysis;
-pub mod breakdown;
-pub mod cdp;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub(crate) mod demo;
-pub mod helpers;
-#[cfg(target_os = "linux")]
-pub(crate) mod linux_proc;
+pub mod devtools;
+pub mod helper_processes;
 pub(crate) mod live;
+pub(crate) mod logging;
 pub mod output;
 pub mod process;
 pub mod profile;
-pub mod profiler;
+pub mod recording;
 pub mod sampler;
-pub mod samples;
 pub mod secrets;
 pub mod source;
 pub mod units;

@@ -1,5 +1,6 @@
 //! Values that must never be written: every `${NAME}` memsoak expanded
-//! from its environment (tokens in workload headers, URLs, bodies).
+//! from its environment (tokens in workload headers, URLs, bodies), and the
+//! expansion itself ([`expand_env`], [`check_env`]).
 //!
 //! What memsoak reads from the target's side can hold them too: a launcher
 //! script that passes `$AGENT_API_TOKEN` on a child's command line puts
@@ -101,8 +102,60 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// A `${NAME}` that cannot be expanded. The message names the variable,
+/// never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvError {
+    /// The variable is not set.
+    #[error("environment variable {0} is not set (referenced as ${{{0}}})")]
+    Unset(String),
+}
+
+/// Names of the `${NAME}` environment variables a text refers to.
+pub fn env_refs(text: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        let after = &rest[i + 2..];
+        match after.find('}') {
+            Some(end) => {
+                names.push(&after[..end]);
+                rest = &after[end + 1..];
+            }
+            None => break,
+        }
+    }
+    names
+}
+
+/// Replaces every `${NAME}` by the environment variable's value, and
+/// remembers the value as a secret.
+pub fn expand_env(text: &str) -> Result<String, EnvError> {
+    let mut out = text.to_string();
+    for name in env_refs(text) {
+        let value = std::env::var(name).map_err(|_| EnvError::Unset(name.to_string()))?;
+        remember(&value);
+        out = out.replace(&format!("${{{name}}}"), &value);
+    }
+    Ok(out)
+}
+
+/// Every `${NAME}` must be set when the run starts (checked without
+/// reading the value into any message).
+pub fn check_env(text: &str) -> Result<(), EnvError> {
+    match env_refs(text)
+        .into_iter()
+        .find(|name| std::env::var_os(name).is_none())
+    {
+        Some(name) => Err(EnvError::Unset(name.to_string())),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::{env_refs, expand_env};
+
     #[test]
     fn a_value_is_found_in_a_file_across_reads_and_escaped() {
         let dir = tempfile::tempdir().unwrap();
@@ -125,5 +178,18 @@ mod tests {
             super::redact("server --token s3cr3t-token-for-a-test --debug on"),
             "server --token <redacted> --debug on"
         );
+    }
+
+    #[test]
+    fn env_references() {
+        assert_eq!(
+            env_refs("Bearer ${TOKEN} and ${OTHER}"),
+            vec!["TOKEN", "OTHER"]
+        );
+        assert!(expand_env("${MEMSOAK_SURELY_UNSET_VAR}")
+            .unwrap_err()
+            .to_string()
+            .contains("MEMSOAK_SURELY_UNSET_VAR"));
+        assert_eq!(expand_env("plain").unwrap(), "plain");
     }
 }

@@ -93,9 +93,9 @@ fn memsoak_heap_does_not_grow_with_run_length() {
     write_snapshot(&small, 20_000);
     write_snapshot(&large, 200_000);
     let peak = || dhat::HeapStats::get().max_bytes as u64;
-    let n = memsoak::cdp::snapshot::summarise(&small).unwrap();
+    let n = memsoak::devtools::snapshot::summarise(&small).unwrap();
     let after_n = peak();
-    let ten_n = memsoak::cdp::snapshot::summarise(&large).unwrap();
+    let ten_n = memsoak::devtools::snapshot::summarise(&large).unwrap();
     let after_10n = peak();
     assert_eq!((n.nodes, ten_n.nodes), (20_000, 200_000));
     assert_eq!(ten_n.detached_total(), 50_000);
@@ -128,7 +128,7 @@ fn memsoak_heap_does_not_grow_with_run_length() {
     // then 100,000 values (memory is per series, not per value).
     let sizes = grow(Attributor::new(&criteria()), 10_000, |a, i| {
         let t = i as f64;
-        for (k, name) in memsoak::breakdown::SERIES.iter().enumerate() {
+        for (k, name) in memsoak::recording::breakdown::SERIES.iter().enumerate() {
             a.observe(t, name, 1e6 + t * k as f64);
         }
         a.observe(t, "fds", 10.0);

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use memsoak::cdp::snapshot::{diff, summarise_from};
+use memsoak::devtools::snapshot::{diff, summarise_from};
 
 fuzz_target!(|data: &[u8]| {
     match summarise_from(data, Path::new("fuzz.heapsnapshot")) {

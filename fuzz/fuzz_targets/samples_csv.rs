@@ -13,12 +13,12 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use memsoak::analysis::attribution::RunContext;
 use memsoak::analysis::{BlockStat, Criteria, Metric};
-use memsoak::breakdown;
+use memsoak::recording::breakdown;
 use memsoak::cli::JudgeArgs;
 use memsoak::units::Rate;
 use memsoak::commands::report::judge_csv;
-use memsoak::output::series;
-use memsoak::samples::Recording;
+use memsoak::output::chart_data;
+use memsoak::recording::samples::Recording;
 
 fn scratch() -> &'static (PathBuf, PathBuf) {
     static PATHS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
@@ -53,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = judge_csv(samples, &judge, None, None);
     if let Ok(recording) = Recording::scan(samples) {
-        let _ = series::read(&recording, Some(workload), 320);
+        let _ = chart_data::read(&recording, Some(workload), 320);
         // The same bytes as the run's breakdown and process rows.
         let dir = samples.parent().expect("a scratch folder");
         std::fs::write(dir.join("breakdown.csv"), data).expect("scratch file written");

@@ -11,8 +11,8 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 
 use super::Failure;
-use crate::output::{charts, series, Summary};
-use crate::samples::Recording;
+use crate::output::{chart_data, charts, Summary};
+use crate::recording::samples::Recording;
 use crate::units::{format_mb, Rate};
 
 /// The comparison, as written to `compare.json`.
@@ -146,7 +146,7 @@ pub(crate) fn compare(
     let columns = charts::COLUMNS;
     let read = |d: &Path| {
         let samples = Recording::scan(&d.join("samples.csv"))?;
-        series::read(&samples, Some(d), columns)
+        chart_data::read(&samples, Some(d), columns)
     };
     // A folder without samples (a summary written by `report --out`) is
     // compared on its summary; only the chart needs the samples.

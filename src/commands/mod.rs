@@ -18,7 +18,7 @@ use crate::analysis::Verdict;
 use crate::cli::{Cli, Command};
 use crate::output::{export, terminal, Summary};
 use crate::profile::OnInconclusive;
-use crate::samples::Recording;
+use crate::recording::samples::Recording;
 use crate::{config, live};
 
 /// memsoak's exit codes, documented in `--help` and README.
@@ -115,7 +115,7 @@ fn attribute(
         warmup_auto: false,
         ..criteria.clone()
     };
-    match crate::breakdown::attribute(dir, samples, &criteria, &run) {
+    match crate::recording::breakdown::attribute(dir, samples, &criteria, &run) {
         Ok(a) => s.attribution = a,
         Err(e) => eprintln!("memsoak: warning: no attribution: {e:#}"),
     }
@@ -140,14 +140,15 @@ fn judge_source(
     };
     let fleet_first = analyzer.judge();
     let window = fleet_first.last_elapsed_s - fleet_first.warmup_s;
-    let series = match crate::source::series::judge(&path, analyzer.criteria(), window) {
+    let series = match crate::source::prometheus::series::judge(&path, analyzer.criteria(), window)
+    {
         Ok(s) => s,
         Err(e) => {
             eprintln!("memsoak: warning: the series were not judged one by one: {e:#}");
             return fleet_first;
         }
     };
-    let n = crate::source::series::answering_at_end(&series).max(1);
+    let n = crate::source::prometheus::series::answering_at_end(&series).max(1);
     let mut fleet = analyzer.clone();
     fleet.set_max_growth(limit.bytes_per_hour * n as f64);
     let mut judgement = fleet.judge();
@@ -157,7 +158,7 @@ fn judge_source(
             limit.unit.format(limit.bytes_per_hour * n as f64)
         ));
     }
-    crate::source::series::combine(&mut judgement, &series, |v| limit.unit.format(v));
+    crate::source::prometheus::series::combine(&mut judgement, &series, |v| limit.unit.format(v));
     source.series = series;
     source.series_at_end = Some(n);
     judgement
@@ -184,7 +185,7 @@ fn print_summary(text: &str, verdict: Verdict, target_failed: bool) {
 
 /// Runs a parsed command line; returns the exit code.
 pub fn execute(cli: Cli) -> Result<i32, Failure> {
-    live::init_logging(cli.verbose, cli.quiet);
+    crate::logging::init_logging(cli.verbose, cli.quiet);
     match cli.command {
         Command::Run(args) => {
             let options = live::Options {

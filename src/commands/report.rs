@@ -18,12 +18,12 @@ use crate::analysis::{
 use crate::cli::{JudgeArgs, ReportArgs};
 use crate::config::{JudgeFallback, JudgeSettings};
 use crate::output::{terminal, Judging, Summary};
-use crate::samples::Recording;
+use crate::recording::samples::Recording;
 use crate::units::Warmup;
 use crate::workload::state_growth_per_unit;
 
 /// What `report` was pointed at.
-struct Source {
+struct Input {
     /// The samples CSV.
     csv: PathBuf,
     /// The run folder it belongs to, when it is a run's `samples.csv`: its
@@ -34,13 +34,13 @@ struct Source {
     default_out: PathBuf,
 }
 
-impl Source {
+impl Input {
     /// A folder is a run folder; a file named `samples.csv` is its run
     /// folder's; any other CSV stands alone, and its outputs go to a folder
     /// of its own beside it, so a run's summary there is never replaced.
-    fn locate(path: &Path) -> Source {
+    fn locate(path: &Path) -> Input {
         if path.is_dir() {
-            return Source {
+            return Input {
                 csv: path.join("samples.csv"),
                 run_folder: Some(path.to_path_buf()),
                 default_out: path.to_path_buf(),
@@ -51,7 +51,7 @@ impl Source {
             _ => PathBuf::from("."),
         };
         if path.file_name().is_some_and(|n| n == "samples.csv") {
-            return Source {
+            return Input {
                 csv: path.to_path_buf(),
                 run_folder: Some(parent.clone()),
                 default_out: parent,
@@ -60,7 +60,7 @@ impl Source {
         let stem = path
             .file_stem()
             .map_or_else(|| "samples".into(), |s| s.to_string_lossy().into_owned());
-        Source {
+        Input {
             csv: path.to_path_buf(),
             run_folder: None,
             default_out: parent.join(format!("{stem}-report")),
@@ -112,17 +112,17 @@ pub(crate) fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, 
             )))
         }
     };
-    let source = Source::locate(&path);
-    let out_dir = args.out.clone().unwrap_or(source.default_out.clone());
-    let previous = match &source.run_folder {
+    let input = Input::locate(&path);
+    let out_dir = args.out.clone().unwrap_or(input.default_out.clone());
+    let previous = match &input.run_folder {
         Some(folder) => previous_summary(folder, &out_dir)?,
         None => None,
     };
     let mut memory_source = previous.as_ref().and_then(|p| p.source.clone());
     let replay = args.fail_fast.then(|| replay_plan(previous.as_ref()));
     let mut judged =
-        judge_csv(&source.csv, &args.judge, previous.as_ref(), replay).map_err(Failure::Usage)?;
-    if let Some(folder) = &source.run_folder {
+        judge_csv(&input.csv, &args.judge, previous.as_ref(), replay).map_err(Failure::Usage)?;
+    if let Some(folder) = &input.run_folder {
         judged.judgement = super::judge_source(
             folder,
             &judged.analyzer,
@@ -154,7 +154,7 @@ pub(crate) fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, 
             w
         })
         .collect();
-    let name = source
+    let name = input
         .csv
         .file_stem()
         .map_or_else(|| "report".into(), |s| s.to_string_lossy().into_owned());
@@ -196,7 +196,7 @@ pub(crate) fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, 
         summary.replay_fail_fast(early);
         summary.exit_code = exit_code(summary.verdict, unfinished, growth_only, on_inconclusive);
     }
-    if let Some(folder) = &source.run_folder {
+    if let Some(folder) = &input.run_folder {
         super::attribute(
             &mut summary,
             folder,
@@ -204,7 +204,7 @@ pub(crate) fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, 
             &criteria,
             judged.judgement.growth.as_ref(),
         );
-        match crate::profiler::leaks::Leaks::read(folder) {
+        match crate::allocations::leaks::Leaks::read(folder) {
             Ok(l) => summary.leaks = l.as_ref().map(crate::output::LeaksSummary::of),
             Err(e) => eprintln!("memsoak: warning: no profiler sites: {e:#}"),
         }
@@ -216,7 +216,7 @@ pub(crate) fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, 
     if written.is_ok() {
         write_reports(
             &out_dir,
-            source.run_folder.as_deref(),
+            input.run_folder.as_deref(),
             Ok(&judged.recording),
             &summary,
         );

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::run_source::Source;
 use super::{exit, exit_code_for, run_folder, Failure};
+use crate::allocations::{self, leaks::Leaks};
 use crate::analysis::{Analyzer, BlockStat, Criteria, EarlyFail, FailFastMonitor, Verdict};
 use crate::config::{Readiness, RunConfig, TargetSpec};
 use crate::live::{self, LiveView, Status};
@@ -20,9 +21,8 @@ use crate::output::{
     terminal, Environment, Judging, LeaksSummary, RunFacts, SamplingFacts, Summary, TargetSummary,
 };
 use crate::process::{pid_alive, wait_ready, ExitInfo, Target, TargetError};
-use crate::profiler::{self, leaks::Leaks};
+use crate::recording::samples::Recording;
 use crate::sampler::{self, FailFastWatch, Sampler};
-use crate::samples::Recording;
 use crate::source::{SourceKind, SourceSummary};
 use crate::workload::{state_growth_per_unit, Finished, Workloads};
 
@@ -62,7 +62,7 @@ struct Measured {
     /// What the profiler found, with `--profiler`.
     leaks: Option<Leaks>,
     /// A page's heap snapshots compared, when asked for.
-    heap_snapshots: Option<crate::source::cdp::HeapSnapshots>,
+    heap_snapshots: Option<crate::source::page::HeapSnapshots>,
 }
 
 /// Runs a soak test; returns the exit code.
@@ -94,7 +94,7 @@ pub(super) fn say(options: live::Options, text: &str) {
 async fn prepare(
     config: &RunConfig,
     options: live::Options,
-) -> Result<Option<(Target, Option<profiler::Session>, Source)>, Failure> {
+) -> Result<Option<(Target, Option<allocations::Session>, Source)>, Failure> {
     let dir = &config.out_dir;
     // A run that cannot start leaves no run folder behind: a missing pid
     // is found before the folder is made, and a program that cannot be
@@ -118,7 +118,7 @@ async fn prepare(
     let mut spec = config.target.clone();
     source.prepare_target(&mut spec)?;
     let session = config.profiler.clone().map(|settings| {
-        let mut session = profiler::Session::new(profiler::Context {
+        let mut session = allocations::Session::new(allocations::Context {
             run_dir: dir.clone(),
             settings,
         });
@@ -201,7 +201,7 @@ fn criteria(config: &RunConfig) -> Criteria {
 async fn measure(
     config: &RunConfig,
     target: &mut Target,
-    profiler: Option<profiler::Session>,
+    profiler: Option<allocations::Session>,
     source: &mut Source,
     options: live::Options,
 ) -> Result<Measured, Failure> {
@@ -293,10 +293,11 @@ async fn measure(
     // the memory the snapshot itself takes lands in the warm-up), off the
     // async tasks (a debugger attaching takes a second or more).
     let mut profiler = Profiling::Waiting(profiler);
-    let warmed_up = tokio::time::sleep(config.warmup - profiler::baseline_lead(config.warmup));
+    let warmed_up = tokio::time::sleep(config.warmup - allocations::baseline_lead(config.warmup));
     // Heap snapshots of a page: the baseline at the same moment.
     let mut snapshots = source.snapshots(config);
-    let snapshot_due = tokio::time::sleep(config.warmup - profiler::baseline_lead(config.warmup));
+    let snapshot_due =
+        tokio::time::sleep(config.warmup - allocations::baseline_lead(config.warmup));
     tokio::pin!(deadline, interrupt, gone, early, warmed_up, snapshot_due);
     let ending = loop {
         tokio::select! {
@@ -430,8 +431,8 @@ async fn measure(
 /// The profiler through the run: waiting for the end of warm-up, then
 /// taking its baseline on a blocking thread.
 enum Profiling {
-    Waiting(Option<profiler::Session>),
-    Baseline(tokio::task::JoinHandle<profiler::Session>),
+    Waiting(Option<allocations::Session>),
+    Baseline(tokio::task::JoinHandle<allocations::Session>),
 }
 
 impl Profiling {
@@ -439,7 +440,7 @@ impl Profiling {
         matches!(self, Profiling::Waiting(Some(_)))
     }
 
-    fn kind(&self) -> Option<profiler::ProfilerKind> {
+    fn kind(&self) -> Option<allocations::ProfilerKind> {
         match self {
             Profiling::Waiting(Some(s)) if s.failure().is_none() => Some(s.kind()),
             _ => None,
@@ -459,7 +460,7 @@ impl Profiling {
     }
 
     /// The session, once its baseline (if started) is done.
-    async fn session(self) -> Option<profiler::Session> {
+    async fn session(self) -> Option<allocations::Session> {
         match self {
             Profiling::Waiting(s) => s,
             Profiling::Baseline(h) => h.await.ok(),

@@ -8,11 +8,11 @@
 use std::time::Duration;
 
 use super::Failure;
-use crate::cdp::Session;
 use crate::config::{CgroupSpec, RunConfig, SourceSpec, TargetSpec};
+use crate::devtools::Session;
 use crate::process::Target;
 use crate::sampler;
-use crate::source::cdp::{self as page_source, HeapSnapshots, Page, Prepared, Snapshots};
+use crate::source::page::{self as page_source, HeapSnapshots, Page, Prepared, Snapshots};
 use crate::source::{cgroup, prometheus, CdpSpec, Opened, SourceKind, SourceSummary};
 
 /// The memory source of a prepared run.

@@ -13,11 +13,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::allocations::ProfilerSettings;
 use crate::analysis::{default_warmup, FailFast, Metric};
 use crate::cli::{JudgeArgs, RunArgs};
 pub use crate::process::spec::{LaunchSpec, Readiness, TargetSpec};
 use crate::profile::{OnInconclusive, Profile, QUICKSTART};
-pub use crate::profiler::ProfilerSettings;
 pub use crate::source::{CdpSpec, CgroupSpec, PageSpec, PrometheusSpec, SourceSpec};
 use crate::units::{Rate, Warmup};
 use crate::workload::{spec, WorkloadSpec};
@@ -217,7 +217,7 @@ impl RunConfig {
     /// Builds the run from the flags and a loaded profile.
     pub fn from_profile(args: &RunArgs, profile: Profile) -> Result<RunConfig, ConfigError> {
         let mut expander = Placeholders::default();
-        let from = Sources {
+        let from = Inputs {
             args,
             profile: &profile,
         };
@@ -320,12 +320,12 @@ struct Timing {
 
 /// The flags and the profile, read together: each step of
 /// [`RunConfig::from_profile`] takes a flag over its profile key.
-struct Sources<'a> {
+struct Inputs<'a> {
     args: &'a RunArgs,
     profile: &'a Profile,
 }
 
-impl Sources<'_> {
+impl Inputs<'_> {
     /// Where an error about a value goes: `file:line: ` for a value from
     /// the profile, nothing for a value given by a flag.
     fn at(&self, from_flag: bool, path: &[&str]) -> String {

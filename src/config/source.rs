@@ -4,16 +4,16 @@
 //! the profile's choice of source; a browser's options (`executable`,
 //! `args`, `gc_interval`, …) still come from `[source] cdp`.
 
-use super::{ConfigError, JudgeSettings, Placeholders, Sources};
+use super::{ConfigError, Inputs, JudgeSettings, Placeholders};
 use crate::analysis::Metric;
-use crate::cdp::browser::BrowserSpec;
+use crate::devtools::browser::BrowserSpec;
 use crate::process::spec::TargetSpec;
 use crate::source::{CdpSpec, CgroupSpec, PageSpec, PrometheusSpec, SourceSpec};
 
 /// Schemes a launched browser is pointed at.
 const PAGE_SCHEMES: [&str; 5] = ["http", "https", "file", "about", "data"];
 
-impl Sources<'_> {
+impl Inputs<'_> {
     /// The memory source: `--cgroup`, `--prometheus`, `--cdp` or
     /// `--browser` over `[source]`.
     pub(super) fn memory_source(
@@ -94,7 +94,7 @@ impl Sources<'_> {
             m.headers.clone()
         };
         for (k, v) in &headers {
-            crate::workload::spec::check_env(v).map_err(|why| {
+            crate::secrets::check_env(v).map_err(|why| {
                 invalid(format!(
                     "{}header '{k}': {why}",
                     self.at(from_flag, &["source", "headers"])
@@ -204,7 +204,7 @@ impl Sources<'_> {
             }
             (Some(endpoint), None) => {
                 let endpoint = expander.expand(&endpoint)?;
-                crate::cdp::endpoint::Endpoint::parse(&endpoint)
+                crate::devtools::endpoint::Endpoint::parse(&endpoint)
                     .map_err(|e| invalid(format!("{}{e}", at("endpoint"))))?;
                 for (key, given) in [
                     ("executable", table.executable.is_some()),
@@ -231,9 +231,9 @@ impl Sources<'_> {
                 // `${NAME}` stays unexpanded here (outputs show the URL as
                 // written) and is expanded when the page is opened.
                 let url = expander.expand(&url)?;
-                crate::workload::spec::check_env(&url)
+                crate::secrets::check_env(&url)
                     .map_err(|m| invalid(format!("{}{m}", at("browser"))))?;
-                let scheme_ok = crate::workload::template::expand_env(&url)
+                let scheme_ok = crate::secrets::expand_env(&url)
                     .ok()
                     .and_then(|u| reqwest::Url::parse(&u).ok())
                     .is_some_and(|u| PAGE_SCHEMES.contains(&u.scheme()));

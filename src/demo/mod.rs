@@ -361,8 +361,8 @@ fn resident_bytes() -> Option<u64> {
     #[cfg(target_os = "linux")]
     {
         let text = std::fs::read("/proc/self/statm").ok()?;
-        let statm = crate::linux_proc::parse_statm(&text)?;
-        Some(statm.resident * crate::linux_proc::page_size())
+        let statm = crate::sampler::linux::proc::parse_statm(&text)?;
+        Some(statm.resident * crate::sampler::linux::proc::page_size())
     }
     #[cfg(not(target_os = "linux"))]
     {

@@ -16,7 +16,7 @@ use super::charts::{legend, mesh, render_both, Corners, TimeAxis, FAMILY};
 use super::Summary;
 use crate::analysis::attribution::{process_label, CLASSES};
 use crate::analysis::Metric;
-use crate::breakdown::{read_breakdown, read_processes};
+use crate::recording::breakdown::{read_breakdown, read_processes};
 
 /// Chart size in pixels.
 const SIZE: (u32, u32) = (1200, 800);
@@ -68,7 +68,7 @@ pub(crate) fn write(out: &Path, run_folder: &Path, s: &Summary) -> anyhow::Resul
     let processes = run_folder.join("processes.csv");
     if processes.is_file() {
         read_processes(&processes, |r| {
-            let value = crate::breakdown::process_metric(s.metric, r);
+            let value = crate::recording::breakdown::process_metric(s.metric, r);
             if let (Some(k), Some(v)) = (
                 drawn
                     .iter()

@@ -17,7 +17,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::series::{Decimated, RunSeries};
+use super::chart_data::{Decimated, RunSeries};
 use super::Summary;
 use crate::analysis::Metric;
 
@@ -300,9 +300,12 @@ fn memory_panel<DB: DrawingBackend>(
         ]
     } else {
         vec![
-            (crate::samples::JS_HEAP, "js_heap".into()),
-            (crate::samples::JS_HEAP_TOTAL, "js heap total".into()),
-            (crate::samples::PAGE_HEAP, "page_heap".into()),
+            (crate::recording::samples::JS_HEAP, "js_heap".into()),
+            (
+                crate::recording::samples::JS_HEAP_TOTAL,
+                "js heap total".into(),
+            ),
+            (crate::recording::samples::PAGE_HEAP, "page_heap".into()),
         ]
     };
     for (col, label) in std::iter::once((judged, format!("{} (judged)", s.metric))).chain(others) {

@@ -14,8 +14,8 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::html::Chart;
-use super::{attribution_chart, charts, html, junit, markdown, series, Summary};
-use crate::samples::Recording;
+use super::{attribution_chart, chart_data, charts, html, junit, markdown, Summary};
+use crate::recording::samples::Recording;
 
 /// Writes the artifacts into `dir` from the scanned `samples` and the
 /// other CSVs of the run folder, if there is one (`workload.csv`,
@@ -40,7 +40,7 @@ pub(crate) fn write_all(
     }
     let chart = if s.samples > 1 {
         samples
-            .and_then(|samples| series::read(samples, run_folder, charts::COLUMNS))
+            .and_then(|samples| chart_data::read(samples, run_folder, charts::COLUMNS))
             .and_then(|series| charts::write(dir, s, &series))
             .context("could not draw the charts")
     } else {

@@ -8,12 +8,12 @@
 //! what a run or a re-judgement concluded; this folder only says it.
 
 pub(crate) mod attribution_chart;
+pub mod chart_data;
 pub(crate) mod charts;
 pub(crate) mod export;
 pub(crate) mod html;
 pub(crate) mod junit;
 pub(crate) mod markdown;
-pub mod series;
 pub mod summary;
 pub(crate) mod terminal;
 pub(crate) mod view;

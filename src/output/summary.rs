@@ -5,11 +5,11 @@ use std::path::Path;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::allocations::leaks::{Leaks, Window};
+use crate::allocations::ProfilerKind;
 use crate::analysis::attribution::Attribution;
 use crate::analysis::{EarlyFail, Growth, Judgement, Metric, NoiseModel, Verdict};
 use crate::process::{ExitInfo, TargetMode};
-use crate::profiler::leaks::{Leaks, Window};
-use crate::profiler::ProfilerKind;
 use crate::sampler::ProcessSummary;
 use crate::units::Rate;
 use crate::workload::WorkloadSummary;
@@ -105,7 +105,7 @@ pub struct Summary {
     /// A browser page's heap snapshots (`--heap-snapshots`): the files, the
     /// constructors that gained the most objects, the detached DOM nodes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub heap_snapshots: Option<crate::source::cdp::HeapSnapshots>,
+    pub heap_snapshots: Option<crate::source::page::HeapSnapshots>,
 }
 
 /// The profiler's result in brief; `file` has the rest.
@@ -206,7 +206,7 @@ impl LeaksSummary {
         types.sort_by_key(|x| std::cmp::Reverse(x.count_delta));
         types.truncate(Self::TOP);
         LeaksSummary {
-            file: crate::profiler::leaks::FILE.into(),
+            file: crate::allocations::leaks::FILE.into(),
             profiler: l.profiler,
             window: l.window,
             noise_floor_bytes: l.noise_floor_bytes,

@@ -88,7 +88,7 @@ pub(crate) struct SnapshotRow {
 
 fn heap_snapshots(s: &Summary) -> Option<SnapshotsView> {
     let h = s.heap_snapshots.as_ref()?;
-    let row = |c: &crate::cdp::snapshot::ClassDelta| SnapshotRow {
+    let row = |c: &crate::devtools::snapshot::ClassDelta| SnapshotRow {
         name: c.name.clone(),
         gained: format!("{:+}", c.count_delta),
         at_end: c.count_final.to_string(),
@@ -97,7 +97,7 @@ fn heap_snapshots(s: &Summary) -> Option<SnapshotsView> {
             c.self_size_delta_bytes as f64,
         ),
     };
-    let brief = |rows: &[crate::cdp::snapshot::ClassDelta]| {
+    let brief = |rows: &[crate::devtools::snapshot::ClassDelta]| {
         rows.iter()
             .take(3)
             .map(|c| format!("{} {:+}", c.name, c.count_delta))
@@ -130,7 +130,7 @@ fn heap_snapshots(s: &Summary) -> Option<SnapshotsView> {
         (None, Some(e)) => format!("no comparison: {e}"),
         (None, None) => "no comparison".into(),
     };
-    let at = |f: &Option<crate::source::cdp::SnapshotFile>| {
+    let at = |f: &Option<crate::source::page::SnapshotFile>| {
         f.as_ref()
             .map_or("not taken".into(), |f| format_elapsed(f.elapsed_s))
     };

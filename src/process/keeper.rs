@@ -73,7 +73,7 @@ impl Kept {
             .stderr(log_file)
             .process_group(0)
             .spawn()?;
-        crate::helpers::register(keeper.id());
+        crate::helper_processes::register(keeper.id());
         let stdout = keeper
             .stdout
             .take()
@@ -87,7 +87,7 @@ impl Kept {
                 .map_err(|_| std::io::Error::other(line.clone()))?,
             None => {
                 let _ = keeper.wait();
-                crate::helpers::release(keeper.id());
+                crate::helper_processes::release(keeper.id());
                 let why = line.trim().strip_prefix("error ").unwrap_or(line.trim());
                 return Err(std::io::Error::other(if why.is_empty() {
                     "the keeper ended at once".to_string()
@@ -147,7 +147,7 @@ impl Kept {
             let _ = self.keeper.kill();
             let _ = self.keeper.wait();
         }
-        crate::helpers::release(self.keeper.id());
+        crate::helper_processes::release(self.keeper.id());
         self.ended
     }
 }

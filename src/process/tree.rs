@@ -50,7 +50,7 @@ impl Tracked {
 /// Start time, state and parent of `pid`, if it exists.
 #[cfg(target_os = "linux")]
 fn stat(pid: i32) -> Option<(u64, char, i32)> {
-    let s = crate::linux_proc::stat_of(pid, &mut Vec::new())?;
+    let s = crate::sampler::linux::proc::stat_of(pid, &mut Vec::new())?;
     Some((s.starttime, char::from(s.state), s.ppid))
 }
 
@@ -115,10 +115,11 @@ struct Children {
 #[cfg(target_os = "linux")]
 impl Children {
     fn new(buf: &mut Vec<u8>) -> Children {
-        let by_children = crate::linux_proc::children_files_supported();
+        let by_children = crate::sampler::linux::proc::children_files_supported();
         let mut scanned = Vec::new();
         if !by_children {
-            let _ = crate::linux_proc::scan_all(buf, |pid, s| scanned.push((pid, s.ppid)));
+            let _ =
+                crate::sampler::linux::proc::scan_all(buf, |pid, s| scanned.push((pid, s.ppid)));
         }
         Children {
             by_children,
@@ -130,7 +131,7 @@ impl Children {
     fn of(&self, parent: i32, buf: &mut Vec<u8>, kids: &mut Vec<i32>) {
         kids.clear();
         if self.by_children {
-            crate::linux_proc::children_once(parent, buf, kids);
+            crate::sampler::linux::proc::children_once(parent, buf, kids);
         } else {
             kids.extend(self.scanned.iter().filter(|p| p.1 == parent).map(|p| p.0));
         }
@@ -168,14 +169,14 @@ pub(crate) fn descendants(_root: i32) -> Vec<i32> {
 /// debugger) are left out too.
 #[cfg(target_os = "linux")]
 pub(crate) fn launched(exclude: &[i32], keep: i32) -> Vec<Tracked> {
-    use crate::linux_proc as lp;
+    use crate::sampler::linux::proc as lp;
     let me = std::process::id() as i32;
     let mut buf = Vec::new();
     let children = Children::new(&mut buf);
     let mut out = Vec::new();
     let mut stack = vec![me];
     let mut kids = Vec::new();
-    let helpers = crate::helpers::current();
+    let helpers = crate::helper_processes::current();
     while let Some(parent) = stack.pop() {
         children.of(parent, &mut buf, &mut kids);
         for &pid in &kids {

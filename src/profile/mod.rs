@@ -43,12 +43,12 @@ pub struct Profile {
     pub workloads: Vec<WorkloadSection>,
     /// The file and its text, to point later errors at a line.
     #[serde(skip)]
-    pub source: Option<Source>,
+    pub origin: Option<Origin>,
 }
 
 /// Where a profile came from.
 #[derive(Debug, Clone, Default)]
-pub struct Source {
+pub struct Origin {
     /// The file.
     pub path: PathBuf,
     /// Its text.
@@ -165,7 +165,7 @@ pub struct RunSection {
 #[serde(deny_unknown_fields)]
 pub struct ProfilerSection {
     /// `tracemalloc`, `memray` or `heaptrack`.
-    pub kind: Option<crate::profiler::ProfilerKind>,
+    pub kind: Option<crate::allocations::ProfilerKind>,
     /// Stack frames kept per allocation site.
     pub frames: Option<u32>,
     /// Processes attached to at most (memray, heaptrack).
@@ -439,7 +439,7 @@ impl Profile {
                 message: describe(e.message(), text, line),
             }
         })?;
-        profile.source = Some(Source {
+        profile.origin = Some(Origin {
             path: path.to_path_buf(),
             text: text.to_string(),
         });
@@ -451,12 +451,12 @@ impl Profile {
     /// `["workload", "1", "url"]`; the deepest part found counts), `file: `
     /// when no part is found, nothing for a profile without a file.
     pub fn at(&self, path: &[&str]) -> String {
-        let Some(source) = &self.source else {
+        let Some(origin) = &self.origin else {
             return String::new();
         };
-        match locate(&source.text, path) {
-            Some(line) => format!("{}:{line}: ", source.path.display()),
-            None => format!("{}: ", source.path.display()),
+        match locate(&origin.text, path) {
+            Some(line) => format!("{}:{line}: ", origin.path.display()),
+            None => format!("{}: ", origin.path.display()),
         }
     }
 }

@@ -27,8 +27,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{Analyzer, EarlyFail, FailFastMonitor, Judgement, Metric};
-use crate::breakdown::{self, Breakdown};
-pub use crate::samples::Sample;
+use crate::recording::breakdown::{self, Breakdown};
+pub use crate::recording::samples::Sample;
 
 /// How often the live view gets a fresh judgement.
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);

@@ -11,7 +11,7 @@
 //! from one process to another. Command lines are written with the
 //! secrets memsoak expanded redacted ([`crate::secrets`]).
 
-use crate::breakdown::{ProcessRow, Writers};
+use crate::recording::breakdown::{ProcessRow, Writers};
 
 use super::{Probe, ProcReading};
 

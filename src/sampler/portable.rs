@@ -55,7 +55,7 @@ impl Probe for SysinfoProbe {
                 me,
                 exclude
                     .iter()
-                    .chain(crate::helpers::current().iter())
+                    .chain(crate::helper_processes::current().iter())
                     .map(|p| Pid::from_u32(*p))
                     .collect(),
             ),

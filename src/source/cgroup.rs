@@ -26,9 +26,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use crate::breakdown::Breakdown;
+use crate::recording::breakdown::Breakdown;
+use crate::recording::samples::Sample;
 use crate::sampler::{Probe, ProbeError, ProcReading, ProcessInfo, ProcessSummary, Tree, Want};
-use crate::samples::Sample;
 
 /// Where cgroup file systems are mounted.
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";

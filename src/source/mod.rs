@@ -14,10 +14,9 @@
 //!
 //! This layer sits above `sampler` and below the commands.
 
-pub mod cdp;
 pub mod cgroup;
+pub mod page;
 pub mod prometheus;
-pub mod series;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,7 +24,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::sampler::{Probe, SourceEvent, Tree};
-use series::SeriesJudgement;
+use prometheus::series::SeriesJudgement;
 
 /// The note a Prometheus run's summary carries about its metric.
 pub const PROMETHEUS_NOTE: &str = "the PromQL query's value, summed over its series (the rss_bytes column); each series judged too";
@@ -50,7 +49,7 @@ pub struct CdpSpec {
     /// Which page, in which browser.
     pub page: PageSpec,
     /// Garbage is collected before a reading this often; zero: never;
-    /// `None`: the default for the run ([`cdp::default_gc_interval`]).
+    /// `None`: the default for the run ([`page::default_gc_interval`]).
     pub gc_interval: Option<Duration>,
     /// Heap snapshots as warm-up ends and at the end.
     pub heap_snapshots: bool,
@@ -72,7 +71,7 @@ pub enum PageSpec {
         /// The URL to open.
         url: String,
         /// The browser.
-        browser: crate::cdp::browser::BrowserSpec,
+        browser: crate::devtools::browser::BrowserSpec,
     },
 }
 
@@ -154,7 +153,7 @@ pub struct SourceSummary {
     pub restarts_fail: bool,
     /// The page and its browser (DevTools sources).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cdp: Option<cdp::CdpSummary>,
+    pub cdp: Option<page::CdpSummary>,
 }
 
 /// A past window read from Prometheus.
@@ -258,7 +257,7 @@ pub fn parse_header(text: &str) -> Option<(String, String)> {
 /// secrets) and its URL into a connection.
 pub fn connection(spec: &PrometheusSpec) -> anyhow::Result<prometheus::Connection> {
     use anyhow::Context;
-    let url = crate::workload::template::expand_env(&spec.url).map_err(anyhow::Error::msg)?;
+    let url = crate::secrets::expand_env(&spec.url).map_err(anyhow::Error::msg)?;
     let url = reqwest::Url::parse(&url)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())

@@ -20,8 +20,8 @@ use super::sequence::{self, Accounting, StepOutcome, Steps};
 use super::stats::{ErrorKind, Stats};
 use super::template::Values;
 use super::{unix_us, Phase};
-use crate::cdp::page::{self, PageError};
-use crate::cdp::{CdpError, Session};
+use crate::devtools::page::{self, PageError};
+use crate::devtools::{CdpError, Session};
 
 /// Starts the scripted person of `spec` on `page`.
 pub(crate) fn spawn(

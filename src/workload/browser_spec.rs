@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
-use crate::cdp::page::{self, Key};
+use crate::devtools::page::{self, Key};
 use crate::profile::{BrowserAction, StepKind, StepSection, WorkloadSection};
 
-use super::spec::{check_env, Pacing, Sensitive, SpecError};
-use super::template::{expand_env, Template};
+use super::spec::{Pacing, Sensitive, SpecError};
+use super::template::Template;
+use crate::secrets::{check_env, expand_env};
 
 /// A step's timeout by default.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -190,17 +191,19 @@ fn step(
                 ),
                 _ => (key, m),
             })?;
-            check_env(&url).map_err(|m| ("url", m))?;
-            Action::Navigate(Sensitive(expand_env(&url).map_err(|m| ("url", m))?))
+            check_env(&url).map_err(|m| ("url", m.to_string()))?;
+            Action::Navigate(Sensitive(
+                expand_env(&url).map_err(|m| ("url", m.to_string()))?,
+            ))
         }
         BrowserAction::Click => Action::Click(need(&s.selector, "selector", "\"#save\"")?),
         BrowserAction::Type => {
             let text = need(&s.text, "text", "\"edit {seq}\"")?;
-            check_env(&text).map_err(|m| ("text", m))?;
+            check_env(&text).map_err(|m| ("text", m.to_string()))?;
             Action::Type {
                 selector: s.selector.clone(),
                 text: Sensitive(Template::parse(
-                    &expand_env(&text).map_err(|m| ("text", m))?,
+                    &expand_env(&text).map_err(|m| ("text", m.to_string()))?,
                     super::spec::defaults::MESSAGE_BYTES,
                 )),
             }
@@ -244,8 +247,10 @@ fn step(
                 "script",
                 "\"document.querySelectorAll('li').length\"",
             )?;
-            check_env(&script).map_err(|m| ("script", m))?;
-            Action::Eval(Sensitive(expand_env(&script).map_err(|m| ("script", m))?))
+            check_env(&script).map_err(|m| ("script", m.to_string()))?;
+            Action::Eval(Sensitive(
+                expand_env(&script).map_err(|m| ("script", m.to_string()))?,
+            ))
         }
         BrowserAction::Reload => Action::Reload,
     };

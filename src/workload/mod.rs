@@ -237,7 +237,7 @@ impl Workloads {
         start: Instant,
         warmup: Duration,
         csv_path: &Path,
-        page: Option<crate::cdp::Session>,
+        page: Option<crate::devtools::Session>,
     ) -> anyhow::Result<Workloads> {
         let (phase, phase_rx) = watch::channel(Phase::Run);
         let mut running = Vec::new();

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use crate::profile::{StepKind, StepSection, WorkloadKind, WorkloadSection};
 
-use super::template::{env_refs, expand_env, Template};
+use super::template::Template;
+use crate::secrets::{check_env, expand_env};
 
 /// A workload that cannot run: what is wrong, and where in the profile
 /// (`["workload", "0", "step", "1", "url"]`).
@@ -361,7 +362,7 @@ fn collab(
             format!("url '{url}' must start with ws://{NO_TLS}"),
         ));
     }
-    check_env(&url).map_err(|m| at("url", m))?;
+    check_env(&url).map_err(|m| at("url", m.to_string()))?;
     let docs = w.docs.unwrap_or(1);
     let clients_per_doc = w.clients_per_doc.unwrap_or(2);
     if docs == 0 || clients_per_doc == 0 {
@@ -391,11 +392,14 @@ fn collab(
         .message_bytes
         .map_or(defaults::MESSAGE_BYTES, |b| b.0 as usize);
     let text = w.message.as_deref().unwrap_or(defaults::MESSAGE);
-    check_env(text).map_err(|m| at("message", m))?;
+    check_env(text).map_err(|m| at("message", m.to_string()))?;
     if random > defaults::MAX_MESSAGE_BYTES {
         return Err(at("message_bytes", too_big("'message_bytes'")));
     }
-    let message = Template::parse(&expand_env(text).map_err(|m| at("message", m))?, random);
+    let message = Template::parse(
+        &expand_env(text).map_err(|m| at("message", m.to_string()))?,
+        random,
+    );
     if message.random_bytes() > defaults::MAX_MESSAGE_BYTES {
         return Err(at("message", too_big("{random:N} in 'message'")));
     }
@@ -413,7 +417,7 @@ fn collab(
             "'abrupt_fraction' must be between 0 and 1".into(),
         ));
     }
-    let connect_url = Sensitive(expand_env(&url).map_err(|m| at("url", m))?);
+    let connect_url = Sensitive(expand_env(&url).map_err(|m| at("url", m.to_string()))?);
     Ok(CollabSpec {
         name,
         url,
@@ -540,7 +544,7 @@ fn request_step(
             format!("url '{url}' must start with http://{NO_TLS}"),
         ));
     }
-    check_env(&url).map_err(|m| ("url", m))?;
+    check_env(&url).map_err(|m| ("url", m.to_string()))?;
     let (body_text, json) = match (&s.json, &s.body) {
         (Some(j), None) => (Some(j.clone()), true),
         (None, Some(b)) => (Some(b.clone()), false),
@@ -548,10 +552,10 @@ fn request_step(
         (Some(_), Some(_)) => return Err(("body", "set 'json' or 'body', not both".into())),
     };
     if let Some(b) = &body_text {
-        check_env(b).map_err(|m| (if json { "json" } else { "body" }, m))?;
+        check_env(b).map_err(|m| (if json { "json" } else { "body" }, m.to_string()))?;
     }
     for v in s.headers.values() {
-        check_env(v).map_err(|m| ("headers", m))?;
+        check_env(v).map_err(|m| ("headers", m.to_string()))?;
     }
     let method = s
         .method
@@ -564,11 +568,11 @@ fn request_step(
         .split_once("://")
         .and_then(|(_, r)| r.find('/').map(|i| r[i..].to_string()));
     let request = Request {
-        url: expand_env(&url).map_err(|m| ("url", m))?,
+        url: expand_env(&url).map_err(|m| ("url", m.to_string()))?,
         headers: headers(&s.headers)?,
         body: match &body_text {
             Some(b) => Some(Template::parse(
-                &expand_env(b).map_err(|m| (if json { "json" } else { "body" }, m))?,
+                &expand_env(b).map_err(|m| (if json { "json" } else { "body" }, m.to_string()))?,
                 defaults::MESSAGE_BYTES,
             )),
             None => None,
@@ -634,7 +638,7 @@ pub(crate) fn headers(
 ) -> Result<reqwest::header::HeaderMap, (&'static str, String)> {
     let mut headers = reqwest::header::HeaderMap::new();
     for (k, v) in given {
-        let value = expand_env(v).map_err(|m| ("headers", m))?;
+        let value = expand_env(v).map_err(|m| ("headers", m.to_string()))?;
         let key = reqwest::header::HeaderName::from_bytes(k.as_bytes())
             .map_err(|_| ("headers", format!("'{k}' is not a valid header name")))?;
         let mut value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
@@ -647,19 +651,6 @@ pub(crate) fn headers(
         headers.insert(key, value);
     }
     Ok(headers)
-}
-
-/// Every `${NAME}` must be set when the run starts (checked without
-/// reading the value into any message).
-pub(crate) fn check_env(text: &str) -> Result<(), String> {
-    for name in env_refs(text) {
-        if std::env::var_os(name).is_none() {
-            return Err(format!(
-                "environment variable {name} is not set (referenced as ${{{name}}})"
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -170,35 +170,6 @@ pub fn find_tag(text: &str) -> Option<Tag> {
     Some(tag)
 }
 
-/// Names of the `${NAME}` environment variables a text refers to.
-pub fn env_refs(text: &str) -> Vec<&str> {
-    let mut names = Vec::new();
-    let mut rest = text;
-    while let Some(i) = rest.find("${") {
-        let after = &rest[i + 2..];
-        match after.find('}') {
-            Some(end) => {
-                names.push(&after[..end]);
-                rest = &after[end + 1..];
-            }
-            None => break,
-        }
-    }
-    names
-}
-
-/// Replaces every `${NAME}` by the environment variable's value.
-pub fn expand_env(text: &str) -> Result<String, String> {
-    let mut out = text.to_string();
-    for name in env_refs(text) {
-        let value =
-            std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?;
-        crate::secrets::remember(&value);
-        out = out.replace(&format!("${{{name}}}"), &value);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,17 +211,5 @@ mod tests {
             })
         );
         assert!(t.has_tag());
-    }
-
-    #[test]
-    fn env_references() {
-        assert_eq!(
-            env_refs("Bearer ${TOKEN} and ${OTHER}"),
-            vec!["TOKEN", "OTHER"]
-        );
-        assert!(expand_env("${MEMSOAK_SURELY_UNSET_VAR}")
-            .unwrap_err()
-            .contains("MEMSOAK_SURELY_UNSET_VAR"));
-        assert_eq!(expand_env("plain").unwrap(), "plain");
     }
 }

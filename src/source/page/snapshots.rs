@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::Page;
-use crate::cdp::snapshot::{self, HeapDiff};
-use crate::cdp::Session;
+use crate::devtools::snapshot::{self, HeapDiff};
+use crate::devtools::Session;
 
 /// How long one heap snapshot may take to be written.
 const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(300);

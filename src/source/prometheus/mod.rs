@@ -23,6 +23,8 @@
 //! expanded where the configuration is read, marked sensitive, and never
 //! written anywhere.
 
+pub mod series;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
@@ -32,8 +34,8 @@ use anyhow::{bail, Context};
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 
+use crate::recording::samples::Sample;
 use crate::sampler::{Probe, ProbeError, SourceEvent, Tree, Want};
-use crate::samples::Sample;
 
 /// Labels that change when a container or process restarts while the
 /// replica keeps its name (cAdvisor's `id`, `name`, `image`; the kubelet's

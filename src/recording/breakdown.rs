@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::attribution::{Attribution, Attributor, RunContext};
 use crate::analysis::{Criteria, Metric};
-use crate::samples::Recording;
+use crate::recording::samples::Recording;
 
 pub use crate::analysis::attribution::CLASSES;
 

@@ -8,12 +8,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Page, READ_TIMEOUT};
-use crate::breakdown::Breakdown;
-use crate::cdp::{CdpError, Session};
+use crate::devtools::{CdpError, Session};
+use crate::recording::breakdown::Breakdown;
+use crate::recording::samples::Sample;
 use crate::sampler::{
     Probe, ProbeError, ProcReading, ProcessInfo, ProcessSummary, SourceEvent, Tree, Want,
 };
-use crate::samples::Sample;
 
 /// How long a collection of garbage may take (a large heap's full GC).
 const GC_TIMEOUT: Duration = Duration::from_secs(30);

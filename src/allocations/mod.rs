@@ -381,7 +381,7 @@ fn refuse_secret_command_line(pid: u32, profiler: &str) -> Result<(), String> {
 /// Resident bytes of a process, 0 when it is gone.
 #[cfg(target_os = "linux")]
 fn resident(pid: u32) -> u64 {
-    use crate::linux_proc as lp;
+    use crate::sampler::linux::proc as lp;
     let mut buf = Vec::new();
     lp::read_once(&format!("/proc/{pid}/statm"), &mut buf)
         .ok()

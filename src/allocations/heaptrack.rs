@@ -102,7 +102,7 @@ impl Heaptrack {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("could not start heaptrack_interpret: {e}"))?;
-        crate::helpers::register(pipeline.id());
+        crate::helper_processes::register(pipeline.id());
         let dlopen = command::run(
             Command::new(&tools.env_checker)
                 .arg("dlopen")
@@ -176,7 +176,7 @@ impl Heaptrack {
         loop {
             match trace.pipeline.try_wait() {
                 Ok(Some(_)) => {
-                    crate::helpers::release(trace.pipeline.id());
+                    crate::helper_processes::release(trace.pipeline.id());
                     break;
                 }
                 Ok(None) if Instant::now() < deadline => {
@@ -222,7 +222,7 @@ fn discard(trace: &mut Trace) {
     let group = nix::unistd::Pid::from_raw(trace.pipeline.id() as i32);
     let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
     let _ = trace.pipeline.wait();
-    crate::helpers::release(trace.pipeline.id());
+    crate::helper_processes::release(trace.pipeline.id());
     let _ = std::fs::remove_file(&trace.fifo);
 }
 

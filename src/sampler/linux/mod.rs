@@ -2,7 +2,7 @@
 //! with the host.
 //!
 //! Each tick walks the tree from its root through the children files of
-//! each member's threads ([`crate::linux_proc`]): an attached root and its
+//! each member's threads ([`crate::sampler::linux::proc`]): an attached root and its
 //! descendants, or, for a launched target, memsoak's own descendants (it
 //! is their subreaper, so orphans come back to it) less its helpers. A
 //! process that was a member and is still alive but no longer reached (it
@@ -21,8 +21,10 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::breakdown::Breakdown;
-use crate::linux_proc::{
+pub(crate) mod proc;
+
+use crate::recording::breakdown::Breakdown;
+use proc::{
     self as lp, classify_anon, parse_rollup, parse_smaps, parse_stat, parse_statm, parse_status,
     ChildrenReader, FdCounter, FdTypes, Mapping, ProcFile, Rollup, Stat, TcpQueues,
 };
@@ -231,7 +233,7 @@ impl ProcProbe {
             Tree::Attached { root } => Some(*root as i32),
             Tree::Launched { .. } | Tree::None => None,
         };
-        let helpers = crate::helpers::current();
+        let helpers = crate::helper_processes::current();
         loop {
             while let Some(pid) = self.stack.pop() {
                 // memsoak and its helpers are never measured, nor walked
@@ -576,7 +578,7 @@ impl ProcProbe {
                     if let Ok(text) =
                         lp::read_once(&format!("/proc/{pid}/net/{table}"), &mut self.buf)
                     {
-                        lp::add_tcp_queues(text, &self.sockets, &mut q);
+                        lp::sockets::add_tcp_queues(text, &self.sockets, &mut q);
                     }
                 }
             }

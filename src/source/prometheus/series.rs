@@ -20,7 +20,7 @@ use crate::analysis::{Analyzer, Criteria, Judgement, Verdict};
 
 /// At most this many series are judged (a file edited to hold more keeps
 /// memory bounded).
-const MAX_JUDGED: usize = super::prometheus::MAX_SERIES;
+const MAX_JUDGED: usize = super::MAX_SERIES;
 
 /// One series, judged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,7 +61,7 @@ pub fn judge(
     fleet_window_s: f64,
 ) -> anyhow::Result<Vec<SeriesJudgement>> {
     let mut running: Vec<Running> = Vec::new();
-    crate::breakdown::read_breakdown(path, |t, name, v| {
+    crate::recording::breakdown::read_breakdown(path, |t, name, v| {
         let i = match running.iter().position(|r| r.name == name) {
             Some(i) => i,
             None if running.len() < MAX_JUDGED => {

@@ -51,7 +51,7 @@ pub(super) fn run(cmd: &mut Command, timeout: Duration) -> Result<Ran, String> {
         })
     };
     let pid = child.id();
-    crate::helpers::register(pid);
+    crate::helper_processes::register(pid);
     let out = child.stdout.take().map(|o| read(Box::new(o)));
     let err = child.stderr.take().map(|e| read(Box::new(e)));
     let waited = child.wait_timeout(timeout);
@@ -59,7 +59,7 @@ pub(super) fn run(cmd: &mut Command, timeout: Duration) -> Result<Ran, String> {
         let _ = child.kill();
         let _ = child.wait();
     }
-    crate::helpers::release(pid);
+    crate::helper_processes::release(pid);
     let status = match waited {
         Ok(Some(status)) => status,
         Ok(None) => {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::samples::Recording;
+use crate::recording::samples::Recording;
 
 /// One series reduced to `columns` min/max buckets over `[0, span_s]`.
 #[derive(Debug, Clone)]
@@ -131,7 +131,7 @@ pub fn read(
     let workload_csv = folder.map(|f| f.join("workload.csv"));
     let workload_csv = workload_csv.as_deref();
     let span_s = samples.last_elapsed_s.max(0.0);
-    let mut decimated: Vec<(&'static str, Decimated)> = crate::samples::CHARTED
+    let mut decimated: Vec<(&'static str, Decimated)> = crate::recording::samples::CHARTED
         .iter()
         .filter(|name| samples.has_column(name))
         .map(|name| (*name, Decimated::new(span_s, columns)))
@@ -150,7 +150,7 @@ pub fn read(
         .map(|f| f.join("breakdown.csv"))
         .filter(|p| p.is_file())
     {
-        crate::breakdown::read_breakdown(&b, |t, name, v| {
+        crate::recording::breakdown::read_breakdown(&b, |t, name, v| {
             if let Some((_, d)) = page.iter_mut().find(|(n, _)| *n == name) {
                 d.push(t, v);
             }

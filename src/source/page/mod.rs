@@ -36,9 +36,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{CdpSpec, PageSpec};
-use crate::cdp::browser::Launched;
-use crate::cdp::endpoint::{self, Endpoint, TargetInfo, Version};
-use crate::cdp::{page, Session};
+use crate::devtools::browser::Launched;
+use crate::devtools::endpoint::{self, Endpoint, TargetInfo, Version};
+use crate::devtools::{page, Session};
 pub use probe::CdpProbe;
 pub use snapshots::{HeapSnapshots, SnapshotFile, Snapshots, BASELINE_SNAPSHOT, FINAL_SNAPSHOT};
 
@@ -147,7 +147,7 @@ pub async fn preflight(spec: &CdpSpec) -> Result<Prepared, String> {
             })
         }
         PageSpec::Launch { browser, .. } => Ok(Prepared::Launch {
-            executable: crate::cdp::browser::find_executable(browser.executable.as_deref())?,
+            executable: crate::devtools::browser::find_executable(browser.executable.as_deref())?,
         }),
     }
 }
@@ -198,7 +198,7 @@ pub async fn open(
             let session = Session::connect(&ws, &format!("the page {url}"), timeout)
                 .await
                 .map_err(|e| e.to_string())?;
-            let expanded = crate::workload::template::expand_env(url)?;
+            let expanded = crate::secrets::expand_env(url).map_err(|e| e.to_string())?;
             page::navigate(&session, &expanded, timeout)
                 .await
                 .map_err(|e| {
