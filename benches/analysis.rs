@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use memsoak::analysis::{Analyzer, BlockStat, Criteria};
+use memsoak::analysis::{Analyzer, BlockStat, Criteria, WarmupRule};
 
 fn main() {
     const SAMPLES: usize = 8 * 3600;
@@ -31,8 +31,13 @@ fn measure(series: &[f64], auto: bool) {
     for _ in 0..21 {
         let started = Instant::now();
         let mut a = Analyzer::new(Criteria {
-            warmup: Duration::from_secs(48 * 60),
-            warmup_auto: auto,
+            warmup: if auto {
+                WarmupRule::Found {
+                    planned: Duration::from_secs(48 * 60),
+                }
+            } else {
+                WarmupRule::Fixed(Duration::from_secs(48 * 60))
+            },
             max_growth_bytes_per_hour: 10e6,
             max_rss_bytes: None,
             block_stat: BlockStat::Min,

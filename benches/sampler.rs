@@ -15,7 +15,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use memsoak::analysis::{Analyzer, BlockStat, Criteria};
+use memsoak::analysis::{Analyzer, BlockStat, Criteria, WarmupRule};
 use memsoak::sampler::{default_probe, Probe, Sample, Tree, Want};
 use nix::time::{clock_gettime, ClockId};
 
@@ -253,8 +253,7 @@ fn main() {
         csv.flush().expect("flush");
     });
     let mut analyzer = Analyzer::new(Criteria {
-        warmup: Duration::from_secs(60),
-        warmup_auto: false,
+        warmup: WarmupRule::Fixed(Duration::from_secs(60)),
         max_growth_bytes_per_hour: 10e6,
         max_rss_bytes: None,
         block_stat: BlockStat::Min,
@@ -295,7 +294,7 @@ fn main() {
 /// (`--cgroup new`), against the tree alone, for a 5-process tree started
 /// in a child cgroup.
 fn cgroup_cost() {
-    use memsoak::source::cgroup::{Cgroup, CgroupProbe, Fresh};
+    use memsoak::source::cgroup::{cgroup_probe, Cgroup, Fresh};
     println!();
     let fresh = match Fresh::create() {
         Ok(f) => f,
@@ -321,7 +320,7 @@ fn cgroup_cost() {
         pss: false,
         tree: false,
     };
-    let mut alone = CgroupProbe::new(Cgroup::open(fresh.dir()).expect("the cgroup"), None);
+    let mut alone = cgroup_probe(Cgroup::open(fresh.dir()).expect("the cgroup"), None);
     let read_alone = cpu_per_call(21, 100, || {
         alone.read(&Tree::None, cheap).expect("the cgroup");
     });
@@ -332,7 +331,7 @@ fn cgroup_cost() {
         std::hint::black_box(alone.breakdown(false));
     });
     let tree = Tree::Attached { root };
-    let mut with_tree = CgroupProbe::new(
+    let mut with_tree = cgroup_probe(
         Cgroup::open(fresh.dir()).expect("the cgroup"),
         Some(probe("proc")),
     );

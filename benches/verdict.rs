@@ -14,7 +14,9 @@
 use std::time::{Duration, Instant};
 
 use memsoak::analysis::families::{generate, Family};
-use memsoak::analysis::{Analyzer, BlockStat, Criteria, FailFast, FailFastMonitor, Verdict};
+use memsoak::analysis::{
+    Analyzer, BlockStat, Criteria, FailFast, FailFastMonitor, Verdict, WarmupRule,
+};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -37,8 +39,13 @@ struct Outcome {
 
 fn criteria(seconds: usize, auto: bool) -> Criteria {
     Criteria {
-        warmup: Duration::from_secs(seconds as u64 / 10),
-        warmup_auto: auto,
+        warmup: if auto {
+            WarmupRule::Found {
+                planned: Duration::from_secs(seconds as u64 / 10),
+            }
+        } else {
+            WarmupRule::Fixed(Duration::from_secs(seconds as u64 / 10))
+        },
         max_growth_bytes_per_hour: LIMIT,
         max_rss_bytes: None,
         block_stat: BlockStat::Min,

@@ -265,7 +265,7 @@ pub struct ReportArgs {
 
 /// Flags that decide the verdict, shared by `run` and `report`. For
 /// `report` on a run folder, each defaults to the run's own value.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct JudgeArgs {
     /// Initial part not judged, or `auto` to find where the footprint settles [default: auto; planned as 10% of the duration, at least 30s, at most half].
     #[arg(long, value_name = "DUR|auto", allow_hyphen_values = true, value_parser = units::Warmup::parse)]
@@ -305,6 +305,10 @@ pub enum MetricArg {
     /// A browser page's JS heap and Blink's heap (its DOM) together.
     #[value(name = "page_heap", alias = "page-heap")]
     PageHeap,
+    /// Everything a cgroup is charged (with --cgroup): what its memory limit is held against.
+    Usage,
+    /// A Prometheus query's value summed over its series (with --prometheus; the default there).
+    Query,
 }
 
 impl From<MetricArg> for Metric {
@@ -315,6 +319,8 @@ impl From<MetricArg> for Metric {
             MetricArg::Anon => Metric::Anon,
             MetricArg::JsHeap => Metric::JsHeap,
             MetricArg::PageHeap => Metric::PageHeap,
+            MetricArg::Usage => Metric::Usage,
+            MetricArg::Query => Metric::Query,
         }
     }
 }

@@ -115,14 +115,16 @@ impl Status<'_> {
             format_elapsed(self.duration_s - self.elapsed_s)
         );
         if let Some(v) = self.sampler {
-            match v.metric_bytes {
-                Some(b) if v.metric != Metric::Rss => line.push_str(&format!(
-                    " · {} {}, rss {}",
-                    v.metric,
-                    format_mb(b as f64),
-                    format_mb(v.rss_bytes as f64)
-                )),
-                _ => line.push_str(&format!(" · rss {}", format_mb(v.rss_bytes as f64))),
+            let rss = v.rss_bytes.map(|r| format!("rss {}", format_mb(r as f64)));
+            match (v.metric_bytes, rss) {
+                (Some(b), Some(rss)) if v.metric != Metric::Rss => {
+                    line.push_str(&format!(" · {} {}, {rss}", v.metric, format_mb(b as f64)))
+                }
+                (Some(b), None) => {
+                    line.push_str(&format!(" · {} {}", v.metric, format_mb(b as f64)))
+                }
+                (_, Some(rss)) => line.push_str(&format!(" · {rss}")),
+                (None, None) => {}
             }
             line.push_str(&format!(
                 ", {} process{}",
@@ -462,7 +464,7 @@ mod tests {
         let view = Snapshot {
             metric: Metric::Anon,
             metric_bytes: Some(1),
-            rss_bytes: 1,
+            rss_bytes: Some(1),
             processes: 1,
             judgement: judgement(
                 45.0,
@@ -500,7 +502,7 @@ mod tests {
         let view = Snapshot {
             metric: Metric::Anon,
             metric_bytes: Some(512_300_000),
-            rss_bytes: 640_100_000,
+            rss_bytes: Some(640_100_000),
             processes: 5,
             judgement: judgement(723.0, 3.2 * MB, [1.1 * MB, 5.3 * MB], Verdict::Pass),
         };

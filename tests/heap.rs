@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use memsoak::analysis::attribution::Attributor;
-use memsoak::analysis::{Analyzer, BlockStat, Criteria};
+use memsoak::analysis::{Analyzer, BlockStat, Criteria, WarmupRule};
 use memsoak::sampler::{Sampler, Settings};
 use memsoak::workload::stats::{ErrorKind, Stats};
 
@@ -27,8 +27,7 @@ fn live_bytes() -> u64 {
 
 fn criteria() -> Criteria {
     Criteria {
-        warmup: Duration::ZERO,
-        warmup_auto: false,
+        warmup: WarmupRule::Fixed(Duration::ZERO),
         max_growth_bytes_per_hour: 10e6,
         max_rss_bytes: None,
         block_stat: BlockStat::Min,

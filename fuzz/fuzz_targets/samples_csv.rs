@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use memsoak::analysis::attribution::RunContext;
-use memsoak::analysis::{BlockStat, Criteria, Metric};
+use memsoak::analysis::{BlockStat, Criteria, Metric, WarmupRule};
 use memsoak::recording::breakdown;
 use memsoak::cli::JudgeArgs;
 use memsoak::units::Rate;
@@ -31,8 +31,7 @@ fn scratch() -> &'static (PathBuf, PathBuf) {
 
 fn criteria() -> Criteria {
     Criteria {
-        warmup: Duration::from_secs(1),
-        warmup_auto: false,
+        warmup: WarmupRule::Fixed(Duration::from_secs(1)),
         max_growth_bytes_per_hour: 10e6,
         max_rss_bytes: None,
         block_stat: BlockStat::Min,

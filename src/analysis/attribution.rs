@@ -323,7 +323,9 @@ impl Attributor {
         // A share is of the judged growth: a page's heap is not the sum of
         // its browser's memory classes or processes.
         let share = |slope: Option<f64>| match (tree_slope, slope) {
-            (Some(t), Some(s)) if tree_growing && t > 0.0 && run.metric.of_tree() => Some(s / t),
+            (Some(t), Some(s)) if tree_growing && t > 0.0 && !run.metric.is_page_heap() => {
+                Some(s / t)
+            }
             _ => None,
         };
         let judge = |s: &Series| {
@@ -487,7 +489,7 @@ fn headline(a: &Attribution, run: &RunContext<'_>, tree_growing: bool) -> String
             })
             .cloned()
     };
-    if tree_growing && !run.metric.of_tree() {
+    if tree_growing && run.metric.is_page_heap() {
         return page_headline(a, run);
     }
     if tree_growing {
@@ -594,14 +596,15 @@ fn page_headline(a: &Attribution, run: &RunContext<'_>) -> String {
 mod tests {
     use std::time::Duration;
 
+    use crate::analysis::WarmupRule;
+
     use super::*;
     use crate::analysis::BlockStat;
     use crate::units::Rate;
 
     fn criteria() -> Criteria {
         Criteria {
-            warmup: Duration::from_secs(10),
-            warmup_auto: false,
+            warmup: WarmupRule::Fixed(Duration::from_secs(10)),
             max_growth_bytes_per_hour: 10e6,
             max_rss_bytes: None,
             block_stat: BlockStat::Min,

@@ -77,10 +77,10 @@ impl FailFastMonitor {
         interval: Duration,
     ) -> Self {
         let c = analyzer.criteria();
-        let every = (duration.saturating_sub(c.warmup) / rule.looks.max(1)).max(interval);
+        let every = (duration.saturating_sub(c.warmup.planned()) / rule.looks.max(1)).max(interval);
         FailFastMonitor {
             rule,
-            warmup_s: c.warmup.as_secs_f64(),
+            warmup_s: c.warmup.planned().as_secs_f64(),
             every_s: every.as_secs_f64(),
             // The shortest block the end-of-run judgement will fit.
             min_block_s: duration.as_secs_f64() / (2 * FIT_BLOCKS) as f64,

@@ -283,7 +283,7 @@ fn page_hints(a: &Attribution, run: &RunContext<'_>, heap_growing: bool, out: &m
     let counts_grow = ["js_event_listeners", "dom_nodes", "documents"]
         .iter()
         .any(|n| a.grows(n));
-    if heap_growing && !run.metric.of_tree() && !counts_grow {
+    if heap_growing && run.metric.is_page_heap() && !counts_grow {
         out.push(hint(
             "js_objects_kept",
             format!(

@@ -75,6 +75,11 @@ pub enum Metric {
     /// DOM nodes live): all the page's own memory.
     #[serde(rename = "page_heap")]
     PageHeap,
+    /// Everything a cgroup is charged (`memory.current`): what its memory
+    /// limit is held against.
+    Usage,
+    /// A Prometheus query's value, summed over its series.
+    Query,
 }
 
 impl Metric {
@@ -93,17 +98,20 @@ impl Metric {
     pub const PREFERENCE: [Metric; 3] = [Metric::Anon, Metric::Pss, Metric::Rss];
 
     /// Every metric, the tree's first: a recording may hold any of them.
-    pub const ALL: [Metric; 5] = [
+    pub const ALL: [Metric; 7] = [
         Metric::Anon,
         Metric::Pss,
         Metric::Rss,
         Metric::JsHeap,
         Metric::PageHeap,
+        Metric::Usage,
+        Metric::Query,
     ];
 
-    /// Whether the metric is the process tree's memory (not a page's heap).
-    pub fn of_tree(self) -> bool {
-        !matches!(self, Metric::JsHeap | Metric::PageHeap)
+    /// Whether the metric is a browser page's heap (read through the
+    /// DevTools protocol), not the memory of processes.
+    pub fn is_page_heap(self) -> bool {
+        matches!(self, Metric::JsHeap | Metric::PageHeap)
     }
 }
 
@@ -115,6 +123,8 @@ impl fmt::Display for Metric {
             Metric::Anon => "anon",
             Metric::JsHeap => "js_heap",
             Metric::PageHeap => "page_heap",
+            Metric::Usage => "usage",
+            Metric::Query => "query",
         })
     }
 }
@@ -144,18 +154,42 @@ impl fmt::Display for Verdict {
 /// What the analysis is asked to decide.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Criteria {
-    /// Samples before this are warm-up and not judged (with
-    /// `warmup_auto`, the planned warm-up that workloads and profilers
-    /// time themselves by; the judged one is found in the data).
-    pub warmup: Duration,
-    /// Find the end of warm-up from the data (`--warmup auto`).
-    pub warmup_auto: bool,
+    /// Where the judged window starts.
+    pub warmup: WarmupRule,
     /// Largest acceptable growth, bytes per hour.
     pub max_growth_bytes_per_hour: f64,
     /// RSS ceiling of the whole tree, if any.
     pub max_rss_bytes: Option<u64>,
     /// Block statistic the trend is fitted to.
     pub block_stat: BlockStat,
+}
+
+/// How the end of warm-up is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarmupRule {
+    /// The first this long is not judged.
+    Fixed(Duration),
+    /// Found in the data (`--warmup auto`). `planned` is the warm-up the
+    /// workloads and profilers time themselves by, and the start judged
+    /// while there is too little data to look.
+    Found {
+        /// The planned warm-up.
+        planned: Duration,
+    },
+}
+
+impl WarmupRule {
+    /// The fixed warm-up, or the planned one of a found warm-up.
+    pub fn planned(&self) -> Duration {
+        match *self {
+            WarmupRule::Fixed(d) | WarmupRule::Found { planned: d } => d,
+        }
+    }
+
+    /// Whether the warm-up is found in the data.
+    pub fn is_found(&self) -> bool {
+        matches!(self, WarmupRule::Found { .. })
+    }
 }
 
 /// A slope with its interval, in bytes per hour.
@@ -256,7 +290,9 @@ impl Analyzer {
                 self.peak_rss = Some((rss, elapsed_s));
             }
         }
-        if self.criteria.warmup_auto || elapsed_s >= self.criteria.warmup.as_secs_f64() {
+        if self.criteria.warmup.is_found()
+            || elapsed_s >= self.criteria.warmup.planned().as_secs_f64()
+        {
             if let Some(y) = metric_bytes.filter(|y| y.is_finite()) {
                 self.blocks.push(elapsed_s, y);
             }
@@ -281,7 +317,7 @@ impl Analyzer {
         // Looks are planned after the planned warm-up and judge only what
         // came after it: a start found early in a short window is still
         // close to a cache that may be filling.
-        let from = from.max(self.criteria.warmup.as_secs_f64());
+        let from = from.max(self.criteria.warmup.planned().as_secs_f64());
         let blocks = self.blocks.blocks_from(from).count().max(1);
         let block_s = (self.last_elapsed_s - from.max(0.0)) / blocks as f64;
         let group = if block_s > 0.0 {
@@ -330,7 +366,7 @@ impl Analyzer {
     /// [`Analyzer::window`] and whether the found warm-up has settled
     /// (always, for a fixed one): the ladder is fitted once.
     fn window_found(&self) -> (f64, u64, bool) {
-        if !self.criteria.warmup_auto {
+        if !self.criteria.warmup.is_found() {
             return (f64::NEG_INFINITY, self.blocks.samples(), true);
         }
         let found = self.auto_warmup();
@@ -363,7 +399,7 @@ impl Analyzer {
         // Too little data to look (or none yet): the planned warm-up.
         let Some((last_start, last)) = fits.last() else {
             return FoundWarmup {
-                start: self.criteria.warmup.as_secs_f64(),
+                start: self.criteria.warmup.planned().as_secs_f64(),
                 settled: true,
             };
         };
@@ -380,10 +416,9 @@ impl Analyzer {
     pub fn judge(&self) -> Judgement {
         let c = &self.criteria;
         let (from, judged) = self.window();
-        let warmup_s = if c.warmup_auto {
-            from
-        } else {
-            c.warmup.as_secs_f64()
+        let warmup_s = match c.warmup {
+            WarmupRule::Found { .. } => from,
+            WarmupRule::Fixed(d) => d.as_secs_f64(),
         };
         let mut reasons = Vec::new();
 
@@ -493,8 +528,7 @@ mod tests {
 
     fn criteria(limit: f64) -> Criteria {
         Criteria {
-            warmup: Duration::from_secs(10),
-            warmup_auto: false,
+            warmup: WarmupRule::Fixed(Duration::from_secs(10)),
             max_growth_bytes_per_hour: limit,
             max_rss_bytes: None,
             block_stat: BlockStat::Min,
@@ -549,8 +583,9 @@ mod tests {
     fn auto_warmup_skips_a_settling_start_and_keeps_a_steady_one() {
         let auto = |settling: f64| {
             let mut a = Analyzer::new(Criteria {
-                warmup: Duration::from_secs(360),
-                warmup_auto: true,
+                warmup: WarmupRule::Found {
+                    planned: Duration::from_secs(360),
+                },
                 ..criteria(10e6)
             });
             // An hour at 1 Hz: a cache filling with a 6-minute time

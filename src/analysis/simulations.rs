@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 
-use super::{Analyzer, BlockStat, Criteria};
+use super::{Analyzer, BlockStat, Criteria, WarmupRule};
 
 /// True slope of every simulated series: 20 MB/h.
 const SLOPE_BYTES_PER_HOUR: f64 = 20e6;
@@ -85,8 +85,7 @@ fn simulate(noise: Noise, seed: u64) -> (f64, f64) {
     let mut errors = Vec::with_capacity(RUNS);
     for _ in 0..RUNS {
         let mut a = Analyzer::new(Criteria {
-            warmup: Duration::ZERO,
-            warmup_auto: false,
+            warmup: WarmupRule::Fixed(Duration::ZERO),
             max_growth_bytes_per_hour: 10e6,
             max_rss_bytes: None,
             block_stat: BlockStat::Min,
@@ -150,8 +149,7 @@ fn allocator_steps() {
 fn early_fail_time(y: &[f64], limit: f64) -> Option<usize> {
     let rule = super::FailFast::DEFAULT;
     let mut a = Analyzer::new(Criteria {
-        warmup: Duration::ZERO,
-        warmup_auto: false,
+        warmup: WarmupRule::Fixed(Duration::ZERO),
         max_growth_bytes_per_hour: limit,
         max_rss_bytes: None,
         block_stat: BlockStat::Min,
@@ -224,8 +222,7 @@ fn fail_fast_rarely_fails_flat_runs_and_catches_clear_leaks_early() {
 /// the default 10% warm-up; returns (verdict, interval width bytes/hour).
 fn judged_every(y: &[f64], step: usize, limit: f64) -> (super::Verdict, f64) {
     let mut a = Analyzer::new(Criteria {
-        warmup: Duration::from_secs(y.len() as u64 / 10),
-        warmup_auto: false,
+        warmup: WarmupRule::Fixed(Duration::from_secs(y.len() as u64 / 10)),
         max_growth_bytes_per_hour: limit,
         max_rss_bytes: None,
         block_stat: BlockStat::Min,
@@ -305,8 +302,9 @@ fn judge_family(
     const HOURS8: usize = 8 * 3600;
     let series = super::families::generate(family, slope, HOURS8, HOURS8 as f64 / 10.0, rng);
     let mut a = Analyzer::new(Criteria {
-        warmup: Duration::from_secs(HOURS8 as u64 / 10),
-        warmup_auto: true,
+        warmup: WarmupRule::Found {
+            planned: Duration::from_secs(HOURS8 as u64 / 10),
+        },
         max_growth_bytes_per_hour: 10e6,
         max_rss_bytes: None,
         block_stat: BlockStat::Min,

@@ -5,12 +5,14 @@
 //! when its slope exceeds BASE's by more than the margin (or its peak by
 //! more than the peak margin, when given).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use serde::Serialize;
 
 use super::Failure;
+use crate::analysis::Metric;
+use crate::config::CompareConfig;
 use crate::output::{chart_data, charts, Summary};
 use crate::recording::samples::Recording;
 use crate::units::{format_mb, Rate};
@@ -38,28 +40,11 @@ pub(crate) struct Comparison {
     pub reasons: Vec<String>,
 }
 
-fn load(dir: &Path) -> anyhow::Result<Summary> {
-    let path = dir.join("summary.json");
-    if !path.exists() {
-        bail!(
-            "'{}' is not a run folder: it has no summary.json",
-            dir.display()
-        );
-    }
-    Summary::load(&path)
-}
-
 /// Runs the comparison; writes `compare.json`, `compare.png` and
-/// `compare.svg` into `out` (default: NEW) and returns it.
-pub(crate) fn compare(
-    base_dir: &Path,
-    new_dir: &Path,
-    margin: &Rate,
-    peak_margin: Option<u64>,
-    out: Option<PathBuf>,
-) -> Result<Comparison, Failure> {
-    let base = load(base_dir).map_err(Failure::Usage)?;
-    let new = load(new_dir).map_err(Failure::Usage)?;
+/// `compare.svg` into the configured folder and returns it.
+pub(crate) fn compare(config: &CompareConfig) -> Result<Comparison, Failure> {
+    let base = Summary::load(&config.base.join("summary.json")).map_err(Failure::Usage)?;
+    let new = Summary::load(&config.new.join("summary.json")).map_err(Failure::Usage)?;
     if base.metric != new.metric {
         return Err(Failure::Usage(anyhow::anyhow!(
             "BASE was judged on {} and NEW on {}: slopes of different metrics do not compare; judge one again with `memsoak report DIR --metric {}`",
@@ -68,20 +53,90 @@ pub(crate) fn compare(
             base.metric
         )));
     }
+    let mut c = judge(config, &base, &new);
+    std::fs::create_dir_all(&config.out)
+        .with_context(|| format!("could not create '{}'", config.out.display()))
+        .map_err(Failure::Io)?;
+    if let Err(note) = chart(config, new.metric)? {
+        c.reasons.push(note);
+    }
+    let path = config.out.join("compare.json");
+    serde_json::to_string_pretty(&c)
+        .context("could not serialise the comparison")
+        .and_then(|text| {
+            std::fs::write(&path, text + "\n")
+                .with_context(|| format!("could not write '{}'", path.display()))
+        })
+        .map_err(Failure::Io)?;
+    Ok(c)
+}
+
+/// NEW against BASE: the slopes, the peaks and growth per message.
+fn judge(config: &CompareConfig, base: &Summary, new: &Summary) -> Comparison {
+    let margin = &config.margin;
     let unit = &margin.unit;
     let slope = |s: &Summary| s.growth.as_ref().map(|g| g.slope_bytes_per_hour);
-    let mut reasons = Vec::new();
-    let mut worse = false;
+    let mut c = Comparison {
+        base: config.base.display().to_string(),
+        new: config.new.display().to_string(),
+        base_slope_bytes_per_hour: slope(base),
+        new_slope_bytes_per_hour: slope(new),
+        slope_delta_bytes_per_hour: slope(new).zip(slope(base)).map(|(n, b)| n - b),
+        peak_rss_delta_bytes: new
+            .peak_rss_bytes
+            .zip(base.peak_rss_bytes)
+            .map(|(n, b)| n as i64 - b as i64),
+        growth_per_message_delta_bytes: per_message_deltas(base, new),
+        worse: false,
+        reasons: Vec::new(),
+    };
     // A NEW run that did not get a verdict is not "not worse".
     if let Some(f) = new.target.as_ref().and_then(|t| t.failure.as_ref()) {
-        worse = true;
-        reasons.push(format!("NEW's target failed: {f}"));
+        c.worse = true;
+        c.reasons.push(format!("NEW's target failed: {f}"));
     } else if new.growth.is_none() {
-        worse = true;
-        reasons.push("NEW has no growth estimate, so it cannot be shown not worse".into());
+        c.worse = true;
+        c.reasons
+            .push("NEW has no growth estimate, so it cannot be shown not worse".into());
     }
+    c.reasons.extend(setting_notes(base, new));
+    match c.slope_delta_bytes_per_hour {
+        Some(d) if d > margin.bytes_per_hour => {
+            c.worse = true;
+            c.reasons.push(format!(
+                "growth rose by {} ({} → {}), more than the margin of {}",
+                unit.format(d),
+                unit.format(c.base_slope_bytes_per_hour.unwrap_or(0.0)),
+                unit.format(c.new_slope_bytes_per_hour.unwrap_or(0.0)),
+                unit.format(margin.bytes_per_hour)
+            ));
+        }
+        Some(d) => c.reasons.push(format!(
+            "growth changed by {}, within the margin",
+            unit.format(d)
+        )),
+        None => c
+            .reasons
+            .push("a growth estimate is missing in one of the runs".into()),
+    }
+    if let (Some(d), Some(m)) = (c.peak_rss_delta_bytes, config.peak_margin) {
+        if d > m as i64 {
+            c.worse = true;
+            c.reasons.push(format!(
+                "peak RSS rose by {}, more than the margin of {}",
+                format_mb(d as f64),
+                format_mb(m as f64)
+            ));
+        }
+    }
+    c
+}
+
+/// Notes on settings that differ between the runs.
+fn setting_notes(base: &Summary, new: &Summary) -> Vec<String> {
+    let mut notes = Vec::new();
     if (base.threshold_bytes_per_hour - new.threshold_bytes_per_hour).abs() > 1e-6 {
-        reasons.push(format!(
+        notes.push(format!(
             "note: the runs were judged against different limits ({} and {})",
             base.threshold.spec(),
             new.threshold.spec()
@@ -90,45 +145,17 @@ pub(crate) fn compare(
     // Warm-ups found in the data differ from run to run by design; only
     // fixed ones that differ are worth a note.
     if !(base.warmup_auto && new.warmup_auto) && (base.warmup_s - new.warmup_s).abs() > 1e-6 {
-        reasons.push(format!(
+        notes.push(format!(
             "note: the runs were judged after different warm-ups ({:.0} s and {:.0} s)",
             base.warmup_s, new.warmup_s
         ));
     }
-    let delta = slope(&new).zip(slope(&base)).map(|(n, b)| n - b);
-    match delta {
-        Some(d) if d > margin.bytes_per_hour => {
-            worse = true;
-            reasons.push(format!(
-                "growth rose by {} ({} → {}), more than the margin of {}",
-                unit.format(d),
-                unit.format(slope(&base).unwrap_or(0.0)),
-                unit.format(slope(&new).unwrap_or(0.0)),
-                unit.format(margin.bytes_per_hour)
-            ));
-        }
-        Some(d) => reasons.push(format!(
-            "growth changed by {}, within the margin",
-            unit.format(d)
-        )),
-        None => reasons.push("a growth estimate is missing in one of the runs".into()),
-    }
-    let peak_delta = new
-        .peak_rss_bytes
-        .zip(base.peak_rss_bytes)
-        .map(|(n, b)| n as i64 - b as i64);
-    if let (Some(d), Some(m)) = (peak_delta, peak_margin) {
-        if d > m as i64 {
-            worse = true;
-            reasons.push(format!(
-                "peak RSS rose by {}, more than the margin of {}",
-                format_mb(d as f64),
-                format_mb(m as f64)
-            ));
-        }
-    }
-    let per_message = new
-        .workloads
+    notes
+}
+
+/// Per workload present in both: new minus base growth per message.
+fn per_message_deltas(base: &Summary, new: &Summary) -> Vec<(String, f64)> {
+    new.workloads
         .iter()
         .filter_map(|w| {
             let b = base.workloads.iter().find(|b| b.name == w.name)?;
@@ -137,48 +164,25 @@ pub(crate) fn compare(
                 w.growth_per_message_bytes? - b.growth_per_message_bytes?,
             ))
         })
-        .collect();
+        .collect()
+}
 
-    let out = out.unwrap_or_else(|| new_dir.to_path_buf());
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("could not create '{}'", out.display()))
-        .map_err(Failure::Io)?;
-    let columns = charts::COLUMNS;
+/// Both memory series on one chart; `Ok(Err(note))` when a folder has no
+/// samples (a summary written by `report --out`): it is compared on its
+/// summary, only the chart needs the samples.
+fn chart(config: &CompareConfig, metric: Metric) -> Result<Result<(), String>, Failure> {
     let read = |d: &Path| {
         let samples = Recording::scan(&d.join("samples.csv"))?;
-        chart_data::read(&samples, Some(d), columns)
+        chart_data::read(&samples, Some(d), charts::COLUMNS)
     };
-    // A folder without samples (a summary written by `report --out`) is
-    // compared on its summary; only the chart needs the samples.
-    match (read(base_dir), read(new_dir)) {
+    match (read(&config.base), read(&config.new)) {
         (Ok(bs), Ok(ns)) => {
-            charts::write_comparison(&out, new.metric, [("base", &bs), ("new", &ns)])
+            charts::write_comparison(&config.out, metric, [("base", &bs), ("new", &ns)])
                 .map_err(Failure::Io)?;
+            Ok(Ok(()))
         }
-        (Err(e), _) | (_, Err(e)) => {
-            reasons.push(format!("note: no comparison chart: {e:#}"));
-        }
+        (Err(e), _) | (_, Err(e)) => Ok(Err(format!("note: no comparison chart: {e:#}"))),
     }
-    let comparison = Comparison {
-        base: base_dir.display().to_string(),
-        new: new_dir.display().to_string(),
-        base_slope_bytes_per_hour: slope(&base),
-        new_slope_bytes_per_hour: slope(&new),
-        slope_delta_bytes_per_hour: delta,
-        peak_rss_delta_bytes: peak_delta,
-        growth_per_message_delta_bytes: per_message,
-        worse,
-        reasons,
-    };
-    let path = out.join("compare.json");
-    serde_json::to_string_pretty(&comparison)
-        .context("could not serialise the comparison")
-        .and_then(|text| {
-            std::fs::write(&path, text + "\n")
-                .with_context(|| format!("could not write '{}'", path.display()))
-        })
-        .map_err(Failure::Io)?;
-    Ok(comparison)
 }
 
 /// The comparison for a terminal.

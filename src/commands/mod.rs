@@ -10,15 +10,17 @@ pub(crate) mod demo_backend;
 pub mod report;
 pub(crate) mod run;
 mod run_folder;
-mod run_source;
 
 use std::path::Path;
 
-use crate::analysis::Verdict;
+use crate::analysis::attribution::Attribution;
+use crate::analysis::{Criteria, Judgement, Metric, Verdict, WarmupRule};
 use crate::cli::{Cli, Command};
 use crate::output::{export, terminal, Summary};
 use crate::profile::OnInconclusive;
 use crate::recording::samples::Recording;
+use crate::units::RateUnit;
+use crate::workload::WorkloadSummary;
 use crate::{config, live};
 
 /// memsoak's exit codes, documented in `--help` and README.
@@ -90,78 +92,42 @@ fn write_reports(
     }
 }
 
-/// Judges where the growth is from the CSVs in `dir` and stores it in the
-/// summary; a file that cannot be read is a warning, never a lost verdict.
-fn attribute(
-    s: &mut Summary,
+/// Where the growth is, judged from the CSVs in `dir` over the window
+/// `judgement` judged; a file that cannot be read is a warning, never a
+/// lost verdict.
+fn attribution(
     dir: &Path,
     samples: &Recording,
-    criteria: &crate::analysis::Criteria,
-    growth: Option<&crate::analysis::Growth>,
-) {
-    let judged_s = (s.duration_s - s.warmup_s).max(0.0);
-    let connects: u64 = s.workloads.iter().map(|w| w.totals.connects_judged).sum();
+    criteria: &Criteria,
+    judgement: &Judgement,
+    metric: Metric,
+    unit: &RateUnit,
+    workloads: &[WorkloadSummary],
+) -> Option<Attribution> {
+    let judged_s = (judgement.last_elapsed_s - judgement.warmup_s).max(0.0);
+    let connects: u64 = workloads.iter().map(|w| w.totals.connects_judged).sum();
     let run = crate::analysis::attribution::RunContext {
-        metric: s.metric,
-        growth,
-        unit: &s.threshold.unit,
+        metric,
+        growth: judgement.growth.as_ref(),
+        unit,
         connects_judged: (connects > 0 && judged_s > 0.0).then_some((connects, judged_s)),
     };
     // Every series is judged over the tree's judged window: with the
     // warm-up found in the data, the one found for the tree.
-    let criteria = crate::analysis::Criteria {
-        warmup: std::time::Duration::try_from_secs_f64(s.warmup_s.max(0.0))
-            .unwrap_or(criteria.warmup),
-        warmup_auto: false,
+    let criteria = Criteria {
+        warmup: WarmupRule::Fixed(
+            std::time::Duration::try_from_secs_f64(judgement.warmup_s.max(0.0))
+                .unwrap_or(criteria.warmup.planned()),
+        ),
         ..criteria.clone()
     };
     match crate::recording::breakdown::attribute(dir, samples, &criteria, &run) {
-        Ok(a) => s.attribution = a,
-        Err(e) => eprintln!("memsoak: warning: no attribution: {e:#}"),
-    }
-}
-
-/// Judges a run's data: the analyser's judgement alone, or, for a
-/// source with series of its own (`series.csv`, Prometheus), each series
-/// and the fleet sum (against the limit times the series answering at the
-/// end), folded into the worst verdict. The series and the count go into
-/// `source`.
-fn judge_source(
-    dir: &Path,
-    analyzer: &crate::analysis::Analyzer,
-    source: Option<&mut crate::source::SourceSummary>,
-    limit: &crate::units::Rate,
-) -> crate::analysis::Judgement {
-    let path = dir.join(crate::source::prometheus::SERIES_CSV);
-    let Some(source) =
-        source.filter(|s| s.kind == crate::source::SourceKind::Prometheus && path.is_file())
-    else {
-        return analyzer.judge();
-    };
-    let fleet_first = analyzer.judge();
-    let window = fleet_first.last_elapsed_s - fleet_first.warmup_s;
-    let series = match crate::source::prometheus::series::judge(&path, analyzer.criteria(), window)
-    {
-        Ok(s) => s,
+        Ok(a) => a,
         Err(e) => {
-            eprintln!("memsoak: warning: the series were not judged one by one: {e:#}");
-            return fleet_first;
+            eprintln!("memsoak: warning: no attribution: {e:#}");
+            None
         }
-    };
-    let n = crate::source::prometheus::series::answering_at_end(&series).max(1);
-    let mut fleet = analyzer.clone();
-    fleet.set_max_growth(limit.bytes_per_hour * n as f64);
-    let mut judgement = fleet.judge();
-    if n > 1 {
-        judgement.reasons.push(format!(
-            "the fleet sum of {n} series is judged against {n} × the limit ({})",
-            limit.unit.format(limit.bytes_per_hour * n as f64)
-        ));
     }
-    crate::source::prometheus::series::combine(&mut judgement, &series, |v| limit.unit.format(v));
-    source.series = series;
-    source.series_at_end = Some(n);
-    judgement
 }
 
 /// Prints the summary's rendered text on stdout; on a terminal with
@@ -170,10 +136,10 @@ fn print_summary(text: &str, verdict: Verdict, target_failed: bool) {
     use std::io::IsTerminal;
     let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
     let colour = std::io::stdout().is_terminal() && console::colors_enabled();
-    let style = match (target_failed, verdict) {
-        (true, _) | (false, Verdict::Fail) => console::Style::new().red().bold(),
-        (false, Verdict::Pass) => console::Style::new().green().bold(),
-        (false, Verdict::Inconclusive) => console::Style::new().yellow().bold(),
+    let style = match crate::output::view::Tone::of(verdict, target_failed) {
+        crate::output::view::Tone::Fail => console::Style::new().red().bold(),
+        crate::output::view::Tone::Pass => console::Style::new().green().bold(),
+        crate::output::view::Tone::Inconclusive => console::Style::new().yellow().bold(),
     };
     if colour {
         println!("{}", style.force_styling(true).apply_to(first));
@@ -205,13 +171,9 @@ pub fn execute(cli: Cli) -> Result<i32, Failure> {
         }
         Command::Report(args) => report::report_command(&args, cli.quiet).map(|s| s.exit_code),
         Command::Compare(args) => {
-            let c = compare::compare(
-                &args.base,
-                &args.new,
-                &args.margin,
-                args.peak_margin,
-                args.out.clone(),
-            )?;
+            let config =
+                config::CompareConfig::from_args(&args).map_err(|e| Failure::Usage(e.into()))?;
+            let c = compare::compare(&config)?;
             print!(
                 "{}",
                 terminal::quiet_or_whole(&compare::render(&c, &args.margin), cli.quiet)

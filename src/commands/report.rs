@@ -1,71 +1,262 @@
 //! `memsoak report PATH`: judge a run folder or any CSV again.
 //!
-//! Prepare: find the CSV and the run's previous `summary.json`, scan the
-//! recording, and resolve the judging flags (flag, then the previous
-//! summary, then the default). Measure: stream the recording through the
-//! analyser. Conclude: a summary re-judged from typed facts, written with
-//! the reports. Bounded memory whatever the file's size ([`Recording`]).
+//! Prepare: the validated configuration ([`ReportConfig`]), a Prometheus
+//! window read into a run folder when asked, the run's previous
+//! `summary.json`, the recording scanned, the judging flags resolved
+//! (flag, then the previous summary, then the default). Measure: stream
+//! the recording through the analyser. Conclude: a summary re-judged from
+//! typed facts, written with the reports. Bounded memory whatever the
+//! file's size ([`Recording`]).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
 use super::{exit, exit_code_for, write_reports, Failure};
-use crate::analysis::{
-    Analyzer, BlockStat, Criteria, EarlyFail, FailFast, FailFastMonitor, Judgement, Metric,
-};
+use crate::analysis::{Analyzer, EarlyFail, FailFast, FailFastMonitor, Judgement, Metric};
 use crate::cli::{JudgeArgs, ReportArgs};
-use crate::config::{JudgeFallback, JudgeSettings};
-use crate::output::{terminal, Judging, Summary};
+use crate::config::report::seconds;
+use crate::config::{JudgeFallback, JudgeSettings, Located, ReportConfig, ReportInput};
+use crate::output::{terminal, Judging, Rejudged, Summary};
 use crate::recording::samples::Recording;
+use crate::source::prometheus::window::{rfc3339, WindowRequest};
+use crate::source::{SourceKind, SourceSummary};
 use crate::units::Warmup;
-use crate::workload::state_growth_per_unit;
+use crate::workload::{state_growth_per_unit, WorkloadSummary};
 
-/// What `report` was pointed at.
-struct Input {
-    /// The samples CSV.
-    csv: PathBuf,
-    /// The run folder it belongs to, when it is a run's `samples.csv`: its
-    /// `summary.json` holds the run's settings and facts, its
-    /// `workload.csv` the load.
-    run_folder: Option<PathBuf>,
-    /// Where the outputs go without `--out`.
-    default_out: PathBuf,
+/// Runs `memsoak report`; `quiet` prints the verdict line only. Returns
+/// the summary written.
+pub(crate) fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, Failure> {
+    let config = ReportConfig::from_args(args).map_err(|e| Failure::Usage(e.into()))?;
+    let (located, window) = match &config.input {
+        ReportInput::Recording(l) => (l.clone(), None),
+        ReportInput::Prometheus(w) => read_window(w, config.out.as_deref(), quiet)?,
+    };
+    let out_dir = config.out.clone().unwrap_or(located.default_out.clone());
+    let previous = match &located.run_folder {
+        Some(folder) => previous_summary(folder, &out_dir)?,
+        None => None,
+    };
+    let replay = config
+        .replay_fail_fast
+        .then(|| replay_plan(previous.as_ref()));
+    let judged = judge_csv(&located.csv, &config.judge, previous.as_ref(), replay)
+        .map_err(Failure::Usage)?;
+    let mut source = window
+        .as_ref()
+        .map(|(s, _)| s.clone())
+        .or_else(|| previous.as_ref().and_then(|p| p.source.clone()));
+    let judgement = match (&mut source, &located.run_folder) {
+        (Some(src), Some(folder)) => {
+            src.judge(folder, &judged.analyzer, &judged.settings.max_growth)
+        }
+        _ => judged.judgement.clone(),
+    };
+    let name = match &window {
+        Some(_) => "prometheus".to_string(),
+        None => located
+            .csv
+            .file_stem()
+            .map_or_else(|| "report".into(), |s| s.to_string_lossy().into_owned()),
+    };
+    let summary = rejudge(
+        &config,
+        &located,
+        judged,
+        &judgement,
+        Facts {
+            previous,
+            source,
+            name,
+            started_at: window.map(|(_, start)| start),
+        },
+    );
+    write_and_print(&summary, &out_dir, &located, quiet)?;
+    Ok(summary)
 }
 
-impl Input {
-    /// A folder is a run folder; a file named `samples.csv` is its run
-    /// folder's; any other CSV stands alone, and its outputs go to a folder
-    /// of its own beside it, so a run's summary there is never replaced.
-    fn locate(path: &Path) -> Input {
-        if path.is_dir() {
-            return Input {
-                csv: path.join("samples.csv"),
-                run_folder: Some(path.to_path_buf()),
-                default_out: path.to_path_buf(),
-            };
+/// What the re-judged summary keeps beside the new judgement.
+struct Facts {
+    previous: Option<Summary>,
+    source: Option<SourceSummary>,
+    name: String,
+    started_at: Option<String>,
+}
+
+/// The summary of a recording judged again.
+fn rejudge(
+    config: &ReportConfig,
+    located: &Located,
+    judged: Judged,
+    judgement: &Judgement,
+    facts: Facts,
+) -> Summary {
+    let Facts {
+        previous,
+        source,
+        name,
+        started_at,
+    } = facts;
+    let workloads = restated_workloads(previous.as_ref(), judgement);
+    // A run that did not end well keeps its exit code unless the user
+    // asks for the growth verdict alone.
+    let unfinished = previous.as_ref().and_then(|p| {
+        if p.target.as_ref().is_some_and(|t| t.failure.is_some()) {
+            Some(exit::TARGET)
+        } else if p.partial {
+            Some(exit::INTERRUPTED)
+        } else {
+            None
         }
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        if path.file_name().is_some_and(|n| n == "samples.csv") {
-            return Input {
-                csv: path.to_path_buf(),
-                run_folder: Some(parent.clone()),
-                default_out: parent,
-            };
+    });
+    let (attribution, leaks) = match &located.run_folder {
+        Some(folder) => folder_findings(folder, &judged, judgement, &workloads),
+        None => (None, None),
+    };
+    let prometheus = source.as_ref().map(SourceSummary::kind) == Some(SourceKind::Prometheus);
+    let judging = Judging {
+        metric: judged.metric,
+        metric_note: judged
+            .metric_note
+            .or_else(|| prometheus.then(|| crate::source::PROMETHEUS_NOTE.into())),
+        limit: judged.settings.max_growth.clone(),
+        warmup: judged.settings.warmup,
+        max_rss_bytes: judged.settings.max_rss_bytes,
+    };
+    let on_inconclusive = judged.settings.on_inconclusive;
+    let growth_only = config.growth_only;
+    Summary::rejudged(
+        judgement,
+        Rejudged {
+            judging,
+            previous,
+            name,
+            workloads,
+            source,
+            started_at,
+            attribution,
+            leaks,
+            replayed: judged.replayed,
+        },
+        |verdict| match unfinished {
+            Some(code) if !growth_only => code,
+            _ => exit_code_for(verdict, on_inconclusive),
+        },
+    )
+}
+
+/// The run's workloads with growth per message and per connection stated
+/// again for the new judgement (counts after warm-up are only known for
+/// the run's own warm-up).
+fn restated_workloads(previous: Option<&Summary>, judgement: &Judgement) -> Vec<WorkloadSummary> {
+    let warmup_s = judgement.warmup_s;
+    let judged_s = judgement.last_elapsed_s - warmup_s;
+    let same_warmup = previous.is_some_and(|p| (p.warmup_s - warmup_s).abs() < 1e-6);
+    previous
+        .iter()
+        .flat_map(|p| p.workloads.iter().cloned())
+        .map(|mut w| {
+            let steady = same_warmup && w.growth_per_message_bytes.is_some();
+            state_growth_per_unit(&mut w, steady, judgement.growth.as_ref(), judged_s);
+            w
+        })
+        .collect()
+}
+
+/// Where it grows and the profiler's sites, from a run folder's files.
+fn folder_findings(
+    folder: &Path,
+    judged: &Judged,
+    judgement: &Judgement,
+    workloads: &[WorkloadSummary],
+) -> (
+    Option<crate::analysis::attribution::Attribution>,
+    Option<crate::output::LeaksSummary>,
+) {
+    let attribution = super::attribution(
+        folder,
+        &judged.recording,
+        &judged.settings.criteria(),
+        judgement,
+        judged.metric,
+        &judged.settings.max_growth.unit,
+        workloads,
+    );
+    let leaks = match crate::allocations::leaks::Leaks::read(folder) {
+        Ok(l) => l.as_ref().map(crate::output::LeaksSummary::of),
+        Err(e) => {
+            eprintln!("memsoak: warning: no profiler sites: {e:#}");
+            None
         }
-        let stem = path
-            .file_stem()
-            .map_or_else(|| "samples".into(), |s| s.to_string_lossy().into_owned());
-        Input {
-            csv: path.to_path_buf(),
-            run_folder: None,
-            default_out: parent.join(format!("{stem}-report")),
-        }
+    };
+    (attribution, leaks)
+}
+
+/// Writes the summary and the reports into `out_dir`, and prints it.
+fn write_and_print(
+    summary: &Summary,
+    out_dir: &Path,
+    located: &Located,
+    quiet: bool,
+) -> Result<(), Failure> {
+    use anyhow::Context;
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("could not create '{}'", out_dir.display()))
+        .map_err(Failure::Io)?;
+    let written = summary.write(out_dir);
+    if written.is_ok() {
+        let recording = Recording::scan(&located.csv);
+        let recording = recording.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"));
+        write_reports(out_dir, located.run_folder.as_deref(), recording, summary);
     }
+    let target_failed = summary.target.as_ref().is_some_and(|t| t.failure.is_some());
+    super::print_summary(
+        &terminal::render_for(summary, out_dir, quiet),
+        summary.verdict,
+        target_failed,
+    );
+    written.map_err(Failure::Io)
+}
+
+/// Reads a past window from Prometheus into a new run folder (`--out`,
+/// else `reports/prometheus-<UTC time>`), which the rest of `report` then
+/// judges like any run folder; returns it with the source's summary and
+/// the window's start.
+fn read_window(
+    window: &WindowRequest,
+    out: Option<&Path>,
+    quiet: bool,
+) -> Result<(Located, Option<(SourceSummary, String)>), Failure> {
+    let dir = match out {
+        Some(d) => d.to_path_buf(),
+        None => crate::config::default_out_dir("prometheus"),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Failure::Io(anyhow::Error::new(e).context("could not start the async runtime"))
+        })?;
+    // The window is asked for before the folder is made: a query that
+    // answers nothing leaves no folder behind.
+    let fetched = runtime.block_on(window.fetch()).map_err(Failure::Usage)?;
+    super::run_folder::prepare(
+        &dir,
+        crate::live::Options {
+            quiet,
+            status_every: super::STATUS_EVERY,
+        },
+    )?;
+    let source = fetched.write_into(&dir).map_err(Failure::Io)?;
+    Ok((
+        Located {
+            csv: dir.join("samples.csv"),
+            run_folder: Some(dir.clone()),
+            default_out: dir,
+        },
+        Some((source, rfc3339(window.start))),
+    ))
 }
 
 /// The run's own `summary.json`, if it has one. One that exists but cannot
@@ -96,155 +287,6 @@ fn same_folder(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Runs `memsoak report`; `quiet` prints the verdict line only. Returns
-/// the summary written.
-pub(crate) fn report_command(args: &ReportArgs, quiet: bool) -> Result<Summary, Failure> {
-    let fetched = match &args.prometheus {
-        Some(url) => Some(fetch_window(args, url, quiet)?),
-        None => None,
-    };
-    let path = match (&fetched, &args.path) {
-        (Some(dir), _) => dir.clone(),
-        (None, Some(p)) => p.clone(),
-        (None, None) => {
-            return Err(Failure::Usage(anyhow::anyhow!(
-                "give a run folder or CSV, or --prometheus with --query, --start and --end"
-            )))
-        }
-    };
-    let input = Input::locate(&path);
-    let out_dir = args.out.clone().unwrap_or(input.default_out.clone());
-    let previous = match &input.run_folder {
-        Some(folder) => previous_summary(folder, &out_dir)?,
-        None => None,
-    };
-    let mut memory_source = previous.as_ref().and_then(|p| p.source.clone());
-    let replay = args.fail_fast.then(|| replay_plan(previous.as_ref()));
-    let mut judged =
-        judge_csv(&input.csv, &args.judge, previous.as_ref(), replay).map_err(Failure::Usage)?;
-    if let Some(folder) = &input.run_folder {
-        judged.judgement = super::judge_source(
-            folder,
-            &judged.analyzer,
-            memory_source.as_mut(),
-            &judged.settings.max_growth,
-        );
-    }
-    // A replay decides the fail-fast outcome; the live run's own look is
-    // not applied on top of it.
-    let previous = match (replay, previous) {
-        (Some(_), Some(p)) => Some(Summary {
-            fail_fast: None,
-            ..p
-        }),
-        (_, p) => p,
-    };
-    let warmup_s = judged.judgement.warmup_s;
-    let judged_s = judged.judgement.last_elapsed_s - warmup_s;
-    // Counts after warm-up are only known for the run's own warm-up.
-    let same_warmup = previous
-        .as_ref()
-        .is_some_and(|p| (p.warmup_s - warmup_s).abs() < 1e-6);
-    let workloads = previous
-        .iter()
-        .flat_map(|p| p.workloads.iter().cloned())
-        .map(|mut w| {
-            let steady = same_warmup && w.growth_per_message_bytes.is_some();
-            state_growth_per_unit(&mut w, steady, judged.judgement.growth.as_ref(), judged_s);
-            w
-        })
-        .collect();
-    let name = input
-        .csv
-        .file_stem()
-        .map_or_else(|| "report".into(), |s| s.to_string_lossy().into_owned());
-    // A run that did not end well keeps its exit code unless the user asks
-    // for the growth verdict alone.
-    let unfinished = previous.as_ref().and_then(|p| {
-        if p.target.as_ref().is_some_and(|t| t.failure.is_some()) {
-            Some(exit::TARGET)
-        } else if p.partial {
-            Some(exit::INTERRUPTED)
-        } else {
-            None
-        }
-    });
-    let on_inconclusive = judged.settings.on_inconclusive;
-    let criteria = judged.criteria();
-    let growth_only = args.growth_only;
-    let mut summary = Summary::rejudged(
-        &judged.judgement,
-        Judging {
-            metric: judged.metric,
-            metric_note: judged.metric_note,
-            limit: judged.settings.max_growth,
-            warmup_auto: judged.settings.warmup_auto,
-            max_rss_bytes: judged.settings.max_rss_bytes,
-        },
-        previous,
-        name,
-        workloads,
-        |verdict| exit_code(verdict, unfinished, growth_only, on_inconclusive),
-    );
-    if let Some(src) = memory_source {
-        if src.kind == crate::source::SourceKind::Prometheus && summary.metric_note.is_none() {
-            summary.metric_note = Some(crate::source::PROMETHEUS_NOTE.into());
-        }
-        summary.source = Some(src);
-    }
-    if let Some(early) = judged.replayed.take() {
-        summary.replay_fail_fast(early);
-        summary.exit_code = exit_code(summary.verdict, unfinished, growth_only, on_inconclusive);
-    }
-    if let Some(folder) = &input.run_folder {
-        super::attribute(
-            &mut summary,
-            folder,
-            &judged.recording,
-            &criteria,
-            judged.judgement.growth.as_ref(),
-        );
-        match crate::allocations::leaks::Leaks::read(folder) {
-            Ok(l) => summary.leaks = l.as_ref().map(crate::output::LeaksSummary::of),
-            Err(e) => eprintln!("memsoak: warning: no profiler sites: {e:#}"),
-        }
-    }
-    std::fs::create_dir_all(&out_dir)
-        .with_context(|| format!("could not create '{}'", out_dir.display()))
-        .map_err(Failure::Io)?;
-    let written = summary.write(&out_dir);
-    if written.is_ok() {
-        write_reports(
-            &out_dir,
-            input.run_folder.as_deref(),
-            Ok(&judged.recording),
-            &summary,
-        );
-    }
-    let target_failed = summary.target.as_ref().is_some_and(|t| t.failure.is_some());
-    super::print_summary(
-        &terminal::render_for(&summary, &out_dir, quiet),
-        summary.verdict,
-        target_failed,
-    );
-    written.map_err(Failure::Io)?;
-    Ok(summary)
-}
-
-/// The exit code of a re-judged run: a run that did not end well keeps
-/// its code unless the growth verdict alone is asked for.
-fn exit_code(
-    verdict: crate::analysis::Verdict,
-    unfinished: Option<i32>,
-    growth_only: bool,
-    on_inconclusive: crate::profile::OnInconclusive,
-) -> i32 {
-    match unfinished {
-        Some(code) if !growth_only => code,
-        _ => exit_code_for(verdict, on_inconclusive),
-    }
-}
-
 /// How `--fail-fast` looks are planned for a replay: the run's planned
 /// duration and interval, from its summary; for another CSV, the
 /// recording's own span and spacing (taken in [`judge_csv`]).
@@ -257,10 +299,11 @@ pub struct ReplayPlan {
 }
 
 fn replay_plan(previous: Option<&Summary>) -> ReplayPlan {
-    let secs = |s: Option<f64>| s.and_then(|s| Duration::try_from_secs_f64(s.max(0.0)).ok());
     ReplayPlan {
-        duration: secs(previous.and_then(|p| p.planned_duration_s)),
-        interval: secs(previous.and_then(|p| p.interval_s)),
+        duration: previous
+            .and_then(|p| p.planned_duration_s)
+            .and_then(seconds),
+        interval: previous.and_then(|p| p.interval_s).and_then(seconds),
     }
 }
 
@@ -283,20 +326,10 @@ pub struct Judged {
     pub replayed: Option<Option<EarlyFail>>,
 }
 
-fn criteria_of(settings: &JudgeSettings) -> Criteria {
-    Criteria {
-        warmup: settings.warmup,
-        warmup_auto: settings.warmup_auto,
-        max_growth_bytes_per_hour: settings.max_growth.bytes_per_hour,
-        max_rss_bytes: settings.max_rss_bytes,
-        block_stat: BlockStat::Min,
-    }
-}
-
 impl Judged {
     /// The criteria the recording was judged by.
-    pub fn criteria(&self) -> Criteria {
-        criteria_of(&self.settings)
+    pub fn criteria(&self) -> crate::analysis::Criteria {
+        self.settings.criteria()
     }
 }
 
@@ -311,7 +344,6 @@ pub fn judge_csv(
     let recording = Recording::scan(csv_path)?;
     // Times from files may be anything (a hand-edited summary, a huge
     // elapsed_s): out-of-range values fall back rather than panic.
-    let secs = |s: f64| Duration::try_from_secs_f64(s.max(0.0)).ok();
     let settings = JudgeSettings::resolve(
         judge,
         JudgeFallback {
@@ -319,7 +351,7 @@ pub fn judge_csv(
                 if p.warmup_auto {
                     Some(Warmup::Auto)
                 } else {
-                    secs(p.warmup_s).map(Warmup::Fixed)
+                    seconds(p.warmup_s).map(Warmup::Fixed)
                 }
             }),
             max_growth: previous.map(|p| p.threshold.clone()),
@@ -327,15 +359,65 @@ pub fn judge_csv(
             metric: previous.map(|p| p.metric),
             on_inconclusive: None,
         },
-        secs(recording.last_elapsed_s).unwrap_or(Duration::MAX),
+        seconds(recording.last_elapsed_s).unwrap_or(Duration::MAX),
     );
+    let (metric, metric_note) = choose_metric(
+        &recording,
+        csv_path,
+        judge.metric.map(Metric::from),
+        settings.metric,
+    )?;
+    let mut analyzer = Analyzer::new(settings.criteria());
+    let replayed = match replay {
+        None => {
+            recording.feed(&mut analyzer, metric)?;
+            None
+        }
+        Some(plan) => Some(replay_looks(&recording, &mut analyzer, metric, plan)?),
+    };
+    Ok(Judged {
+        judgement: analyzer.judge(),
+        analyzer,
+        metric,
+        metric_note,
+        settings,
+        recording,
+        replayed,
+    })
+}
+
+/// The metric to judge in `recording`: the one asked for (a flag, else
+/// the run's own), with a note when the run's own has no values.
+fn choose_metric(
+    recording: &Recording,
+    csv_path: &Path,
+    flag: Option<Metric>,
+    asked: Option<Metric>,
+) -> anyhow::Result<(Metric, Option<String>)> {
+    let has = |m: Metric| recording.metrics_with_values.contains(&m);
     let best = recording
         .metrics_with_values
         .first()
         .copied()
         .unwrap_or(Metric::Rss);
-    let (metric, metric_note) = match (judge.metric.map(Metric::from), settings.metric) {
-        (_, Some(m)) if recording.metrics_with_values.contains(&m) => (m, None),
+    Ok(match (flag, asked) {
+        (_, Some(m)) if has(m) => (m, None),
+        // `rss` where a source's footprint has its own column (a cgroup's
+        // charge, a query's sum: what `rss_bytes` held before they had).
+        (_, Some(Metric::Rss)) if has(Metric::Query) || has(Metric::Usage) => {
+            let own = if has(Metric::Query) {
+                Metric::Query
+            } else {
+                Metric::Usage
+            };
+            (
+                own,
+                Some(format!(
+                    "rss is this source's {own} (the {} column): judged {own}",
+                    own.column()
+                )),
+            )
+        }
         (Some(m), _) => bail!(
             "'{}' has no values in column '{}': choose another --metric",
             csv_path.display(),
@@ -351,197 +433,34 @@ pub fn judge_csv(
             )),
         ),
         (None, None) => (best, None),
-    };
-    let mut analyzer = Analyzer::new(criteria_of(&settings));
-    let replayed = match replay {
-        None => {
-            recording.feed(&mut analyzer, metric)?;
-            None
-        }
-        Some(plan) => {
-            // The looks a live run with this duration and interval takes,
-            // against the same analyser, after the same samples.
-            let span = Duration::try_from_secs_f64(recording.last_elapsed_s.max(0.0))
-                .unwrap_or(Duration::MAX);
-            let spacing = recording.last_elapsed_s / recording.rows.saturating_sub(1).max(1) as f64;
-            let interval = plan.interval.unwrap_or_else(|| {
-                Duration::try_from_secs_f64(spacing.max(0.001)).unwrap_or(Duration::from_secs(1))
-            });
-            let mut monitor = FailFastMonitor::new(
-                FailFast::DEFAULT,
-                &analyzer,
-                plan.duration.unwrap_or(span),
-                interval,
-            );
-            let mut early = None;
-            recording.feed_each(&mut analyzer, metric, |t, a| {
-                if early.is_none() {
-                    early = monitor.observe(t, a);
-                }
-            })?;
-            Some(early)
-        }
-    };
-    Ok(Judged {
-        judgement: analyzer.judge(),
+    })
+}
+
+/// Feeds the recording through the looks a live run with the plan's
+/// duration and interval takes, against the same analyser, after the same
+/// samples; the look that would have stopped it.
+fn replay_looks(
+    recording: &Recording,
+    analyzer: &mut Analyzer,
+    metric: Metric,
+    plan: ReplayPlan,
+) -> anyhow::Result<Option<EarlyFail>> {
+    let span = seconds(recording.last_elapsed_s).unwrap_or(Duration::MAX);
+    let spacing = recording.last_elapsed_s / recording.rows.saturating_sub(1).max(1) as f64;
+    let interval = plan
+        .interval
+        .unwrap_or_else(|| seconds(spacing.max(0.001)).unwrap_or(Duration::from_secs(1)));
+    let mut monitor = FailFastMonitor::new(
+        FailFast::DEFAULT,
         analyzer,
-        metric,
-        metric_note,
-        settings,
-        recording,
-        replayed,
-    })
-}
-
-/// Reads a past window from Prometheus (`--prometheus --query --start
-/// --end`) into a new run folder (`--out`, else `reports/prometheus-<UTC
-/// time>`): `samples.csv`, `series.csv` and a summary naming the source,
-/// which the rest of `report` then judges like any run folder.
-fn fetch_window(args: &ReportArgs, url: &str, quiet: bool) -> Result<PathBuf, Failure> {
-    use crate::source::{prometheus, PrometheusSpec, SourceSummary, Window};
-    let usage = |e: anyhow::Error| Failure::Usage(e);
-    let query = args.query.clone().unwrap_or_default();
-    let now = std::time::SystemTime::now();
-    let start = parse_time(args.start.as_deref().unwrap_or(""), now).map_err(usage)?;
-    let end = parse_time(args.end.as_deref().unwrap_or(""), now).map_err(usage)?;
-    if end <= start {
-        return Err(usage(anyhow::anyhow!(
-            "--end ({}) must be after --start ({})",
-            rfc3339(end),
-            rfc3339(start)
-        )));
-    }
-    // Prometheus answers at most 11,000 points per series.
-    let step = args
-        .step
-        .unwrap_or_else(|| Duration::from_secs_f64(((end - start) / 10_000.0).ceil().max(1.0)));
-    if (end - start) / step.as_secs_f64() > 11_000.0 {
-        return Err(usage(anyhow::anyhow!(
-            "the window holds more than 11000 steps of {}: Prometheus refuses that; give a longer --step",
-            humantime::format_duration(step)
-        )));
-    }
-    let headers = args
-        .prometheus_header
-        .iter()
-        .map(|h| match crate::source::parse_header(h) {
-            Some(pair) => Ok(pair),
-            None => Err(usage(anyhow::anyhow!(
-                "--prometheus-header must be `Name: value` (the value is not shown here)"
-            ))),
-        })
-        .collect::<Result<std::collections::BTreeMap<_, _>, _>>()?;
-    let spec = PrometheusSpec {
-        url: url.to_string(),
-        query: query.clone(),
-        step: Some(step),
-        headers,
-        restarts_fail: false,
-    };
-    let client = prometheus::Client::new(
-        crate::source::connection(&spec).map_err(usage)?,
-        Duration::from_secs(60),
-    )
-    .map_err(usage)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            Failure::Io(anyhow::Error::new(e).context("could not start the async runtime"))
-        })?;
-    let series = runtime
-        .block_on(client.range(&query, start, end, step))
-        .map_err(|e| {
-            usage(e.context(format!(
-                "could not read the window from Prometheus (query {query})"
-            )))
-        })?;
-    if series.iter().all(|(_, v)| v.is_empty()) {
-        return Err(usage(anyhow::anyhow!(
-            "the query answered no series between {} and {}: check the selector and the window",
-            rfc3339(start),
-            rfc3339(end)
-        )));
-    }
-    let dir = match &args.out {
-        Some(d) => d.clone(),
-        None => crate::config::default_out_dir("prometheus"),
-    };
-    super::run_folder::prepare(
-        &dir,
-        crate::live::Options {
-            quiet,
-            status_every: super::STATUS_EVERY,
-        },
-    )?;
-    let (events, rows) =
-        prometheus::write_range(&dir, series, start, end, step).map_err(Failure::Io)?;
-    tracing::info!("{rows} steps read from Prometheus into {}", dir.display());
-    let mut source = SourceSummary::of_kind(crate::source::SourceKind::Prometheus);
-    source.prometheus = Some(url.to_string());
-    source.query = Some(query);
-    source.window = Some(Window {
-        start: rfc3339(start),
-        end: rfc3339(end),
-        step_s: step.as_secs_f64(),
-    });
-    source.events = events;
-    let empty = Analyzer::new(Criteria {
-        warmup: Duration::ZERO,
-        warmup_auto: crate::config::defaults::WARMUP_AUTO,
-        max_growth_bytes_per_hour: 0.0,
-        max_rss_bytes: None,
-        block_stat: BlockStat::Min,
-    })
-    .judge();
-    let limit = crate::config::default_limit();
-    let mut first = Summary::rejudged(
-        &empty,
-        Judging {
-            metric: Metric::Rss,
-            metric_note: None,
-            limit,
-            warmup_auto: crate::config::defaults::WARMUP_AUTO,
-            max_rss_bytes: None,
-        },
-        None,
-        "prometheus".into(),
-        Vec::new(),
-        |_| 0,
+        plan.duration.unwrap_or(span),
+        interval,
     );
-    first.source = Some(source);
-    first.metric_note = Some(crate::source::PROMETHEUS_NOTE.into());
-    first.started_at = Some(rfc3339(start));
-    first.write(&dir).map_err(Failure::Io)?;
-    Ok(dir)
-}
-
-fn rfc3339(unix_s: f64) -> String {
-    let t = std::time::UNIX_EPOCH + Duration::from_secs_f64(unix_s.max(0.0));
-    humantime::format_rfc3339_seconds(t).to_string()
-}
-
-/// `now`, `now-8h`, RFC 3339 or Unix seconds, as Unix seconds.
-fn parse_time(text: &str, now: std::time::SystemTime) -> anyhow::Result<f64> {
-    let unix = |t: std::time::SystemTime| {
-        t.duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64())
-    };
-    let text = text.trim();
-    if text == "now" {
-        return Ok(unix(now));
-    }
-    if let Some(ago) = text.strip_prefix("now-") {
-        let d = crate::units::parse_positive_duration(ago)
-            .map_err(|e| anyhow::anyhow!("invalid time '{text}': {e}"))?;
-        return Ok(unix(now) - d.as_secs_f64());
-    }
-    if let Ok(secs) = text.parse::<f64>() {
-        if secs.is_finite() && secs > 0.0 {
-            return Ok(secs);
+    let mut early = None;
+    recording.feed_each(analyzer, metric, |t, a| {
+        if early.is_none() {
+            early = monitor.observe(t, a);
         }
-    }
-    humantime::parse_rfc3339_weak(text)
-        .map(unix)
-        .map_err(|_| anyhow::anyhow!("invalid time '{text}': give RFC 3339 (2026-11-28T01:00:00Z), Unix seconds, `now` or `now-8h`"))
+    })?;
+    Ok(early)
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use crate::allocations::ProfilerSettings;
-use crate::analysis::{default_warmup, FailFast, Metric};
+use crate::analysis::{default_warmup, BlockStat, Criteria, FailFast, Metric, WarmupRule};
 use crate::cli::{JudgeArgs, RunArgs};
 pub use crate::process::spec::{LaunchSpec, Readiness, TargetSpec};
 use crate::profile::{OnInconclusive, Profile, QUICKSTART};
@@ -22,7 +22,10 @@ pub use crate::source::{CdpSpec, CgroupSpec, PageSpec, PrometheusSpec, SourceSpe
 use crate::units::{Rate, Warmup};
 use crate::workload::{spec, WorkloadSpec};
 
+pub mod report;
 mod source;
+
+pub use report::{CompareConfig, Located, ReportConfig, ReportInput};
 
 /// One run, fully decided.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,10 +44,8 @@ pub struct RunConfig {
     pub stop_grace: Duration,
     /// Measured duration.
     pub duration: Duration,
-    /// Initial part of the run that is not judged (planned, with `warmup_auto`).
-    pub warmup: Duration,
-    /// The judged warm-up is found in the data.
-    pub warmup_auto: bool,
+    /// How the growth is judged: warm-up, limit, ceiling, metric.
+    pub judge: JudgeSettings,
     /// Sampling interval.
     pub interval: Duration,
     /// PSS sampling interval (a multiple of `interval` is used).
@@ -53,14 +54,6 @@ pub struct RunConfig {
     pub smaps_interval: Duration,
     /// Processes tracked individually.
     pub track_processes: usize,
-    /// Growth limit.
-    pub max_growth: Rate,
-    /// RSS ceiling of the tree.
-    pub max_rss_bytes: Option<u64>,
-    /// Metric to judge; `None` picks the best one the platform can read.
-    pub metric: Option<Metric>,
-    /// Exit code for an inconclusive verdict.
-    pub on_inconclusive: OnInconclusive,
     /// Run folder.
     pub out_dir: PathBuf,
     /// Load driven against the target during the run.
@@ -117,11 +110,9 @@ pub mod defaults {
 /// `report` judges a recording again with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JudgeSettings {
-    /// Initial part not judged; with `warmup_auto`, the planned warm-up
-    /// that workloads and profilers time themselves by.
-    pub warmup: Duration,
-    /// The judged warm-up is found in the data (`--warmup auto`).
-    pub warmup_auto: bool,
+    /// Where the judged window starts: fixed, or found in the data with
+    /// the planned warm-up that workloads and profilers time themselves by.
+    pub warmup: WarmupRule,
     /// Growth limit.
     pub max_growth: Rate,
     /// RSS ceiling of the tree.
@@ -152,16 +143,18 @@ impl JudgeSettings {
     /// Flag, then fallback, then default; the default warm-up is taken
     /// over `span` (the planned duration, or a recording's length).
     pub fn resolve(flags: &JudgeArgs, fallback: JudgeFallback, span: Duration) -> JudgeSettings {
-        let given = flags.warmup.or(fallback.warmup);
+        let warmup = match flags.warmup.or(fallback.warmup) {
+            Some(Warmup::Fixed(d)) => WarmupRule::Fixed(d),
+            Some(Warmup::Auto) => WarmupRule::Found {
+                planned: default_warmup(span),
+            },
+            None if defaults::WARMUP_AUTO => WarmupRule::Found {
+                planned: default_warmup(span),
+            },
+            None => WarmupRule::Fixed(default_warmup(span)),
+        };
         JudgeSettings {
-            warmup: match given {
-                Some(Warmup::Fixed(d)) => d,
-                _ => default_warmup(span),
-            },
-            warmup_auto: match given {
-                Some(given) => given == Warmup::Auto,
-                None => defaults::WARMUP_AUTO,
-            },
+            warmup,
             max_growth: flags
                 .max_growth
                 .clone()
@@ -175,6 +168,21 @@ impl JudgeSettings {
                 .or(fallback.on_inconclusive)
                 .unwrap_or_default(),
         }
+    }
+
+    /// What the analysis is asked to decide, fitted over block minima.
+    pub fn criteria(&self) -> Criteria {
+        Criteria {
+            warmup: self.warmup,
+            max_growth_bytes_per_hour: self.max_growth.bytes_per_hour,
+            max_rss_bytes: self.max_rss_bytes,
+            block_stat: BlockStat::Min,
+        }
+    }
+
+    /// The warm-up workloads and profilers time themselves by.
+    pub fn planned_warmup(&self) -> Duration {
+        self.warmup.planned()
     }
 }
 
@@ -284,8 +292,17 @@ impl RunConfig {
                 .unwrap_or(defaults::READY_TIMEOUT),
             stop_grace: t.stop_grace.map_or(defaults::STOP_GRACE, |d| d.0),
             duration: timing.duration,
-            warmup: judge.warmup,
-            warmup_auto: judge.warmup_auto,
+            judge: JudgeSettings {
+                metric: match (&source, judge.metric) {
+                    // A page's heap is what a frontend soak judges.
+                    (SourceSpec::Cdp(_), None) => Some(Metric::JsHeap),
+                    // A query's value is all Prometheus gives (`rss`: its
+                    // name before it had its own).
+                    (SourceSpec::Prometheus(_), None | Some(Metric::Rss)) => Some(Metric::Query),
+                    (_, m) => m,
+                },
+                ..judge
+            },
             interval: timing.interval,
             pss_interval: timing.pss_interval,
             smaps_interval: args
@@ -293,14 +310,6 @@ impl RunConfig {
                 .or(profile.run.smaps_interval.map(|d| d.0))
                 .unwrap_or(defaults::smaps_interval(timing.duration)),
             track_processes,
-            max_growth: judge.max_growth,
-            max_rss_bytes: judge.max_rss_bytes,
-            // A page's heap is what a frontend soak judges.
-            metric: match (&source, judge.metric) {
-                (SourceSpec::Cdp(_), None) => Some(Metric::JsHeap),
-                (_, m) => m,
-            },
-            on_inconclusive: judge.on_inconclusive,
             out_dir,
             workloads,
             fail_fast: (args.fail_fast || profile.limits.fail_fast == Some(true))
@@ -451,7 +460,7 @@ impl Inputs<'_> {
             },
             duration,
         );
-        let warmup = judge.warmup;
+        let warmup = judge.warmup.planned();
         let pss_interval = args
             .pss_interval
             .or(r.pss_interval.map(|d| d.0))
@@ -786,9 +795,9 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.name, "sleep");
-        assert_eq!(c.warmup, Duration::from_secs(60));
-        assert_eq!(c.max_growth.to_string(), "2.00 GB/h");
-        assert_eq!(c.on_inconclusive, OnInconclusive::Inconclusive);
+        assert_eq!(c.judge.warmup.planned(), Duration::from_secs(60));
+        assert_eq!(c.judge.max_growth.to_string(), "2.00 GB/h");
+        assert_eq!(c.judge.on_inconclusive, OnInconclusive::Inconclusive);
         assert_eq!(c.readiness, None);
     }
 

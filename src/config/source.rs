@@ -117,7 +117,7 @@ impl Inputs<'_> {
             },
         };
         // The URL is checked now (its `${ENV}` too), not when the run starts.
-        crate::source::connection(&spec).map_err(|e| {
+        crate::source::prometheus::connection(&spec).map_err(|e| {
             invalid(format!(
                 "{}{e:#}",
                 self.at(from_flag, &["source", "prometheus"])
@@ -139,7 +139,7 @@ impl Inputs<'_> {
             a.cgroup.is_some() || a.prometheus.is_some() || a.cdp.is_some() || a.browser.is_some();
         match source {
             SourceSpec::Cdp(_) => Ok(()),
-            _ if judge.metric.is_some_and(|m| !m.of_tree()) => Err(invalid(format!(
+            _ if judge.metric.is_some_and(|m| m.is_page_heap()) => Err(invalid(format!(
                 "{}{} is a browser page's heap: give the page with --cdp URL or --browser URL ([source] cdp = {{...}})",
                 self.at(self.args.judge.metric.is_some(), &["limits", "metric"]),
                 judge.metric.unwrap_or(Metric::JsHeap)
@@ -151,10 +151,10 @@ impl Inputs<'_> {
                 )))
             }
             SourceSpec::Prometheus(_)
-                if judge.metric.is_some_and(|m| m != Metric::Rss) =>
+                if judge.metric.is_some_and(|m| !matches!(m, Metric::Query | Metric::Rss)) =>
             {
                 Err(invalid(format!(
-                    "{}with Prometheus, memsoak judges the query's value (in the rss_bytes column): choose what to measure in the query, not with the metric",
+                    "{}with Prometheus, memsoak judges the query's value (the metric `query`, in the query_sum_bytes column): choose what to measure in the query, not with the metric",
                     self.at(self.args.judge.metric.is_some(), &["limits", "metric"])
                 )))
             }

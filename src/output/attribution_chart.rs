@@ -112,7 +112,7 @@ pub(crate) fn write(out: &Path, run_folder: &Path, s: &Summary) -> anyhow::Resul
     let x_max = span / axis.divisor;
     // A page's heap is not a process's: its browser's processes are drawn
     // by their anonymous memory.
-    let metric = if s.metric.of_tree() {
+    let metric = if !s.metric.is_page_heap() {
         s.metric
     } else {
         Metric::Anon

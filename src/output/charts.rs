@@ -292,7 +292,7 @@ fn memory_panel<DB: DrawingBackend>(
     let mut lines: Vec<(String, &Decimated)> = Vec::new();
     // A page's heap is drawn with what the page reserved, not beside its
     // browser's hundreds of MB of processes (the attribution has those).
-    let others: Vec<(&str, String)> = if s.metric.of_tree() {
+    let others: Vec<(&str, String)> = if !s.metric.is_page_heap() {
         vec![
             (Metric::Rss.column(), "rss".into()),
             (Metric::Pss.column(), "pss".into()),
@@ -321,7 +321,7 @@ fn memory_panel<DB: DrawingBackend>(
         .fold((f64::MAX, f64::MIN), |(a, b), (lo, hi)| {
             (a.min(lo), b.max(hi))
         });
-    if let Some(c) = s.max_rss_bytes.filter(|_| s.metric.of_tree()) {
+    if let Some(c) = s.max_rss_bytes.filter(|_| !s.metric.is_page_heap()) {
         y_hi = y_hi.max(c as f64);
     }
     if y_lo > y_hi {
@@ -335,7 +335,7 @@ fn memory_panel<DB: DrawingBackend>(
     let entries = 1
         + lines.len()
         + if s.growth.is_some() { 3 } else { 0 }
-        + usize::from(s.max_rss_bytes.is_some() && s.metric.of_tree());
+        + usize::from(s.max_rss_bytes.is_some() && !s.metric.is_page_heap());
     let longest = if s.growth.is_some() {
         30
     } else {
@@ -475,7 +475,7 @@ fn memory_panel<DB: DrawingBackend>(
                     + PathElement::new(vec![(11, 0), (18, 0)], BLACK.stroke_width(2))
             });
     }
-    if let Some(c) = s.max_rss_bytes.filter(|_| s.metric.of_tree()) {
+    if let Some(c) = s.max_rss_bytes.filter(|_| !s.metric.is_page_heap()) {
         let y = c as f64 / mb;
         chart
             .draw_series(DashedLineSeries::new(

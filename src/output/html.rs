@@ -4,10 +4,8 @@
 
 use std::fmt::Write;
 
-use super::view::ReportView;
+use super::view::{ReportView, Table, Tone};
 use super::Summary;
-use crate::analysis::Verdict;
-use crate::units::format_mb;
 
 /// Escapes text for HTML and XML content and attributes. Written by hand:
 /// five characters, no crate needed.
@@ -102,8 +100,8 @@ pub(crate) fn render_page(
         }
     }
     where_section(&mut o, &v, where_chart);
-    load_table(&mut o, &v);
-    process_table(&mut o, s);
+    grid(&mut o, &v.load_table());
+    grid(&mut o, &v.processes_table());
     table(&mut o, "Run", &run_rows(s));
     if !files.is_empty() {
         let links: Vec<String> = files
@@ -119,11 +117,10 @@ pub(crate) fn render_page(
 /// The document head, the verdict banner and the reasons.
 fn head(o: &mut String, v: &ReportView<'_>) {
     let s = v.summary;
-    let class = match s.verdict {
-        _ if v.growth_line.is_some() => "fail",
-        Verdict::Pass => "pass",
-        Verdict::Fail => "fail",
-        Verdict::Inconclusive => "inconclusive",
+    let class = match v.tone() {
+        Tone::Pass => "pass",
+        Tone::Fail => "fail",
+        Tone::Inconclusive => "inconclusive",
     };
     let name = escape(&s.name);
     let _ = write!(
@@ -175,83 +172,30 @@ fn table(o: &mut String, title: &str, rows: &[(String, String)]) {
     o.push_str("</table></div>\n");
 }
 
-/// A table with a header row; `cells` are escaped, and right-aligned when
-/// numeric.
-fn grid(o: &mut String, title: &str, header: &[&str], rows: &[Vec<Cell>]) {
-    if rows.is_empty() {
+/// A table with a header row under its title; cells are escaped, and
+/// right-aligned when numeric; nothing when there are no rows.
+fn grid(o: &mut String, t: &Table) {
+    if t.rows.is_empty() {
         return;
     }
     let _ = write!(
         o,
-        "<h2>{title}</h2><div class=\"scroll\"><table class=\"grid\"><tr>"
+        "<h2>{}</h2><div class=\"scroll\"><table class=\"grid\"><tr>",
+        t.title
     );
-    for h in header {
-        let _ = write!(o, "<th>{h}</th>");
+    for c in &t.columns {
+        let _ = write!(o, "<th>{}</th>", c.name);
     }
     o.push_str("</tr>");
-    for row in rows {
+    for row in &t.rows {
         o.push_str("<tr>");
-        for cell in row {
-            match cell {
-                Cell::Text(t) => {
-                    let _ = write!(o, "<td>{}</td>", escape(t));
-                }
-                Cell::Number(n) => {
-                    let _ = write!(o, "<td class=n>{}</td>", escape(n));
-                }
-            }
+        for (cell, c) in row.iter().zip(&t.columns) {
+            let class = if c.numeric { " class=n" } else { "" };
+            let _ = write!(o, "<td{class}>{}</td>", escape(cell));
         }
         o.push_str("</tr>");
     }
     o.push_str("</table></div>\n");
-}
-
-/// One table cell.
-enum Cell {
-    Text(String),
-    Number(String),
-}
-
-fn load_table(o: &mut String, v: &ReportView<'_>) {
-    let rows: Vec<Vec<Cell>> = v
-        .load
-        .iter()
-        .map(|w| {
-            let t = w.totals;
-            let n = |x: u64| Cell::Number(x.to_string());
-            vec![
-                Cell::Text(w.name.to_string()),
-                Cell::Text(w.kind.to_string()),
-                n(t.sent),
-                n(t.received),
-                n(t.errors),
-                n(t.late_sends),
-                Cell::Number(format!("{:.1}", t.latency.p50_ms)),
-                Cell::Number(format!("{:.1}", t.latency.p99_ms)),
-                n(t.connects),
-                n(t.lost),
-                n(t.misdelivered),
-            ]
-        })
-        .collect();
-    grid(
-        o,
-        "Load",
-        &[
-            "workload",
-            "kind",
-            "sent",
-            "received",
-            "errors",
-            "late sends",
-            "p50 ms",
-            "p99 ms",
-            "connects",
-            "lost",
-            "misdelivered",
-        ],
-        &rows,
-    );
 }
 
 /// "Where it leaks": the profiler's top sites, next to the verdict.
@@ -265,27 +209,7 @@ fn leaks_section(o: &mut String, v: &ReportView<'_>) {
         escape(&w.headline),
         escape(&w.window)
     );
-    if !w.rows.is_empty() {
-        let rows: Vec<Vec<Cell>> = w
-            .rows
-            .iter()
-            .map(|r| {
-                vec![
-                    Cell::Text(r.function.clone()),
-                    Cell::Text(r.place.clone()),
-                    Cell::Number(r.bytes.clone()),
-                    Cell::Number(r.count.clone()),
-                    Cell::Text(r.process.clone()),
-                ]
-            })
-            .collect();
-        grid(
-            o,
-            "Allocation sites grown in the window",
-            &["function", "file:line", "grown", "allocations", "process"],
-            &rows,
-        );
-    }
+    grid(o, &w.table());
     if !w.types.is_empty() {
         let _ = write!(
             o,
@@ -327,27 +251,8 @@ fn snapshots_section(o: &mut String, v: &ReportView<'_>) {
         escape(&h.headline),
         escape(&h.window)
     );
-    for (title, rows) in [
-        ("Detached DOM nodes gained", &h.detached),
-        ("Objects gained, by class", &h.constructors),
-    ] {
-        let cells: Vec<Vec<Cell>> = rows
-            .iter()
-            .map(|r| {
-                vec![
-                    Cell::Text(r.name.clone()),
-                    Cell::Number(r.gained.clone()),
-                    Cell::Number(r.at_end.clone()),
-                    Cell::Number(r.size.clone()),
-                ]
-            })
-            .collect();
-        grid(
-            o,
-            title,
-            &["class", "gained", "at the end", "own size gained"],
-            &cells,
-        );
+    for t in &h.tables() {
+        grid(o, t);
     }
     if !h.files.is_empty() {
         let links: Vec<String> = h
@@ -392,49 +297,7 @@ fn where_section(o: &mut String, v: &ReportView<'_>, chart: Option<&str>) {
             strip_xml_declaration(svg)
         );
     }
-    let rows: Vec<Vec<Cell>> = w
-        .rows
-        .iter()
-        .map(|r| {
-            vec![
-                Cell::Text(r.kind.to_string()),
-                Cell::Text(r.name.clone()),
-                Cell::Text(r.trend.to_string()),
-                Cell::Number(r.rate.clone()),
-                Cell::Number(r.ci.clone()),
-                Cell::Number(r.share.clone()),
-            ]
-        })
-        .collect();
-    grid(
-        o,
-        "Classes, resources and processes",
-        &["", "name", "trend", "per hour", "95% CI", "share"],
-        &rows,
-    );
-}
-
-fn process_table(o: &mut String, s: &Summary) {
-    let rows: Vec<Vec<Cell>> = s
-        .processes
-        .iter()
-        .map(|p| {
-            vec![
-                Cell::Number(p.pid.to_string()),
-                Cell::Number(p.ppid.to_string()),
-                Cell::Text(p.name.clone()),
-                Cell::Number(format_mb(p.rss_bytes as f64)),
-                Cell::Number(p.anon_bytes.map_or("–".into(), |a| format_mb(a as f64))),
-                Cell::Number(p.threads.to_string()),
-            ]
-        })
-        .collect();
-    grid(
-        o,
-        "Processes at the end",
-        &["pid", "parent", "name", "RSS", "anon", "threads"],
-        &rows,
-    );
+    grid(o, &w.table());
 }
 
 fn run_rows(s: &Summary) -> Vec<(String, String)> {

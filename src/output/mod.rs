@@ -22,6 +22,6 @@ pub(crate) mod view;
 mod tests;
 
 pub use summary::{
-    Environment, GrowthSummary, Judging, LeaksSummary, RunFacts, SamplingFacts, Summary,
+    Environment, GrowthSummary, Judging, LeaksSummary, Rejudged, RunFacts, SamplingFacts, Summary,
     TargetSummary, TopSite, TopType,
 };

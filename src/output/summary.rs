@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::allocations::leaks::{Leaks, Window};
 use crate::allocations::ProfilerKind;
 use crate::analysis::attribution::Attribution;
-use crate::analysis::{EarlyFail, Growth, Judgement, Metric, NoiseModel, Verdict};
+use crate::analysis::{EarlyFail, Growth, Judgement, Metric, NoiseModel, Verdict, WarmupRule};
 use crate::process::{ExitInfo, TargetMode};
 use crate::sampler::ProcessSummary;
 use crate::units::Rate;
@@ -337,8 +337,8 @@ pub struct Judging {
     pub metric_note: Option<String>,
     /// The growth limit.
     pub limit: Rate,
-    /// Whether the warm-up is found in the data.
-    pub warmup_auto: bool,
+    /// How the end of warm-up was decided.
+    pub warmup: WarmupRule,
     /// RSS ceiling, bytes.
     pub max_rss_bytes: Option<u64>,
 }
@@ -390,6 +390,39 @@ pub struct RunFacts {
     pub fail_fast: Option<EarlyFail>,
     /// This machine and command line.
     pub environment: Environment,
+    /// What the memory was read from, with what it saw.
+    pub source: Option<crate::source::SourceSummary>,
+    /// Where the growth is (absent before the run ends).
+    pub attribution: Option<Attribution>,
+    /// What the profiler found, with `--profiler`.
+    pub leaks: Option<LeaksSummary>,
+    /// A page's heap snapshots compared, with `--heap-snapshots`.
+    pub heap_snapshots: Option<crate::source::page::HeapSnapshots>,
+}
+
+/// What `memsoak report` knows of a recording it judges again.
+#[derive(Debug, Clone)]
+pub struct Rejudged {
+    /// How the new judgement was asked for.
+    pub judging: Judging,
+    /// The run's own summary, when the recording is a run folder's.
+    pub previous: Option<Summary>,
+    /// The name of a recording without a summary.
+    pub name: String,
+    /// The run's workloads, growth per unit stated for the new judgement.
+    pub workloads: Vec<WorkloadSummary>,
+    /// The memory source, judged again (the run's, or a Prometheus window
+    /// just read).
+    pub source: Option<crate::source::SourceSummary>,
+    /// When the recording started, when no summary says.
+    pub started_at: Option<String>,
+    /// Where the growth is, judged again.
+    pub attribution: Option<Attribution>,
+    /// The profiler's sites, read again.
+    pub leaks: Option<LeaksSummary>,
+    /// With `--fail-fast`: the look a live run would have stopped at
+    /// (`Some(None)`: none would have).
+    pub replayed: Option<Option<EarlyFail>>,
 }
 
 impl Summary {
@@ -447,38 +480,49 @@ impl Summary {
             processes,
             environment: Some(facts.environment),
             fail_fast: facts.fail_fast,
+            source: facts.source,
+            attribution: facts.attribution,
+            leaks: facts.leaks,
+            heap_snapshots: facts.heap_snapshots,
             ..s
         }
     }
 
     /// A recording judged again (`memsoak report`): the new judgement, with
-    /// the run's own facts kept from its `previous` summary when there is
-    /// one. `workloads` are the previous ones with growth per unit stated
-    /// again for the new judgement.
+    /// the run's own facts kept from its previous summary when there is
+    /// one. `exit_code` maps the final verdict to the process exit code.
     pub fn rejudged(
         judgement: &Judgement,
-        judging: Judging,
-        previous: Option<Summary>,
-        name: String,
-        workloads: Vec<WorkloadSummary>,
+        facts: Rejudged,
         exit_code: impl FnOnce(Verdict) -> i32,
     ) -> Summary {
-        let mut s = Summary::judged(judgement, judging);
-        // A fail-fast look stands when its lower bound is still above the
-        // limit judged by now.
-        let fail_fast = previous
-            .as_ref()
-            .and_then(|p| p.fail_fast)
-            .filter(|e| e.lower_bound_bytes_per_hour > s.threshold_bytes_per_hour);
+        let mut s = Summary::judged(judgement, facts.judging);
+        let fail_fast = match facts.replayed {
+            // A replay of the looks decides.
+            Some(replayed) => replayed,
+            // The live run's look stands when its lower bound is still
+            // above the limit judged by now.
+            None => facts
+                .previous
+                .as_ref()
+                .and_then(|p| p.fail_fast)
+                .filter(|e| e.lower_bound_bytes_per_hour > s.threshold_bytes_per_hour),
+        };
         if let Some(e) = &fail_fast {
             s.fail_early(e);
         }
         let exit_code = exit_code(s.verdict);
-        match previous {
+        let s = Summary {
+            fail_fast,
+            exit_code,
+            workloads: facts.workloads,
+            attribution: facts.attribution,
+            leaks: facts.leaks,
+            ..s
+        };
+        match facts.previous {
             Some(p) => Summary {
-                fail_fast,
                 name: p.name,
-                exit_code,
                 partial: p.partial,
                 late_samples: p.late_samples,
                 missed_ticks: p.missed_ticks,
@@ -486,32 +530,21 @@ impl Summary {
                 planned_duration_s: p.planned_duration_s,
                 interval_s: p.interval_s,
                 target: p.target,
-                source: p.source,
+                source: facts.source.or(p.source),
                 started_at: p.started_at,
                 profile: p.profile,
                 unavailable_columns: p.unavailable_columns,
-                workloads,
                 processes: p.processes,
                 environment: p.environment,
                 heap_snapshots: p.heap_snapshots,
                 ..s
             },
             None => Summary {
-                name,
-                exit_code,
-                workloads,
+                name: facts.name,
+                source: facts.source,
+                started_at: facts.started_at,
                 ..s
             },
-        }
-    }
-
-    /// The outcome of replaying `--fail-fast`'s looks over the recording
-    /// (`memsoak report --fail-fast`): a look that would have stopped the
-    /// run fails it, as it would have live.
-    pub fn replay_fail_fast(&mut self, early: Option<EarlyFail>) {
-        self.fail_fast = early;
-        if let Some(e) = &early {
-            self.fail_early(e);
         }
     }
 
@@ -561,7 +594,7 @@ impl Summary {
             duration_s: j.last_elapsed_s,
             planned_duration_s: None,
             warmup_s: j.warmup_s,
-            warmup_auto: judging.warmup_auto,
+            warmup_auto: judging.warmup.is_found(),
             interval_s: None,
             target: None,
             source: None,
@@ -600,11 +633,15 @@ impl Summary {
     /// Whether the growth estimate alone fails the limit.
     pub fn growth_failed(&self) -> bool {
         let limit = self.judged_limit_bytes_per_hour();
-        let series_failed = self.source.as_ref().is_some_and(|src| {
-            src.series
-                .iter()
-                .any(|x| x.counted && x.verdict == Verdict::Fail)
-        });
+        let series_failed = self
+            .source
+            .as_ref()
+            .and_then(|src| src.prometheus())
+            .is_some_and(|p| {
+                p.series
+                    .iter()
+                    .any(|x| x.counted && x.verdict == Verdict::Fail)
+            });
         series_failed
             || self
                 .growth
@@ -619,7 +656,8 @@ impl Summary {
         let series = self
             .source
             .as_ref()
-            .and_then(|s| s.series_at_end)
+            .and_then(|s| s.prometheus())
+            .and_then(|p| p.series_at_end)
             .unwrap_or(1)
             .max(1);
         self.threshold_bytes_per_hour * series as f64

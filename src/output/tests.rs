@@ -3,12 +3,12 @@
 //! target failure, two workloads and a flagged health step) and one as
 //! bare as `memsoak report` on a foreign CSV makes.
 
-use crate::analysis::{EarlyFail, Growth, Judgement, Metric, Verdict};
+use crate::analysis::{EarlyFail, Growth, Judgement, Metric, Verdict, WarmupRule};
 use crate::output::html::Chart;
 use crate::output::view::{Outcome, ReportView};
 use crate::output::{
-    html, junit, markdown, terminal, Environment, Judging, RunFacts, SamplingFacts, Summary,
-    TargetSummary,
+    html, junit, markdown, terminal, Environment, Judging, Rejudged, RunFacts, SamplingFacts,
+    Summary, TargetSummary,
 };
 use crate::process::{ExitInfo, TargetMode};
 use crate::sampler::ProcessSummary;
@@ -81,7 +81,7 @@ fn full() -> Summary {
             metric: Metric::Anon,
             metric_note: None,
             limit: Rate::parse("10MB/h").unwrap(),
-            warmup_auto: false,
+            warmup: WarmupRule::Fixed(std::time::Duration::from_secs(30)),
             max_rss_bytes: Some(200_000_000),
         },
         planned_duration_s: 120.0,
@@ -124,6 +124,10 @@ fn full() -> Summary {
             memsoak_version: "test".into(),
             command_line: vec!["memsoak".into(), "run".into()],
         },
+        source: None,
+        attribution: None,
+        leaks: None,
+        heap_snapshots: None,
     };
     let j = judgement(Verdict::Fail, 73.0 * MB, [63.0 * MB, 82.7 * MB]);
     let mut s = Summary::of_run(&j, facts, |_| 3);
@@ -141,12 +145,21 @@ fn bare(verdict: Verdict, exit_code: i32) -> Summary {
         metric: Metric::Rss,
         metric_note: None,
         limit: Rate::parse("512KiB/min").unwrap(),
-        warmup_auto: false,
+        warmup: WarmupRule::Fixed(std::time::Duration::from_secs(30)),
         max_rss_bytes: None,
     };
-    let mut s = Summary::rejudged(&j, judging, None, "samples".into(), Vec::new(), |_| {
-        exit_code
-    });
+    let facts = Rejudged {
+        judging,
+        previous: None,
+        name: "samples".into(),
+        workloads: Vec::new(),
+        source: None,
+        started_at: None,
+        attribution: None,
+        leaks: None,
+        replayed: None,
+    };
+    let mut s = Summary::rejudged(&j, facts, |_| exit_code);
     s.memsoak_version = "test".into();
     s
 }
@@ -247,7 +260,7 @@ fn run_facts() -> RunFacts {
             metric: s.metric,
             metric_note: None,
             limit: s.threshold.clone(),
-            warmup_auto: false,
+            warmup: WarmupRule::Fixed(std::time::Duration::from_secs(30)),
             max_rss_bytes: s.max_rss_bytes,
         },
         planned_duration_s: 120.0,
@@ -260,6 +273,10 @@ fn run_facts() -> RunFacts {
         partial: false,
         fail_fast: None,
         environment: s.environment.clone().unwrap(),
+        source: None,
+        attribution: None,
+        leaks: None,
+        heap_snapshots: None,
     }
 }
 

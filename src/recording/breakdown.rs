@@ -356,7 +356,9 @@ pub fn read_processes(path: &Path, mut f: impl FnMut(&ProcessRecord)) -> anyhow:
 /// browser's processes are judged on their anonymous memory.
 pub fn process_metric(metric: Metric, r: &ProcessRecord) -> Option<u64> {
     match metric {
-        Metric::Rss => Some(r.rss_bytes),
+        // A cgroup's processes by what they hold resident; a query has
+        // no processes.
+        Metric::Rss | Metric::Usage | Metric::Query => Some(r.rss_bytes),
         Metric::Anon | Metric::JsHeap | Metric::PageHeap => r.anon_bytes,
         Metric::Pss => r.pss_bytes,
     }

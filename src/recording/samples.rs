@@ -2,9 +2,13 @@
 //!
 //! The sampler writes one [`Sample`] per row; re-analysis (`memsoak
 //! report`), the charts and the fuzz targets read rows back through
-//! [`Recording`]. Only `elapsed_s` and `rss_bytes` are required when
-//! reading, so recordings made by other tools can be judged by renaming two
-//! columns. Reading streams the file (once to learn its length and which
+//! [`Recording`]. Only `elapsed_s` and a footprint column are required
+//! when reading (`rss_bytes`, or for a cgroup or Prometheus source
+//! `cgroup_usage_bytes` or `query_sum_bytes`), so recordings made by other
+//! tools can be judged by renaming two columns. Each column holds one
+//! thing: a process tree's RSS is `rss_bytes`, a cgroup's charge and a
+//! query's sum have columns of their own (recordings written before they
+//! had, with either in `rss_bytes`, are read as they were judged). Reading streams the file (once to learn its length and which
 //! columns hold values, again to use it), so a file of any size costs
 //! bounded memory. A short last row (a run killed mid-write) is skipped; a
 //! short row elsewhere, or a cell that is not a number, is an error naming
@@ -21,9 +25,18 @@ use crate::analysis::{Analyzer, Metric};
 pub const ELAPSED: &str = "elapsed_s";
 /// The tree's RSS column.
 pub const RSS: &str = "rss_bytes";
+/// A cgroup's charged memory (`memory.current`).
+pub const CGROUP_USAGE: &str = "cgroup_usage_bytes";
+/// A Prometheus query's value, summed over its series.
+pub const QUERY_SUM: &str = "query_sum_bytes";
+/// The footprint columns, in order of preference: the peak and the
+/// ceiling are read from the first a recording has.
+pub const FOOTPRINT: [&str; 3] = [RSS, CGROUP_USAGE, QUERY_SUM];
 /// The columns the charts draw: memory, then open files and threads.
-pub const CHARTED: [&str; 9] = [
+pub const CHARTED: [&str; 11] = [
     RSS,
+    CGROUP_USAGE,
+    QUERY_SUM,
     "pss_bytes",
     "anon_bytes",
     "swap_bytes",
@@ -52,8 +65,8 @@ pub struct Sample {
     pub late_ms: f64,
     /// Processes in the tree.
     pub processes: u32,
-    /// Sum of resident set sizes, bytes.
-    pub rss_bytes: u64,
+    /// Sum of resident set sizes, bytes (a process tree's).
+    pub rss_bytes: Option<u64>,
     /// Sum of proportional set sizes, bytes.
     pub pss_bytes: Option<u64>,
     /// Sum of anonymous resident memory, bytes.
@@ -75,18 +88,33 @@ pub struct Sample {
     /// The JavaScript heap in use and Blink's heap (DOM nodes), bytes;
     /// where the browser reports Blink's.
     pub page_heap_bytes: Option<u64>,
+    /// A cgroup's charged memory, bytes (cgroup sources only).
+    pub cgroup_usage_bytes: Option<u64>,
+    /// A Prometheus query's value summed over its series (Prometheus
+    /// sources only).
+    pub query_sum_bytes: Option<u64>,
 }
 
 impl Sample {
     /// The value of `metric` in this sample, if measured.
     pub fn metric(&self, metric: Metric) -> Option<u64> {
         match metric {
-            Metric::Rss => Some(self.rss_bytes),
+            Metric::Rss => self.rss_bytes,
             Metric::Pss => self.pss_bytes,
             Metric::Anon => self.anon_bytes,
             Metric::JsHeap => self.js_heap_bytes,
             Metric::PageHeap => self.page_heap_bytes,
+            Metric::Usage => self.cgroup_usage_bytes,
+            Metric::Query => self.query_sum_bytes,
         }
+    }
+
+    /// What the peak and the ceiling are read from: the tree's RSS, else a
+    /// cgroup's charge, else a query's sum.
+    pub fn footprint(&self) -> Option<u64> {
+        self.rss_bytes
+            .or(self.cgroup_usage_bytes)
+            .or(self.query_sum_bytes)
     }
 }
 
@@ -99,6 +127,8 @@ impl Metric {
             Metric::Anon => "anon_bytes",
             Metric::JsHeap => JS_HEAP,
             Metric::PageHeap => PAGE_HEAP,
+            Metric::Usage => CGROUP_USAGE,
+            Metric::Query => QUERY_SUM,
         }
     }
 }
@@ -110,7 +140,8 @@ pub struct Recording {
     path: PathBuf,
     headers: csv::StringRecord,
     elapsed: usize,
-    rss: usize,
+    /// The footprint columns present, in [`FOOTPRINT`] order.
+    footprint: Vec<usize>,
     metrics: Vec<(Metric, usize)>,
     /// Data rows.
     pub rows: u64,
@@ -141,10 +172,16 @@ impl Recording {
                 )
             })
         };
+        let elapsed = need(ELAPSED)?;
+        let footprint: Vec<usize> = FOOTPRINT.iter().filter_map(|c| find(c)).collect();
+        if footprint.is_empty() {
+            // Named as the column other tools' recordings rename to.
+            need(RSS)?;
+        }
         let mut rec = Recording {
             path: path.to_path_buf(),
-            elapsed: need(ELAPSED)?,
-            rss: need(RSS)?,
+            elapsed,
+            footprint,
             metrics: Metric::ALL
                 .into_iter()
                 .filter_map(|m| find(m.column()).map(|i| (m, i)))
@@ -177,8 +214,8 @@ impl Recording {
         Ok(rec)
     }
 
-    /// Feeds every row to `analyzer`, judging `metric` (RSS when the file
-    /// has no such column).
+    /// Feeds every row to `analyzer`, judging `metric` (the footprint when
+    /// the file has no such column).
     pub fn feed(&self, analyzer: &mut Analyzer, metric: Metric) -> anyhow::Result<()> {
         self.feed_each(analyzer, metric, |_, _| {})
     }
@@ -198,13 +235,17 @@ impl Recording {
             .map(|(_, i)| *i);
         self.for_each_row(|line, record| {
             let elapsed = self.number(record, self.elapsed, line)?;
-            let rss = self.number(record, self.rss, line)?;
+            let mut footprint = None;
+            for &i in &self.footprint {
+                let v = self.number(record, i, line)?;
+                footprint = footprint.or(v);
+            }
             let value = match metric_col {
                 Some(i) => self.number(record, i, line)?,
-                None => rss,
+                None => footprint,
             };
             if let Some(t) = elapsed {
-                analyzer.observe(t, value, rss.map(|r| r as u64));
+                analyzer.observe(t, value, footprint.map(|r| r as u64));
                 after(t, analyzer);
             }
             Ok(())

@@ -90,13 +90,62 @@ pub trait Probe: Send {
 
 /// Something a memory source saw happen during the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "RecordedEvent")]
 pub struct SourceEvent {
     /// Seconds since the measured clock started.
     pub elapsed_s: f64,
     /// The series it happened to.
     pub series: String,
+    /// What kind of thing happened.
+    pub kind: EventKind,
     /// What happened, in a few words.
     pub what: String,
+}
+
+impl SourceEvent {
+    /// An event of `kind` at `elapsed_s`.
+    pub fn new(elapsed_s: f64, series: String, kind: EventKind, what: String) -> SourceEvent {
+        SourceEvent {
+            elapsed_s,
+            series,
+            kind,
+            what,
+        }
+    }
+}
+
+/// The kinds of [`SourceEvent`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A replica (a series) restarted: its values start again.
+    Restart,
+    /// The source's root went away (a browser page closed or crashed).
+    Gone,
+    /// Anything else worth telling (series left out, …).
+    Note,
+}
+
+/// A [`SourceEvent`] as `summary.json` holds it; summaries written before
+/// events had a kind are read by their words.
+#[derive(Deserialize)]
+struct RecordedEvent {
+    elapsed_s: f64,
+    series: String,
+    #[serde(default)]
+    kind: Option<EventKind>,
+    what: String,
+}
+
+impl From<RecordedEvent> for SourceEvent {
+    fn from(e: RecordedEvent) -> SourceEvent {
+        let kind = e.kind.unwrap_or(if e.what.starts_with("restart") {
+            EventKind::Restart
+        } else {
+            EventKind::Note
+        });
+        SourceEvent::new(e.elapsed_s, e.series, kind, e.what)
+    }
 }
 
 /// One process of the tree at a walk: a row of `processes.csv`.
@@ -246,8 +295,8 @@ pub struct Snapshot {
     pub metric: Metric,
     /// Its current value for the whole tree, bytes.
     pub metric_bytes: Option<u64>,
-    /// Current RSS of the tree, bytes.
-    pub rss_bytes: u64,
+    /// Current RSS of the tree, bytes, when there is a tree.
+    pub rss_bytes: Option<u64>,
     /// Processes in the tree.
     pub processes: u32,
     /// The judgement of the data so far.
@@ -446,7 +495,7 @@ fn sample_loop(
                 analyzer.observe(
                     sample.elapsed_s,
                     sample.metric(metric).map(|v| v as f64),
-                    Some(sample.rss_bytes),
+                    sample.footprint(),
                 );
                 tally.max_processes = tally.max_processes.max(sample.processes);
                 if let Some(tx) = &settings.live {
@@ -541,10 +590,16 @@ fn write_details(
 fn choose_metric(asked: Option<Metric>, first: &Sample) -> (Metric, Option<String>) {
     match asked {
         Some(m) if first.metric(m).is_some() => (m, None),
+        // No tree's RSS where a source's footprint has its own column:
+        // what `rss` meant for it before.
+        Some(Metric::Rss) if first.cgroup_usage_bytes.is_some() => (
+            Metric::Usage,
+            Some("a cgroup without processes of memsoak's has no RSS of a tree: judged its usage (cgroup_usage_bytes)".into()),
+        ),
         _ => {
             // A page's heap asked for and not reported (Blink's heap, by an
             // older browser): the page's JS heap before the tree's memory.
-            let page_first = asked.is_some_and(|m| !m.of_tree());
+            let page_first = asked.is_some_and(|m| m.is_page_heap());
             let best = page_first
                 .then_some(Metric::JsHeap)
                 .into_iter()

@@ -72,6 +72,7 @@ impl Probe for SysinfoProbe {
             }
         }
         let mut r = Sample {
+            rss_bytes: Some(0),
             fds: Some(0),
             ..Sample::default()
         };
@@ -88,7 +89,7 @@ impl Probe for SysinfoProbe {
                 continue;
             }
             r.processes += 1;
-            r.rss_bytes += p.memory();
+            r.rss_bytes = r.rss_bytes.map(|t| t + p.memory());
             r.fds = match (r.fds, p.open_files()) {
                 (Some(t), Some(n)) => Some(t + n as u64),
                 _ => None,

@@ -8,8 +8,9 @@
 //!
 //! In `samples.csv`, `anon_bytes` is the cgroup's anonymous memory (judged
 //! by default, as for a process tree: a heap leak is anonymous memory,
-//! and page cache comes and goes with I/O) and `rss_bytes` everything
-//! charged to it (`memory.current`). Kernel memory, socket buffers and
+//! and page cache comes and goes with I/O) and `cgroup_usage_bytes`
+//! everything charged to it (`memory.current`, what a memory limit is held
+//! against); `rss_bytes` is the process tree's, when memsoak has one. Kernel memory, socket buffers and
 //! slab are attribution series (`kernel_bytes`, `sock_bytes`,
 //! `slab_bytes` in `breakdown.csv`): a WebSocket server's send buffers to
 //! slow clients grow there, outside any heap.
@@ -26,9 +27,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
+use super::overlay::{Composed, Overlay};
+use super::{CgroupSpec, CgroupSummary, Opened, RunContext, Session, SourceRead, SourceSummary};
+use crate::process::spec::LaunchSpec;
 use crate::recording::breakdown::Breakdown;
 use crate::recording::samples::Sample;
-use crate::sampler::{Probe, ProbeError, ProcReading, ProcessInfo, ProcessSummary, Tree, Want};
+use crate::sampler::{Probe, ProbeError, Tree, Want};
 
 /// Where cgroup file systems are mounted.
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -403,32 +407,37 @@ impl Drop for Fresh {
     }
 }
 
-/// A cgroup probe: the cgroup's memory, with the process tree's
-/// processes, threads and descriptors when memsoak also has a tree
-/// (launched into the cgroup, or attached).
-pub struct CgroupProbe {
+/// A cgroup's overlay on the process tree: the cgroup's memory, with the
+/// tree's processes, threads and descriptors when memsoak also has a tree
+/// (launched into the cgroup, or attached). Composed with the tree's
+/// probe by [`cgroup_probe`].
+pub struct CgroupOverlay {
     cgroup: Cgroup,
-    tree: Option<Box<dyn Probe>>,
     last: Option<Reading>,
     /// Processes and threads at the last walk (read on walk ticks only,
     /// like the tree's).
     members: (u32, Option<u64>),
 }
 
-impl CgroupProbe {
-    /// A probe of `cgroup`, reading `tree` through `inner` too when given.
-    pub fn new(cgroup: Cgroup, inner: Option<Box<dyn Probe>>) -> CgroupProbe {
-        CgroupProbe {
+/// The probe of `cgroup`, reading `tree` through `inner` too when given.
+pub fn cgroup_probe(cgroup: Cgroup, inner: Option<Box<dyn Probe>>) -> Composed<CgroupOverlay> {
+    Composed::new(
+        CgroupOverlay {
             cgroup,
-            tree: inner,
             last: None,
             members: (0, None),
-        }
-    }
+        },
+        inner,
+    )
 }
 
-impl Probe for CgroupProbe {
-    fn read(&mut self, tree: &Tree, want: Want) -> Result<Sample, ProbeError> {
+impl Overlay for CgroupOverlay {
+    fn read(
+        &mut self,
+        spec: &Tree,
+        tree: Option<&mut (dyn Probe + 'static)>,
+        want: Want,
+    ) -> Result<Sample, ProbeError> {
         let reading = self.cgroup.read().map_err(|e| {
             if self.cgroup.dir.exists() {
                 ProbeError::Other(format!(
@@ -442,9 +451,9 @@ impl Probe for CgroupProbe {
         })?;
         let first = self.last.is_none();
         self.last = Some(reading);
-        let mut sample = match (&mut self.tree, tree) {
+        let mut sample = match (tree, spec) {
             (Some(inner), Tree::Launched { .. } | Tree::Attached { .. }) => {
-                inner.read(tree, want)?
+                inner.read(spec, want)?
             }
             _ => {
                 if want.tree || first {
@@ -458,51 +467,88 @@ impl Probe for CgroupProbe {
                 }
             }
         };
-        sample.rss_bytes = reading.usage;
+        // The tree's RSS stays the tree's; the charge has its own column.
+        sample.cgroup_usage_bytes = Some(reading.usage);
         sample.anon_bytes = reading.anon;
         sample.pss_bytes = None;
         sample.swap_bytes = reading.swap;
         Ok(sample)
     }
 
-    fn unavailable(&self) -> &'static [&'static str] {
-        if self.tree.is_some() {
+    fn unavailable(&self, tree: Option<&'static [&'static str]>) -> &'static [&'static str] {
+        if tree.is_some() {
             &["pss_bytes"]
         } else {
-            &["pss_bytes", "fds", "cpu_percent"]
+            &["rss_bytes", "pss_bytes", "fds", "cpu_percent"]
         }
     }
 
-    fn processes(&self) -> Vec<ProcessSummary> {
-        self.tree.as_ref().map_or_else(Vec::new, |t| t.processes())
-    }
-
-    fn breakdown(&mut self, smaps: bool) -> Option<Breakdown> {
-        let mut b = self
-            .tree
-            .as_mut()
-            .and_then(|t| t.breakdown(smaps))
-            .unwrap_or_default();
+    fn breakdown(&self, tree: Option<Breakdown>) -> Option<Breakdown> {
         let r = self.last?;
-        b.file = r.file;
-        b.shmem = r.shmem;
-        b.swap = r.swap;
-        b.kernel = r.kernel;
-        b.sock = r.sock;
-        b.slab = r.slab;
-        Some(b)
+        Some(Breakdown {
+            file: r.file,
+            shmem: r.shmem,
+            swap: r.swap,
+            kernel: r.kernel,
+            sock: r.sock,
+            slab: r.slab,
+            ..tree.unwrap_or_default()
+        })
+    }
+}
+
+/// A cgroup through a run: an existing one, read as it is, or a fresh
+/// child memsoak makes for the target it launches (removed when the
+/// session is dropped, after the target has stopped).
+pub struct CgroupSession {
+    dir: PathBuf,
+    fresh: Option<Fresh>,
+}
+
+impl CgroupSession {
+    /// Finds and opens the cgroup once (a fresh one is made now).
+    pub fn check(spec: &CgroupSpec) -> anyhow::Result<CgroupSession> {
+        Ok(match spec {
+            CgroupSpec::Existing(path) => {
+                let dir = resolve(path)?;
+                Cgroup::open(&dir)?;
+                CgroupSession { dir, fresh: None }
+            }
+            CgroupSpec::Fresh => {
+                let fresh = Fresh::create()?;
+                CgroupSession {
+                    dir: fresh.dir().to_path_buf(),
+                    fresh: Some(fresh),
+                }
+            }
+        })
+    }
+}
+
+impl Session for CgroupSession {
+    fn prepare_target(&self, launch: &mut LaunchSpec) -> anyhow::Result<()> {
+        if let Some(f) = &self.fresh {
+            launch.cgroup_procs = Some(f.procs_file()?);
+        }
+        Ok(())
     }
 
-    fn readings(&self) -> &[ProcReading] {
-        self.tree.as_ref().map_or(&[], |t| t.readings())
-    }
-
-    fn describe(&self, pid: i32) -> Option<ProcessInfo> {
-        self.tree.as_ref().and_then(|t| t.describe(pid))
-    }
-
-    fn name(&self, pid: i32) -> Option<&str> {
-        self.tree.as_ref().and_then(|t| t.name(pid))
+    fn open(&mut self, _run: &RunContext, tree: &Tree) -> anyhow::Result<Opened> {
+        let cgroup = Cgroup::open(&self.dir)?;
+        let inner = match tree {
+            Tree::None => None,
+            _ => Some(crate::sampler::default_probe()?),
+        };
+        let summary = SourceSummary::new(SourceRead::Cgroup(CgroupSummary {
+            cgroup: self.dir.display().to_string(),
+            cgroup_version: cgroup.version().to_string(),
+            cgroup_made: self.fresh.is_some(),
+        }));
+        Ok(Opened {
+            probe: Box::new(cgroup_probe(cgroup, inner)),
+            summary,
+            fleet: false,
+        })
     }
 }
 

@@ -8,26 +8,37 @@
 //! for the frontend half of a session, a **browser page** through the
 //! DevTools protocol (its JavaScript heap, DOM nodes and listeners, beside
 //! the browser's processes).
-//! Each source is a [`Probe`] the sampler drives on its fixed schedule, so
-//! `samples.csv`, the verdict, the reports and `compare` work unchanged;
-//! the summary's `source` says which one was read.
+//!
+//! Every source goes through a run in the same steps, a [`Session`]
+//! shaped like the allocation profiler's: checked before the run folder
+//! exists, the target prepared, started once the target is ready, opened
+//! as the sampler's [`Probe`], closed at the end; each source's session
+//! lives with its source (`cgroup`, `prometheus`, `page`). A source that
+//! reads something beside the tree adds it through an [`overlay`] on the
+//! tree's probe, so `samples.csv`, the verdict, the reports and `compare`
+//! work unchanged; the summary's `source` says which one was read, and
+//! the source's own policy (Prometheus judging each series and the fleet)
+//! is applied through [`SourceSummary::judge`].
 //!
 //! This layer sits above `sampler` and below the commands.
 
 pub mod cgroup;
+pub mod overlay;
 pub mod page;
 pub mod prometheus;
+mod session;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sampler::{Probe, SourceEvent, Tree};
+use crate::sampler::{EventKind, Probe, SourceEvent};
 use prometheus::series::SeriesJudgement;
+pub use session::{check, RunContext, Session, Step, TargetView};
 
 /// The note a Prometheus run's summary carries about its metric.
-pub const PROMETHEUS_NOTE: &str = "the PromQL query's value, summed over its series (the rss_bytes column); each series judged too";
+pub const PROMETHEUS_NOTE: &str = "the PromQL query's value, summed over its series (the query_sum_bytes column); each series judged too";
 
 /// What a run reads its memory from.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -114,44 +125,70 @@ pub enum SourceKind {
     Cdp,
 }
 
-/// `summary.json`'s `source`: what was read.
+/// `summary.json`'s `source`: what was read, and what it saw happen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceSummary {
-    /// `tree`, `cgroup`, `prometheus` or `cdp`.
-    pub kind: SourceKind,
-    /// The cgroup's folder.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cgroup: Option<String>,
+    /// The source and its own facts (`kind` and the fields of that kind).
+    #[serde(flatten)]
+    pub read: SourceRead,
+    /// Restarts and other events, in time order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<SourceEvent>,
+}
+
+/// Which source was read, with what `summary.json` says of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SourceRead {
+    /// The process tree, from `/proc` (or `sysinfo`).
+    Tree,
+    /// A cgroup.
+    Cgroup(CgroupSummary),
+    /// A Prometheus query.
+    Prometheus(PrometheusSummary),
+    /// A browser page, through the DevTools protocol.
+    Cdp(PageSummary),
+}
+
+/// A cgroup that was read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CgroupSummary {
+    /// Its folder.
+    pub cgroup: String,
     /// `v1` or `v2`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cgroup_version: Option<String>,
+    pub cgroup_version: String,
     /// Whether memsoak made the cgroup for its target.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cgroup_made: bool,
+}
+
+/// A Prometheus query that was read, with each series judged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrometheusSummary {
     /// Prometheus's base URL, as written.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prometheus: Option<String>,
+    pub prometheus: String,
     /// The PromQL query.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub query: Option<String>,
+    pub query: String,
     /// For a past window (`memsoak report --prometheus`): its start and
     /// end (RFC 3339) and step, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<Window>,
-    /// Each series, judged (Prometheus).
+    /// Each series, judged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub series: Vec<SeriesJudgement>,
     /// How many series the fleet sum held at the end; the fleet is judged
     /// against the limit times this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub series_at_end: Option<usize>,
-    /// Restarts and other events, in time order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub events: Vec<SourceEvent>,
     /// Whether a restart counts as a target failure.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub restarts_fail: bool,
-    /// The page and its browser (DevTools sources).
+}
+
+/// A browser page that was read.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PageSummary {
+    /// The page and its browser.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cdp: Option<page::CdpSummary>,
 }
@@ -168,56 +205,81 @@ pub struct Window {
 }
 
 impl SourceSummary {
-    /// A summary of `kind` with nothing else said.
-    pub fn of_kind(kind: SourceKind) -> SourceSummary {
+    /// A summary of `read` with no events yet.
+    pub fn new(read: SourceRead) -> SourceSummary {
         SourceSummary {
-            kind,
-            cgroup: None,
-            cgroup_version: None,
-            cgroup_made: false,
-            prometheus: None,
-            query: None,
-            window: None,
-            series: Vec::new(),
-            series_at_end: None,
+            read,
             events: Vec::new(),
-            restarts_fail: false,
-            cdp: None,
+        }
+    }
+
+    /// Which kind of source it was.
+    pub fn kind(&self) -> SourceKind {
+        match self.read {
+            SourceRead::Tree => SourceKind::Tree,
+            SourceRead::Cgroup(_) => SourceKind::Cgroup,
+            SourceRead::Prometheus(_) => SourceKind::Prometheus,
+            SourceRead::Cdp(_) => SourceKind::Cdp,
+        }
+    }
+
+    /// A Prometheus source's facts.
+    pub fn prometheus(&self) -> Option<&PrometheusSummary> {
+        match &self.read {
+            SourceRead::Prometheus(p) => Some(p),
+            _ => None,
         }
     }
 
     /// One line for people: what was read.
     pub fn describe(&self) -> String {
-        match self.kind {
-            SourceKind::Cgroup => format!(
+        match &self.read {
+            SourceRead::Cgroup(c) => format!(
                 "cgroup {} ({}{})",
-                self.cgroup.as_deref().unwrap_or("?"),
-                self.cgroup_version.as_deref().unwrap_or("?"),
-                if self.cgroup_made {
+                c.cgroup,
+                c.cgroup_version,
+                if c.cgroup_made {
                     ", made for the target"
                 } else {
                     ""
                 }
             ),
-            SourceKind::Prometheus => format!(
-                "Prometheus {}: {}",
-                self.prometheus.as_deref().unwrap_or("?"),
-                self.query.as_deref().unwrap_or("?")
-            ),
-            SourceKind::Cdp => match &self.cdp {
-                Some(c) => c.describe(),
-                None => "a browser page".into(),
-            },
-            SourceKind::Tree => "the process tree (/proc)".into(),
+            SourceRead::Prometheus(p) => format!("Prometheus {}: {}", p.prometheus, p.query),
+            SourceRead::Cdp(PageSummary { cdp: Some(c) }) => c.describe(),
+            SourceRead::Cdp(PageSummary { cdp: None }) => "a browser page".into(),
+            SourceRead::Tree => "the process tree (/proc)".into(),
         }
+    }
+
+    /// The restart events.
+    pub fn restart_events(&self) -> impl Iterator<Item = &SourceEvent> {
+        self.events.iter().filter(|e| e.kind == EventKind::Restart)
     }
 
     /// Restarts seen.
     pub fn restarts(&self) -> usize {
-        self.events
-            .iter()
-            .filter(|e| e.what.starts_with("restart"))
-            .count()
+        self.restart_events().count()
+    }
+
+    /// Whether a restart counts as a target failure (`--restarts-fail`).
+    pub fn restarts_fail(&self) -> bool {
+        self.prometheus().is_some_and(|p| p.restarts_fail)
+    }
+
+    /// Judges a run's data as this source asks: the analyser's judgement
+    /// alone, or for a source with series of its own (Prometheus, with
+    /// `series.csv` in `dir`), each series and the fleet sum folded into
+    /// the worst verdict (see [`prometheus::series::judge_fleet`]).
+    pub fn judge(
+        &mut self,
+        dir: &std::path::Path,
+        analyzer: &crate::analysis::Analyzer,
+        limit: &crate::units::Rate,
+    ) -> crate::analysis::Judgement {
+        match &mut self.read {
+            SourceRead::Prometheus(p) => prometheus::series::judge_fleet(p, dir, analyzer, limit),
+            _ => analyzer.judge(),
+        }
     }
 }
 
@@ -227,79 +289,14 @@ pub struct Opened {
     pub probe: Box<dyn Probe>,
     /// What the summary says.
     pub summary: SourceSummary,
-}
-
-/// Opens the probe of a cgroup (at `dir`) measuring `tree` too when the
-/// run has one.
-pub fn open_cgroup(dir: &std::path::Path, tree: &Tree, made: bool) -> anyhow::Result<Opened> {
-    let cgroup = cgroup::Cgroup::open(dir)?;
-    let inner = match tree {
-        Tree::None => None,
-        _ => Some(crate::sampler::default_probe().map_err(anyhow::Error::new)?),
-    };
-    let mut summary = SourceSummary::of_kind(SourceKind::Cgroup);
-    summary.cgroup = Some(dir.display().to_string());
-    summary.cgroup_version = Some(cgroup.version().to_string());
-    summary.cgroup_made = made;
-    Ok(Opened {
-        probe: Box::new(cgroup::CgroupProbe::new(cgroup, inner)),
-        summary,
-    })
+    /// Each sample sums members (the series of a query) that are each
+    /// held to the limit: the live view and fail-fast judge the sum
+    /// against the limit times the members.
+    pub fleet: bool,
 }
 
 /// `Name: value` (a `--prometheus-header`) as its name and value, trimmed.
 pub fn parse_header(text: &str) -> Option<(String, String)> {
     let (k, v) = text.split_once(':')?;
     (!k.trim().is_empty()).then(|| (k.trim().to_string(), v.trim().to_string()))
-}
-
-/// Expands the headers of `spec` (`${ENV}` values are remembered as
-/// secrets) and its URL into a connection.
-pub fn connection(spec: &PrometheusSpec) -> anyhow::Result<prometheus::Connection> {
-    use anyhow::Context;
-    let url = crate::secrets::expand_env(&spec.url).map_err(anyhow::Error::msg)?;
-    let url = reqwest::Url::parse(&url)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-        .with_context(|| {
-            format!(
-                "'{}' is not an http(s) URL of a Prometheus server, e.g. http://127.0.0.1:9090",
-                spec.url
-            )
-        })?;
-    if url.scheme() == "https" {
-        anyhow::bail!(
-            "'{}': memsoak asks Prometheus over plain HTTP, without TLS: use its in-cluster http:// address, or a local `kubectl port-forward`",
-            spec.url
-        );
-    }
-    // As a workload's: `${ENV}` expanded and remembered, values sensitive,
-    // errors naming the header and never its value.
-    let headers =
-        crate::workload::spec::headers(&spec.headers).map_err(|(_, why)| anyhow::anyhow!(why))?;
-    Ok(prometheus::Connection { url, headers })
-}
-
-/// Opens the probe of a Prometheus query, first asking once so a wrong
-/// URL, query or token is an error now rather than hours of failed
-/// samples.
-pub fn open_prometheus(
-    spec: &PrometheusSpec,
-    interval: Duration,
-    runtime: tokio::runtime::Handle,
-    dir: &std::path::Path,
-) -> anyhow::Result<(Opened, prometheus::Client)> {
-    let client = prometheus::Client::new(connection(spec)?, interval.max(Duration::from_secs(1)))?;
-    let mut summary = SourceSummary::of_kind(SourceKind::Prometheus);
-    summary.prometheus = Some(spec.url.clone());
-    summary.query = Some(spec.query.clone());
-    summary.restarts_fail = spec.restarts_fail;
-    let probe = prometheus::PrometheusProbe::new(client.clone(), spec.query.clone(), runtime, dir)?;
-    Ok((
-        Opened {
-            probe: Box::new(probe),
-            summary,
-        },
-        client,
-    ))
 }

@@ -357,6 +357,7 @@ impl ProcProbe {
     fn measure(&mut self, want_pss: bool, full: bool) -> (Sample, bool) {
         let now = Instant::now();
         let mut r = Sample {
+            rss_bytes: Some(0),
             pss_bytes: want_pss.then_some(0),
             anon_bytes: Some(0),
             swap_bytes: want_pss.then_some(0),
@@ -414,7 +415,7 @@ impl ProcProbe {
             r.processes += 1;
             m.rss_bytes = statm.resident * page;
             m.anon_bytes = Some(statm.resident.saturating_sub(statm.shared) * page);
-            r.rss_bytes += m.rss_bytes;
+            add(&mut r.rss_bytes, Some(m.rss_bytes));
             add(&mut r.anon_bytes, m.anon_bytes);
             if full {
                 add(&mut r.threads, Some(m.threads));
@@ -764,7 +765,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(1200));
         let later = probe.read(&tree, Want::ALL).unwrap();
         assert_eq!(later.processes, 3, "{:?}", probe.processes());
-        assert!(later.rss_bytes > 0 && later.anon_bytes.unwrap() > 0);
+        assert!(later.rss_bytes.unwrap() > 0 && later.anon_bytes.unwrap() > 0);
         assert!(later.pss_bytes.unwrap() > 0 && later.swap_bytes.is_some());
         assert_eq!(later.threads, Some(3));
         assert!(later.fds.unwrap() >= 3);

@@ -27,6 +27,7 @@
 //! the page's.
 
 mod probe;
+mod session;
 mod snapshots;
 
 use std::path::{Path, PathBuf};
@@ -39,7 +40,8 @@ use super::{CdpSpec, PageSpec};
 use crate::devtools::browser::Launched;
 use crate::devtools::endpoint::{self, Endpoint, TargetInfo, Version};
 use crate::devtools::{page, Session};
-pub use probe::CdpProbe;
+pub use probe::{page_probe, PageOverlay};
+pub use session::PageSession;
 pub use snapshots::{HeapSnapshots, SnapshotFile, Snapshots, BASELINE_SNAPSHOT, FINAL_SNAPSHOT};
 
 /// The longest default `gc_interval`.

@@ -11,9 +11,8 @@ use super::{Page, READ_TIMEOUT};
 use crate::devtools::{CdpError, Session};
 use crate::recording::breakdown::Breakdown;
 use crate::recording::samples::Sample;
-use crate::sampler::{
-    Probe, ProbeError, ProcReading, ProcessInfo, ProcessSummary, SourceEvent, Tree, Want,
-};
+use crate::sampler::{EventKind, Probe, ProbeError, SourceEvent, Tree, Want};
+use crate::source::overlay::{Composed, Overlay};
 
 /// How long a collection of garbage may take (a large heap's full GC).
 const GC_TIMEOUT: Duration = Duration::from_secs(30);
@@ -111,12 +110,12 @@ async fn read_page(
     Ok(r)
 }
 
-/// The page's probe: the page through its session, and the browser's
-/// process tree through the `/proc` probe.
-pub struct CdpProbe {
+/// The page's overlay on the browser's process tree: the page through
+/// its session, the browser's processes through the `/proc` probe
+/// (composed by [`page_probe`]).
+pub struct PageOverlay {
     session: Session,
     runtime: tokio::runtime::Handle,
-    tree: Box<dyn Probe>,
     /// Garbage is collected every this many ticks; 0: never.
     gc_every: u64,
     tick: u64,
@@ -127,44 +126,53 @@ pub struct CdpProbe {
     gone: bool,
 }
 
-impl CdpProbe {
-    /// A probe of `page`, collecting garbage every `gc_every` ticks
-    /// (0: never); calls run on `runtime`.
-    pub fn new(
-        page: &Page,
-        tree: Box<dyn Probe>,
-        gc_every: u64,
-        runtime: tokio::runtime::Handle,
-    ) -> CdpProbe {
-        CdpProbe {
+/// A probe of `page` over the browser's processes (read by `tree`),
+/// collecting garbage every `gc_every` ticks (0: never); calls run on
+/// `runtime`.
+pub fn page_probe(
+    page: &Page,
+    tree: Box<dyn Probe>,
+    gc_every: u64,
+    runtime: tokio::runtime::Handle,
+) -> Composed<PageOverlay> {
+    Composed::new(
+        PageOverlay {
             session: page.session.clone(),
             runtime,
-            tree,
             gc_every,
             tick: 0,
             heap_usage: true,
             last: None,
             events: Vec::new(),
             gone: false,
-        }
-    }
+        },
+        Some(tree),
+    )
+}
 
+impl PageOverlay {
     fn gone(&mut self, why: String) -> ProbeError {
         if !self.gone {
             self.gone = true;
             tracing::info!("{why}");
-            self.events.push(SourceEvent {
-                elapsed_s: f64::NAN,
-                series: "page".into(),
-                what: why,
-            });
+            self.events.push(SourceEvent::new(
+                f64::NAN,
+                "page".into(),
+                EventKind::Gone,
+                why,
+            ));
         }
         ProbeError::RootGone
     }
 }
 
-impl Probe for CdpProbe {
-    fn read(&mut self, tree: &Tree, want: Want) -> Result<Sample, ProbeError> {
+impl Overlay for PageOverlay {
+    fn read(
+        &mut self,
+        spec: &Tree,
+        tree: Option<&mut (dyn Probe + 'static)>,
+        want: Want,
+    ) -> Result<Sample, ProbeError> {
         let collect = self.gc_every > 0 && self.tick.is_multiple_of(self.gc_every);
         self.tick += 1;
         let reading =
@@ -173,7 +181,7 @@ impl Probe for CdpProbe {
         let reading = match reading {
             Ok(r) => r,
             Err(e) if e.is_closed() => {
-                let why = match tree {
+                let why = match spec {
                     Tree::Attached { root } if !crate::process::pid_alive(*root) => {
                         format!("the browser's main process (pid {root}) ended")
                     }
@@ -183,7 +191,11 @@ impl Probe for CdpProbe {
             }
             Err(e) => return Err(ProbeError::Other(e.to_string())),
         };
-        let mut sample = match self.tree.read(tree, want) {
+        let read = match tree {
+            Some(t) => t.read(spec, want),
+            None => Ok(Sample::default()),
+        };
+        let mut sample = match read {
             Ok(s) => s,
             Err(ProbeError::RootGone) => {
                 return Err(self.gone("the browser's main process ended".into()))
@@ -197,36 +209,21 @@ impl Probe for CdpProbe {
         Ok(sample)
     }
 
-    fn unavailable(&self) -> &'static [&'static str] {
-        self.tree.unavailable()
+    fn unavailable(&self, tree: Option<&'static [&'static str]>) -> &'static [&'static str] {
+        tree.unwrap_or(&[])
     }
 
-    fn processes(&self) -> Vec<ProcessSummary> {
-        self.tree.processes()
-    }
-
-    fn breakdown(&mut self, smaps: bool) -> Option<Breakdown> {
-        let mut b = self.tree.breakdown(smaps).unwrap_or_default();
+    fn breakdown(&self, tree: Option<Breakdown>) -> Option<Breakdown> {
         let r = self.last?;
-        b.dom_nodes = r.nodes;
-        b.js_event_listeners = r.listeners;
-        b.documents = r.documents;
-        b.frames = r.frames;
-        b.layout_objects = r.layout_objects;
-        b.blink_heap = r.blink_heap;
-        Some(b)
-    }
-
-    fn readings(&self) -> &[ProcReading] {
-        self.tree.readings()
-    }
-
-    fn describe(&self, pid: i32) -> Option<ProcessInfo> {
-        self.tree.describe(pid)
-    }
-
-    fn name(&self, pid: i32) -> Option<&str> {
-        self.tree.name(pid)
+        Some(Breakdown {
+            dom_nodes: r.nodes,
+            js_event_listeners: r.listeners,
+            documents: r.documents,
+            frames: r.frames,
+            layout_objects: r.layout_objects,
+            blink_heap: r.blink_heap,
+            ..tree.unwrap_or_default()
+        })
     }
 
     fn record(&mut self, elapsed_s: f64) -> anyhow::Result<()> {

@@ -17,13 +17,15 @@
 //!   again from nothing after a restart; one line through both would
 //!   hide or invent growth) and a `restart` event is recorded.
 //!
-//! `samples.csv` holds the fleet: `rss_bytes` the sum of the series
-//! answered at each poll, `processes` how many there were; `series.csv`
+//! `samples.csv` holds the fleet: `query_sum_bytes` the sum of the series
+//! answered at each poll (judged as the metric `query`), `processes` how many there were; `series.csv`
 //! (`elapsed_s,series,value`) each series. Header values are `${ENV}`
 //! expanded where the configuration is read, marked sensitive, and never
 //! written anywhere.
 
 pub mod series;
+mod session;
+pub mod window;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -34,8 +36,10 @@ use anyhow::{bail, Context};
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 
+use super::PrometheusSpec;
 use crate::recording::samples::Sample;
-use crate::sampler::{Probe, ProbeError, SourceEvent, Tree, Want};
+use crate::sampler::{EventKind, Probe, ProbeError, SourceEvent, Tree, Want};
+pub use session::PrometheusSession;
 
 /// Labels that change when a container or process restarts while the
 /// replica keeps its name (cAdvisor's `id`, `name`, `image`; the kubelet's
@@ -316,8 +320,8 @@ pub struct Tracker {
 pub struct Named {
     /// The values by series name.
     pub values: Vec<(String, f64)>,
-    /// Restarts (and a note when series were left out).
-    pub events: Vec<(String, String)>,
+    /// Restarts (and a note when series were left out): series, kind, words.
+    pub events: Vec<(String, EventKind, String)>,
 }
 
 impl Tracker {
@@ -353,6 +357,7 @@ impl Tracker {
                         r.labels = labels;
                         named.events.push((
                             r.name.clone(),
+                            EventKind::Restart,
                             if relabelled {
                                 "restart: new container labels".into()
                             } else {
@@ -381,6 +386,7 @@ impl Tracker {
                         self.dropped = true;
                         named.events.push((
                             format_labels(&id),
+                            EventKind::Note,
                             format!("more than {MAX_SERIES} series: the rest are left out"),
                         ));
                     }
@@ -426,6 +432,32 @@ impl SeriesWriter {
 /// The per-series file of a Prometheus run.
 pub const SERIES_CSV: &str = "series.csv";
 
+/// Expands the headers of `spec` (`${ENV}` values are remembered as
+/// secrets) and its URL into a connection.
+pub fn connection(spec: &PrometheusSpec) -> anyhow::Result<Connection> {
+    let url = crate::secrets::expand_env(&spec.url).map_err(anyhow::Error::msg)?;
+    let url = reqwest::Url::parse(&url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        .with_context(|| {
+            format!(
+                "'{}' is not an http(s) URL of a Prometheus server, e.g. http://127.0.0.1:9090",
+                spec.url
+            )
+        })?;
+    if url.scheme() == "https" {
+        anyhow::bail!(
+            "'{}': memsoak asks Prometheus over plain HTTP, without TLS: use its in-cluster http:// address, or a local `kubectl port-forward`",
+            spec.url
+        );
+    }
+    // As a workload's: `${ENV}` expanded and remembered, values sensitive,
+    // errors naming the header and never its value.
+    let headers =
+        crate::workload::spec::headers(&spec.headers).map_err(|(_, why)| anyhow::anyhow!(why))?;
+    Ok(Connection { url, headers })
+}
+
 /// The live probe: one instant query per tick.
 pub struct PrometheusProbe {
     client: Client,
@@ -462,7 +494,7 @@ impl PrometheusProbe {
 pub fn fleet_sample(values: &[(String, f64)]) -> Sample {
     Sample {
         processes: values.len() as u32,
-        rss_bytes: values.iter().map(|(_, v)| v.max(0.0)).sum::<f64>().round() as u64,
+        query_sum_bytes: Some(values.iter().map(|(_, v)| v.max(0.0)).sum::<f64>().round() as u64),
         ..Sample::default()
     }
 }
@@ -492,6 +524,7 @@ impl Probe for PrometheusProbe {
 
     fn unavailable(&self) -> &'static [&'static str] {
         &[
+            "rss_bytes",
             "pss_bytes",
             "anon_bytes",
             "swap_bytes",
@@ -503,13 +536,10 @@ impl Probe for PrometheusProbe {
 
     fn record(&mut self, elapsed_s: f64) -> anyhow::Result<()> {
         let named = std::mem::take(&mut self.pending);
-        for (series, what) in named.events {
+        for (series, kind, what) in named.events {
             tracing::info!("{series}: {what}");
-            self.events.push(SourceEvent {
-                elapsed_s,
-                series,
-                what,
-            });
+            self.events
+                .push(SourceEvent::new(elapsed_s, series, kind, what));
         }
         self.writer.write(elapsed_s, &named.values)
     }
@@ -567,11 +597,12 @@ pub fn write_range(
         samples.serialize(&sample)?;
         writer.write(elapsed_s, &named.values)?;
         rows += 1;
-        events.extend(named.events.into_iter().map(|(series, what)| SourceEvent {
-            elapsed_s,
-            series,
-            what,
-        }));
+        events.extend(
+            named
+                .events
+                .into_iter()
+                .map(|(series, kind, what)| SourceEvent::new(elapsed_s, series, kind, what)),
+        );
     }
     samples.flush()?;
     Ok((events, rows))
@@ -622,7 +653,7 @@ mod tests {
         t.observe(vec![(first.clone(), 100.0)]);
         let n = t.observe(vec![(second, 10.0)]);
         assert_eq!(n.values, vec![("pod=api-1 #2".to_string(), 10.0)]);
-        assert_eq!(n.events[0].1, "restart: new container labels");
+        assert_eq!(n.events[0].2, "restart: new container labels");
         // Missing from one answer, then back: a new series too.
         let job = labels(&[("job", "demo"), ("instance", "127.0.0.1:1")]);
         let mut t = Tracker::default();
@@ -631,7 +662,7 @@ mod tests {
         let n = t.observe(vec![(job, 1.0)]);
         assert_eq!(n.values[0].0, "instance=127.0.0.1:1,job=demo #2");
         assert!(
-            n.events[0].1.contains("after 1 missed poll"),
+            n.events[0].2.contains("after 1 missed poll"),
             "{:?}",
             n.events
         );

@@ -17,6 +17,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{Analyzer, Criteria, Judgement, Verdict};
+use crate::source::PrometheusSummary;
+use crate::units::Rate;
 
 /// At most this many series are judged (a file edited to hold more keeps
 /// memory bounded).
@@ -100,6 +102,54 @@ pub fn judge(
             }
         })
         .collect())
+}
+
+/// Judges a Prometheus run's data: each series of `series.csv` in `dir`
+/// against the limit, and the fleet sum against the limit times the
+/// series answering at the end, folded into the worst verdict. The
+/// series and their count go into `source`. Without `series.csv` (an
+/// older recording), the fleet sum alone.
+pub fn judge_fleet(
+    source: &mut PrometheusSummary,
+    dir: &Path,
+    analyzer: &Analyzer,
+    limit: &Rate,
+) -> Judgement {
+    let path = dir.join(super::SERIES_CSV);
+    if !path.is_file() {
+        return analyzer.judge();
+    }
+    // The series are held to the limit itself, whatever the analyser was
+    // last judging the fleet against.
+    let criteria = Criteria {
+        max_growth_bytes_per_hour: limit.bytes_per_hour,
+        ..analyzer.criteria().clone()
+    };
+    let fleet_first = analyzer.judge();
+    let window = fleet_first.last_elapsed_s - fleet_first.warmup_s;
+    let series = match judge(&path, &criteria, window) {
+        Ok(s) => s,
+        Err(e) => {
+            let mut j = fleet_first;
+            j.reasons
+                .push(format!("the series were not judged one by one: {e:#}"));
+            return j;
+        }
+    };
+    let n = answering_at_end(&series).max(1);
+    let mut fleet = analyzer.clone();
+    fleet.set_max_growth(limit.bytes_per_hour * n as f64);
+    let mut judgement = fleet.judge();
+    if n > 1 {
+        judgement.reasons.push(format!(
+            "the fleet sum of {n} series is judged against {n} × the limit ({})",
+            limit.unit.format(limit.bytes_per_hour * n as f64)
+        ));
+    }
+    combine(&mut judgement, &series, |v| limit.unit.format(v));
+    source.series = series;
+    source.series_at_end = Some(n);
+    judgement
 }
 
 /// How many series answered at the end: those last seen within a second

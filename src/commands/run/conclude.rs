@@ -1,0 +1,229 @@
+//! The last phase of a run: judge, build the summary once from typed
+//! facts, write `summary.json` and the reports, print.
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use super::ending::{target_summary, Ending, Seen};
+use super::measure::Measured;
+use crate::analysis::{Analyzer, Judgement, Metric};
+use crate::commands::{exit, Failure};
+use crate::config::RunConfig;
+use crate::live;
+use crate::output::{
+    terminal, Environment, Judging, LeaksSummary, RunFacts, SamplingFacts, Summary, TargetSummary,
+};
+use crate::process::Target;
+use crate::recording::samples::Recording;
+use crate::source::SourceKind;
+use crate::workload::{state_growth_per_unit, Finished, WorkloadSummary};
+
+/// Judges, writes `summary.json` and the reports, prints the summary.
+pub(super) fn conclude(
+    config: &RunConfig,
+    target: &Target,
+    m: Measured,
+    options: live::Options,
+) -> Result<i32, Failure> {
+    let dir = &config.out_dir;
+    let mut source = m.source;
+    source.events = m.outcome.events.clone();
+    let judgement = source.judge(dir, &m.outcome.analyzer, &config.judge.max_growth);
+    let load = Load::of(m.load, &judgement);
+    let seen = Seen {
+        ended_at: m.ended_at,
+        stopped: m.stopped,
+        launcher_exited: m.launcher_exited,
+    };
+    let mut target_summary = target_summary(config, target, &m.ending, &seen, &source);
+    target_summary.max_processes = m.outcome.max_processes;
+    let target_failed = target_summary.failure.is_some();
+    if target_failed {
+        target_summary.stderr_tail = crate::process::tail_lines(&dir.join("target.stderr.log"), 10);
+    }
+    let o = m.outcome;
+    let judging = judging(
+        config,
+        o.metric,
+        if source.kind() == SourceKind::Prometheus {
+            Some(crate::source::PROMETHEUS_NOTE.into())
+        } else {
+            o.metric_note
+        },
+    );
+    let samples = Recording::scan(&dir.join("samples.csv"));
+    let attribution = samples.as_ref().ok().and_then(|samples| {
+        super::super::attribution(
+            dir,
+            samples,
+            &config.judge.criteria(),
+            &judgement,
+            o.metric,
+            &config.judge.max_growth.unit,
+            &load.workloads,
+        )
+    });
+    let facts = RunFacts {
+        sampling: SamplingFacts {
+            late_samples: o.late_samples,
+            missed_ticks: o.missed_ticks,
+            failed_samples: o.failed_samples,
+            first_failure: o.first_failure,
+            unavailable_columns: o.unavailable.iter().map(|c| c.to_string()).collect(),
+            processes: o.processes,
+        },
+        workloads: load.workloads,
+        load_failures: load.failures,
+        partial: matches!(m.ending, Ending::Interrupted),
+        fail_fast: m.ending.fail_fast(),
+        source: Some(source),
+        attribution,
+        leaks: m.leaks.as_ref().map(LeaksSummary::of),
+        heap_snapshots: m.heap_snapshots,
+        ..planned_facts(config, judging, m.started_at, target_summary)
+    };
+    let s = Summary::of_run(&judgement, facts, |verdict| {
+        m.ending
+            .exit_code(verdict, config, target_failed, load.lost)
+    });
+    // The verdict is printed even when the files cannot be written (a full
+    // disk): the terminal, at least, gets it.
+    let written = s.write(dir);
+    if written.is_ok() {
+        let samples = samples.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"));
+        super::super::write_reports(dir, Some(dir), samples, &s);
+    }
+    super::super::print_summary(
+        &terminal::render_for(&s, dir, options.quiet),
+        s.verdict,
+        target_failed,
+    );
+    if target_failed && !options.quiet {
+        eprint!("{}", target_tail(target, dir));
+    }
+    written.map_err(Failure::Io)?;
+    Ok(s.exit_code)
+}
+
+/// The load of a run, summed up for the summary.
+struct Load {
+    workloads: Vec<WorkloadSummary>,
+    /// Workloads whose tasks died, one line each.
+    failures: Vec<String>,
+    /// A workload lost every one of its tasks.
+    lost: bool,
+}
+
+impl Load {
+    /// The workloads' totals, with growth per unit stated for the
+    /// judgement.
+    fn of(finished: Vec<Finished>, judgement: &Judgement) -> Load {
+        let judged_s = judgement.last_elapsed_s - judgement.warmup_s;
+        let mut load = Load {
+            workloads: Vec::with_capacity(finished.len()),
+            failures: Vec::new(),
+            lost: false,
+        };
+        for Finished {
+            mut summary,
+            steady,
+            deaths,
+        } in finished
+        {
+            if let Some(d) = deaths {
+                load.lost |= d.died == d.of;
+                load.failures
+                    .push(format!("workload '{}': {d}", summary.name));
+            }
+            state_growth_per_unit(&mut summary, steady, judgement.growth.as_ref(), judged_s);
+            load.workloads.push(summary);
+        }
+        load
+    }
+}
+
+/// How the judgement was asked for, with the metric the sampler chose.
+fn judging(config: &RunConfig, metric: Metric, metric_note: Option<String>) -> Judging {
+    Judging {
+        metric,
+        metric_note,
+        limit: config.judge.max_growth.clone(),
+        warmup: config.judge.warmup,
+        max_rss_bytes: config.judge.max_rss_bytes,
+    }
+}
+
+/// The facts a run has from its start: the final summary adds what the
+/// run measured, the provisional one is written with these alone.
+fn planned_facts(
+    config: &RunConfig,
+    judging: Judging,
+    started_at: SystemTime,
+    target: TargetSummary,
+) -> RunFacts {
+    RunFacts {
+        name: config.name.clone(),
+        profile: config.profile.as_ref().map(|p| p.display().to_string()),
+        judging,
+        planned_duration_s: config.duration.as_secs_f64(),
+        interval_s: config.interval.as_secs_f64(),
+        started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
+        sampling: SamplingFacts::default(),
+        workloads: Vec::new(),
+        load_failures: Vec::new(),
+        target,
+        partial: true,
+        fail_fast: None,
+        environment: Environment::current(),
+        source: None,
+        attribution: None,
+        leaks: None,
+        heap_snapshots: None,
+    }
+}
+
+/// The summary written when measuring starts, so a run that memsoak never
+/// concludes (SIGKILL, a power cut) keeps its settings: `memsoak report`
+/// re-judges it with its own warm-up, limit and metric, marked partial.
+/// The final summary replaces it.
+pub(super) fn provisional_summary(
+    config: &RunConfig,
+    target: &Target,
+    started_at: SystemTime,
+) -> Summary {
+    let judgement = Analyzer::new(config.judge.criteria()).judge();
+    let metric = config
+        .judge
+        .metric
+        .unwrap_or(crate::analysis::Metric::PREFERENCE[0]);
+    let target = TargetSummary {
+        mode: config.target.mode(),
+        pid: target.pid(),
+        command: config.target.command_line(),
+        exit: None,
+        exit_description: None,
+        failure: None,
+        stderr_tail: Vec::new(),
+        max_processes: 0,
+    };
+    let facts = planned_facts(config, judging(config, metric, None), started_at, target);
+    let mut s = Summary::of_run(&judgement, facts, |_| exit::INTERRUPTED);
+    s.reasons = vec![
+        "provisional: written when measuring started; memsoak did not conclude this run (killed?): `memsoak report` on the folder judges its samples".into(),
+    ];
+    s
+}
+
+/// The launched target's last lines on stderr, for the terminal.
+fn target_tail(target: &Target, dir: &Path) -> String {
+    let tail = target.stderr_tail();
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "{}\n  (full log: {})\n",
+            tail.trim_start_matches('\n'),
+            dir.join("target.stderr.log").display()
+        )
+    }
+}
