@@ -1,22 +1,26 @@
 //! memsoak: memory soak testing and leak profiling for long-lived backends.
 //!
-//! Three layers, dependencies pointing down (see README, "Architecture"):
-//! - **bottom**: `units`, `secrets` (values never written), `helpers`
-//!   (memsoak's own child processes, never measured), `analysis`
-//!   (robust growth with an honest interval, the verdict, fail-fast looks,
-//!   attribution and hints), `linux_proc` (cheap `/proc` reads: a tree
-//!   found from the tree, files kept open, smaps and socket tables);
-//! - **middle**: `profile` (TOML as written), `samples` and `breakdown`
-//!   (the `samples.csv`, `breakdown.csv` and `processes.csv` schemas),
-//!   `process` (launch or attach, stop, watchdog), `profiler` (an
-//!   allocation profiler handed the judged window: `leaks.json`), `sampler` (the
-//!   process tree's memory on a fixed schedule), `workload` (WebSocket
-//!   collab clients, HTTP agents), `output` (the typed `summary.json`, the
-//!   report view and one renderer per format), `demo` (the reference
-//!   backend);
-//! - **top**: `cli` (the flags as typed), `config` (flags + profile → one
-//!   validated `RunConfig`), `live` (the live view and logging) and
-//!   `commands` (one file per subcommand, and the exit codes).
+//! Three layers, dependencies pointing down (see README, "Architecture";
+//! no cycle between top-level modules):
+//! - **bottom**: `units` (durations, sizes, rates), `secrets` (`${ENV}`
+//!   expanded and never written), `helper_processes` (memsoak's own child
+//!   processes, never measured), `analysis` (robust growth with an honest
+//!   interval, the verdict, fail-fast looks, attribution and hints);
+//! - **middle**: `recording` (the `samples.csv`, `breakdown.csv` and
+//!   `processes.csv` schemas), `sampler` (a process tree's memory on a
+//!   fixed schedule; its `/proc` readers under `sampler::linux::proc`),
+//!   `process` (launch or attach, stop, watchdog, the browser's keeper),
+//!   `allocations` (an allocation profiler handed the judged window:
+//!   `leaks.json`), `devtools` (the DevTools protocol client), `source`
+//!   (memory sources as sessions: the tree, a cgroup, Prometheus, a
+//!   browser page), `profile` (the TOML as written), `workload` (WebSocket
+//!   collab clients, HTTP agents, a scripted person), `output` (the typed
+//!   `summary.json`, the report view and one renderer per format), `demo`
+//!   (the reference backend);
+//! - **top**: `cli` (the flags as typed), `config` (flags + profile → the
+//!   validated configurations of `run`, `report` and `compare`), `live`
+//!   (the live view), `logging` and `commands` (one module per subcommand,
+//!   `run` in phases, and the exit codes).
 
 pub mod allocations;
 pub mod analysis;

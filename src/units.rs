@@ -11,35 +11,78 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+/// A value that is not the unit it should be: the message quotes it and
+/// shows the forms that are.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnitError {
+    /// Not a duration.
+    #[error("invalid duration '{text}': {why} (examples: 90s, 30m, 8h)")]
+    Duration {
+        /// As given.
+        text: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A duration of zero where one is needed.
+    #[error("duration '{0}' must be greater than zero")]
+    ZeroDuration(String),
+    /// Not a size.
+    #[error("invalid size '{text}': {why}")]
+    Size {
+        /// As given.
+        text: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// Not a rate.
+    #[error("invalid rate '{text}': {why} (examples: {examples})")]
+    Rate {
+        /// As given.
+        text: String,
+        /// What is wrong.
+        why: String,
+        /// Rates of the kind expected.
+        examples: &'static str,
+    },
+    /// Not a warm-up (a duration or `auto`).
+    #[error("{0}, or auto")]
+    Warmup(Box<UnitError>),
+}
+
 /// Parses a human duration such as `90s`, `30m`, `1h 30m` or `8h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
+    let bad = |why: String| UnitError::Duration {
+        text: text.to_string(),
+        why,
+    };
     if text.trim_start().starts_with('-') {
-        return Err(format!(
-            "invalid duration '{text}': a duration cannot be negative (examples: 90s, 30m, 8h)"
-        ));
+        return Err(bad("a duration cannot be negative".into()));
     }
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("invalid duration '{text}': {e} (examples: 90s, 30m, 8h)"))
+    humantime::parse_duration(text.trim()).map_err(|e| bad(e.to_string()))
 }
 
 /// Parses a duration that must be longer than zero.
-pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_positive_duration(text: &str) -> Result<Duration, UnitError> {
     let d = parse_duration(text)?;
     if d.is_zero() {
-        return Err(format!("duration '{text}' must be greater than zero"));
+        return Err(UnitError::ZeroDuration(text.to_string()));
     }
     Ok(d)
 }
 
 /// Parses a size such as `500MB` (10^6 bytes each) or `512MiB` (2^20 bytes each).
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, UnitError> {
+    let bad = |why: String| UnitError::Size {
+        text: text.to_string(),
+        why,
+    };
     let t = text.trim();
     if t.starts_with('-') {
-        return Err(format!("invalid size '{text}': must not be negative"));
+        return Err(bad("must not be negative".into()));
     }
     t.parse::<bytesize::ByteSize>()
         .map(|b| b.as_u64())
-        .map_err(|e| format!("invalid size '{text}': {e} (examples: 500MB, 512MiB, 2GB)"))
+        .map_err(|e| bad(format!("{e} (examples: 500MB, 512MiB, 2GB)")))
 }
 
 /// A span of time as every output writes it: `45s`, `12m03s`, `1h47m`
@@ -149,9 +192,11 @@ pub struct Rate {
 
 impl Rate {
     /// Parses `10MB/h`, `2 GB/h`, `512KiB/min`, `100kB/s`.
-    pub fn parse(text: &str) -> Result<Rate, String> {
-        let bad = |why: &str| {
-            format!("invalid rate '{text}': {why} (examples: 10MB/h, 2GB/h, 512KiB/min)")
+    pub fn parse(text: &str) -> Result<Rate, UnitError> {
+        let bad = |why: &str| UnitError::Rate {
+            text: text.to_string(),
+            why: why.to_string(),
+            examples: "10MB/h, 2GB/h, 512KiB/min",
         };
         let (size, time) = text
             .trim()
@@ -214,8 +259,12 @@ pub struct PerSecond(pub f64);
 
 impl PerSecond {
     /// Parses `COUNT/TIME`.
-    pub fn parse(text: &str) -> Result<PerSecond, String> {
-        let bad = |why: &str| format!("invalid rate '{text}': {why} (examples: 2/s, 120/min)");
+    pub fn parse(text: &str) -> Result<PerSecond, UnitError> {
+        let bad = |why: &str| UnitError::Rate {
+            text: text.to_string(),
+            why: why.to_string(),
+            examples: "2/s, 120/min",
+        };
         let (count, time) = text
             .trim()
             .split_once('/')
@@ -279,7 +328,7 @@ fn per_time(time: &str) -> Result<f64, &'static str> {
 /// serde error so the profile loader can point at the value's line.
 fn from_text<'de, D: Deserializer<'de>, T>(
     d: D,
-    parse: impl FnOnce(&str) -> Result<T, String>,
+    parse: impl FnOnce(&str) -> Result<T, UnitError>,
 ) -> Result<T, D::Error> {
     let text = String::deserialize(d)?;
     parse(&text).map_err(serde::de::Error::custom)
@@ -316,13 +365,13 @@ pub enum Warmup {
 
 impl Warmup {
     /// Parses `auto` or a duration (`0s` allowed).
-    pub fn parse(text: &str) -> Result<Warmup, String> {
+    pub fn parse(text: &str) -> Result<Warmup, UnitError> {
         if text.trim().eq_ignore_ascii_case("auto") {
             return Ok(Warmup::Auto);
         }
         parse_duration(text)
             .map(Warmup::Fixed)
-            .map_err(|e| format!("{e}, or auto"))
+            .map_err(|e| UnitError::Warmup(Box::new(e)))
     }
 }
 
@@ -397,9 +446,13 @@ mod tests {
         assert_eq!(Rate::parse("3MB/1h 30m").unwrap().bytes_per_hour, 2e6);
         assert!(Rate::parse("1MB/0s")
             .unwrap_err()
+            .to_string()
             .contains("longer than zero"));
         let huge = format!("1{}PB/h", "0".repeat(300));
-        assert!(Rate::parse(&huge).unwrap_err().contains("too large"));
+        assert!(Rate::parse(&huge)
+            .unwrap_err()
+            .to_string()
+            .contains("too large"));
         assert!((PerSecond::parse("6/2s").unwrap().0 - 3.0).abs() < 1e-12);
         assert!(PerSecond::parse("6/0s").is_err());
     }

@@ -35,8 +35,18 @@ fn slope(a: &Attribution, name: &str) -> f64 {
 /// Every rule that fires, in a fixed order.
 pub(crate) fn hints(a: &Attribution, run: &RunContext<'_>, tree_growing: bool) -> Vec<Hint> {
     let mut out = Vec::new();
+    descriptor_hints(a, run, &mut out);
+    kernel_hints(a, run, tree_growing, &mut out);
+    count_hints(a, &mut out);
+    page_hints(a, run, tree_growing, &mut out);
+    process_hints(a, tree_growing, &mut out);
+    class_hints(a, run, tree_growing, &mut out);
+    out
+}
+
+/// Descriptors that grow with the connections made, or on their own.
+fn descriptor_hints(a: &Attribution, run: &RunContext<'_>, out: &mut Vec<Hint>) {
     let unit = run.unit;
-    // Descriptors that grow with the connections made.
     let fd_series = ["fds_socket", "fds"].into_iter().find(|n| a.grows(n));
     if let (Some(fds), Some((connects, secs))) = (fd_series, run.connects_judged) {
         let per_hour = connects as f64 / secs * 3600.0;
@@ -57,7 +67,7 @@ pub(crate) fn hints(a: &Attribution, run: &RunContext<'_>, tree_growing: bool) -
             }
         }
     }
-    let fired_per_connection = !out.is_empty();
+    let fired_per_connection = out.iter().any(|h| h.rule == "fds_per_connection");
     // Descriptors that grow on their own.
     if !fired_per_connection {
         let by_type = [
@@ -89,6 +99,12 @@ pub(crate) fn hints(a: &Attribution, run: &RunContext<'_>, tree_growing: bool) -
             ));
         }
     }
+}
+
+/// Memory the kernel holds for the tree: queues of a client that stopped
+/// reading, a cgroup's socket buffers and kernel memory.
+fn kernel_hints(a: &Attribution, run: &RunContext<'_>, tree_growing: bool, out: &mut Vec<Hint>) {
+    let unit = run.unit;
     // A client that stopped reading.
     if a.grows("socket_queue_bytes") && !tree_growing {
         let s = a
@@ -138,6 +154,10 @@ pub(crate) fn hints(a: &Attribution, run: &RunContext<'_>, tree_growing: bool) -
             ));
         }
     }
+}
+
+/// Threads that never end and connections that accumulate.
+fn count_hints(a: &Attribution, out: &mut Vec<Hint>) {
     // Threads that never end.
     if a.grows("threads") {
         let with_stacks = if a.grows("stacks") {
@@ -169,8 +189,10 @@ pub(crate) fn hints(a: &Attribution, run: &RunContext<'_>, tree_growing: bool) -
             &[("connections_per_hour", slope(a, "connections"))],
         ));
     }
-    page_hints(a, run, tree_growing, &mut out);
-    // One process of several grows.
+}
+
+/// One process of several grows.
+fn process_hints(a: &Attribution, tree_growing: bool, out: &mut Vec<Hint>) {
     let named: Vec<_> = a.named_processes().collect();
     if tree_growing && named.len() > 1 {
         if let Some(top) = named.first().filter(|p| {
@@ -200,7 +222,11 @@ pub(crate) fn hints(a: &Attribution, run: &RunContext<'_>, tree_growing: bool) -
             }
         }
     }
-    // The class that carries the growth.
+}
+
+/// The class that carries the growth.
+fn class_hints(a: &Attribution, run: &RunContext<'_>, tree_growing: bool, out: &mut Vec<Hint>) {
+    let unit = run.unit;
     let carried = |name: &str| {
         a.series(name)
             .filter(|s| s.trend == TrendWord::Growing)
@@ -238,7 +264,6 @@ pub(crate) fn hints(a: &Attribution, run: &RunContext<'_>, tree_growing: bool) -
             &[("file_bytes_per_hour", slope(a, "file"))],
         ));
     }
-    out
 }
 
 /// A browser page's patterns: listeners never removed, DOM nodes kept

@@ -61,6 +61,14 @@ impl Inputs<'_> {
                 CgroupSpec::Existing(path)
             }));
         }
+        self.prometheus_source(flags)
+    }
+
+    /// Prometheus: `--prometheus URL --query Q` over `[source]`; the tree
+    /// when neither names it.
+    fn prometheus_source(&self, flags: bool) -> Result<SourceSpec, ConfigError> {
+        let (a, m) = (&self.args.source, &self.profile.memory);
+        let invalid = ConfigError::Invalid;
         let (url, query, from_flag) = match (&a.prometheus, &m.prometheus) {
             (Some(u), _) => (u.clone(), a.query.clone(), true),
             (None, Some(u)) if !flags => (u.clone(), m.query.clone(), false),
@@ -202,72 +210,95 @@ impl Inputs<'_> {
                     self.profile.at(&["source", "cdp"])
                 )))
             }
-            (Some(endpoint), None) => {
-                let endpoint = expander.expand(&endpoint)?;
-                crate::devtools::endpoint::Endpoint::parse(&endpoint)
-                    .map_err(|e| invalid(format!("{}{e}", at("endpoint"))))?;
-                for (key, given) in [
-                    ("executable", table.executable.is_some()),
-                    ("headless", table.headless.is_some()),
-                    ("args", table.args.is_some()),
-                ] {
-                    if given && !from_flag {
-                        return Err(invalid(format!(
-                            "{}'{key}' is for a browser memsoak launches ('browser'); a running browser (--cdp, 'endpoint') is used as it is",
-                            self.profile.at(&["source", "cdp", key])
-                        )));
-                    }
-                }
-                PageSpec::Attach {
-                    endpoint,
-                    target: a.cdp_target.clone().or(if a.cdp.is_some() {
-                        None
-                    } else {
-                        table.target.clone()
-                    }),
-                }
-            }
-            (None, Some(url)) => {
-                // `${NAME}` stays unexpanded here (outputs show the URL as
-                // written) and is expanded when the page is opened.
-                let url = expander.expand(&url)?;
-                crate::secrets::check_env(&url)
-                    .map_err(|m| invalid(format!("{}{m}", at("browser"))))?;
-                let scheme_ok = crate::secrets::expand_env(&url)
-                    .ok()
-                    .and_then(|u| reqwest::Url::parse(&u).ok())
-                    .is_some_and(|u| PAGE_SCHEMES.contains(&u.scheme()));
-                if !scheme_ok {
-                    return Err(invalid(format!(
-                        "{}'{url}' is not a URL a browser can open: give http://… (e.g. http://127.0.0.1:{{port}}/editor), https://, file:// or about:",
-                        at("browser")
-                    )));
-                }
-                if table.target.is_some() && !from_flag {
-                    return Err(invalid(format!(
-                        "{}'target' picks a page of a running browser ('endpoint'); memsoak opens 'browser' itself",
-                        self.profile.at(&["source", "cdp", "target"])
-                    )));
-                }
-                PageSpec::Launch {
-                    url,
-                    browser: BrowserSpec {
-                        executable: table.executable.clone(),
-                        headless: table.headless.unwrap_or(true),
-                        args: table
-                            .args
-                            .iter()
-                            .flatten()
-                            .map(|x| expander.expand(x))
-                            .collect::<Result<_, _>>()?,
-                    },
-                }
-            }
+            (Some(endpoint), None) => self.attach_page(expander, &table, &endpoint)?,
+            (None, Some(url)) => self.launch_page(expander, &table, &url)?,
         };
         Ok(Some(CdpSpec {
             page,
             gc_interval: table.gc_interval.map(|d| d.0),
             heap_snapshots: a.heap_snapshots || table.heap_snapshots == Some(true),
         }))
+    }
+
+    /// A page of a running browser.
+    fn attach_page(
+        &self,
+        expander: &mut Placeholders,
+        table: &crate::profile::CdpSection,
+        endpoint: &str,
+    ) -> Result<PageSpec, ConfigError> {
+        let a = &self.args.source;
+        let invalid = ConfigError::Invalid;
+        let from_flag = a.cdp.is_some() || a.browser.is_some();
+        let at = |key: &str| self.at(from_flag, &["source", "cdp", key]);
+        let endpoint = expander.expand(endpoint)?;
+        crate::devtools::endpoint::Endpoint::parse(&endpoint)
+            .map_err(|e| invalid(format!("{}{e}", at("endpoint"))))?;
+        for (key, given) in [
+            ("executable", table.executable.is_some()),
+            ("headless", table.headless.is_some()),
+            ("args", table.args.is_some()),
+        ] {
+            if given && !from_flag {
+                return Err(invalid(format!(
+                    "{}'{key}' is for a browser memsoak launches ('browser'); a running browser (--cdp, 'endpoint') is used as it is",
+                    self.profile.at(&["source", "cdp", key])
+                )));
+            }
+        }
+        Ok(PageSpec::Attach {
+            endpoint,
+            target: a.cdp_target.clone().or(if a.cdp.is_some() {
+                None
+            } else {
+                table.target.clone()
+            }),
+        })
+    }
+
+    /// A page memsoak opens in a browser it launches.
+    fn launch_page(
+        &self,
+        expander: &mut Placeholders,
+        table: &crate::profile::CdpSection,
+        url: &str,
+    ) -> Result<PageSpec, ConfigError> {
+        let a = &self.args.source;
+        let invalid = ConfigError::Invalid;
+        let from_flag = a.cdp.is_some() || a.browser.is_some();
+        let at = |key: &str| self.at(from_flag, &["source", "cdp", key]);
+        // `${NAME}` stays unexpanded here (outputs show the URL as
+        // written) and is expanded when the page is opened.
+        let url = expander.expand(url)?;
+        crate::secrets::check_env(&url).map_err(|m| invalid(format!("{}{m}", at("browser"))))?;
+        let scheme_ok = crate::secrets::expand_env(&url)
+            .ok()
+            .and_then(|u| reqwest::Url::parse(&u).ok())
+            .is_some_and(|u| PAGE_SCHEMES.contains(&u.scheme()));
+        if !scheme_ok {
+            return Err(invalid(format!(
+                "{}'{url}' is not a URL a browser can open: give http://… (e.g. http://127.0.0.1:{{port}}/editor), https://, file:// or about:",
+                at("browser")
+            )));
+        }
+        if table.target.is_some() && !from_flag {
+            return Err(invalid(format!(
+                "{}'target' picks a page of a running browser ('endpoint'); memsoak opens 'browser' itself",
+                self.profile.at(&["source", "cdp", "target"])
+            )));
+        }
+        Ok(PageSpec::Launch {
+            url,
+            browser: BrowserSpec {
+                executable: table.executable.clone(),
+                headless: table.headless.unwrap_or(true),
+                args: table
+                    .args
+                    .iter()
+                    .flatten()
+                    .map(|x| expander.expand(x))
+                    .collect::<Result<_, _>>()?,
+            },
+        })
     }
 }

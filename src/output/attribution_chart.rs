@@ -12,7 +12,8 @@ use std::path::Path;
 use anyhow::anyhow;
 use plotters::prelude::*;
 
-use super::charts::{legend, mesh, render_both, Corners, TimeAxis, FAMILY};
+use super::charts::render_both;
+use super::plot::{legend, mesh, Corners, TimeAxis, FAMILY};
 use super::Summary;
 use crate::analysis::attribution::{process_label, CLASSES};
 use crate::analysis::Metric;
@@ -139,6 +140,18 @@ fn draw_panels<DB: DrawingBackend>(
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("chart drawing failed: {e:?}");
     root.fill(&WHITE).map_err(err)?;
     let (top, bottom) = root.split_vertically(SIZE.1 / 2);
+    classes_panel(&top, axis, x_max, stacked).map_err(err)?;
+    processes_panel(&bottom, axis, x_max, processes, drawn, metric).map_err(err)?;
+    Ok(())
+}
+
+/// The classes, stacked.
+fn classes_panel<DB: DrawingBackend>(
+    top: &DrawingArea<DB, plotters::coord::Shift>,
+    axis: TimeAxis,
+    x_max: f64,
+    stacked: &[Vec<(f64, f64)>],
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let y_top = stacked
         .last()
         .into_iter()
@@ -147,14 +160,13 @@ fn draw_panels<DB: DrawingBackend>(
         .fold(0.0, f64::max)
         .max(1.0)
         * 1.1;
-    let mut chart = ChartBuilder::on(&top)
+    let mut chart = ChartBuilder::on(top)
         .caption("Memory by class (stacked)", (FAMILY, 22))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d(0.0..x_max, 0.0..y_top)
-        .map_err(err)?;
-    mesh(&mut chart, axis, "MB", 15).map_err(err)?;
+        .build_cartesian_2d(0.0..x_max, 0.0..y_top)?;
+    mesh(&mut chart, axis, "MB", 15)?;
     let mut corners = Corners::new((0.0, x_max), (0.0, y_top));
     if let Some(top) = stacked.iter().rev().find(|s| !s.is_empty()) {
         corners.add_filled(top.iter().copied());
@@ -169,14 +181,23 @@ fn draw_panels<DB: DrawingBackend>(
                 stacked[k].iter().copied(),
                 0.0,
                 colour.mix(0.85).filled(),
-            ))
-            .map_err(err)?
+            ))?
             .label(CLASSES[k])
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled()));
     }
     let classes = stacked.iter().filter(|s| !s.is_empty()).count();
-    legend(&mut chart, 15, &corners, classes, 10).map_err(err)?;
+    legend(&mut chart, 15, &corners, classes, 10)
+}
 
+/// Each process's judged metric.
+fn processes_panel<DB: DrawingBackend>(
+    bottom: &DrawingArea<DB, plotters::coord::Shift>,
+    axis: TimeAxis,
+    x_max: f64,
+    processes: &[Vec<(f64, f64)>],
+    drawn: &[(i32, f64, String)],
+    metric: Metric,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let y_max = processes
         .iter()
         .flatten()
@@ -184,14 +205,13 @@ fn draw_panels<DB: DrawingBackend>(
         .fold(0.0, f64::max)
         .max(1.0)
         * 1.1;
-    let mut chart = ChartBuilder::on(&bottom)
+    let mut chart = ChartBuilder::on(bottom)
         .caption(format!("Each process: {metric}"), (FAMILY, 22))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-        .map_err(err)?;
-    mesh(&mut chart, axis, "MB", 15).map_err(err)?;
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+    mesh(&mut chart, axis, "MB", 15)?;
     let mut corners = Corners::new((0.0, x_max), (0.0, y_max));
     for points in processes {
         corners.add(points.iter().copied());
@@ -205,18 +225,15 @@ fn draw_panels<DB: DrawingBackend>(
         let width = if k == 0 { 3 } else { 2 };
         let style = colour.stroke_width(width);
         if k % 2 == 1 {
-            chart
-                .draw_series(
-                    points
-                        .iter()
-                        .step_by((points.len() / 60).max(1))
-                        .map(|&p| Circle::new(p, 3, colour.filled())),
-                )
-                .map_err(err)?;
+            chart.draw_series(
+                points
+                    .iter()
+                    .step_by((points.len() / 60).max(1))
+                    .map(|&p| Circle::new(p, 3, colour.filled())),
+            )?;
         }
         chart
-            .draw_series(LineSeries::new(points.iter().copied(), style))
-            .map_err(err)?
+            .draw_series(LineSeries::new(points.iter().copied(), style))?
             .label(label.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
     }
@@ -227,6 +244,5 @@ fn draw_panels<DB: DrawingBackend>(
         .map(|(_, (_, _, label))| label.chars().count())
         .collect();
     let longest = shown.iter().copied().max().unwrap_or(0);
-    legend(&mut chart, 15, &corners, shown.len(), longest).map_err(err)?;
-    Ok(())
+    legend(&mut chart, 15, &corners, shown.len(), longest)
 }

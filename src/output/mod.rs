@@ -14,6 +14,7 @@ pub(crate) mod export;
 pub(crate) mod html;
 pub(crate) mod junit;
 pub(crate) mod markdown;
+mod plot;
 pub mod summary;
 pub(crate) mod terminal;
 pub(crate) mod view;

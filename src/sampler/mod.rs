@@ -398,30 +398,70 @@ impl Tally {
     }
 }
 
+/// The sampler thread's state between ticks: bounded, whatever the run
+/// length.
+struct Sampling {
+    settings: Settings,
+    probe: Box<dyn Probe>,
+    analyzer: Analyzer,
+    writer: csv::Writer<File>,
+    details: breakdown::Writers,
+    slots: per_process::ProcessSlots,
+    tally: Tally,
+    /// The metric judged, chosen on the first reading.
+    chosen: Option<(Metric, Option<String>)>,
+    /// `samples.csv` could not be written: judging goes on in memory.
+    write_failed: bool,
+    /// `breakdown.csv` or `processes.csv` could not be written.
+    details_failed: bool,
+    fail_fast: Option<FailFastWatch>,
+    published: Option<Instant>,
+}
+
+/// One tick: when it was due, when it was taken, what it read.
+struct Tick {
+    number: u64,
+    now: Instant,
+    late: Duration,
+    want: Want,
+    /// The last sample, taken when asked to stop.
+    stopping: bool,
+}
+
 fn sample_loop(
     settings: Settings,
-    mut probe: Box<dyn Probe>,
-    mut analyzer: Analyzer,
-    (mut writer, mut details): (csv::Writer<File>, breakdown::Writers),
+    probe: Box<dyn Probe>,
+    analyzer: Analyzer,
+    (writer, details): (csv::Writer<File>, breakdown::Writers),
     start: Instant,
     stop: mpsc::Receiver<()>,
     root_gone: tokio::sync::oneshot::Sender<()>,
 ) -> Outcome {
-    let mut tally = Tally::default();
-    let mut chosen: Option<(Metric, Option<String>)> = None;
-    let mut write_failed = false;
-    let mut tick: u64 = 0;
-    let mut stopping = false;
-    let mut fail_fast = settings.fail_fast;
-    let mut published: Option<Instant> = None;
-    let mut slots = per_process::ProcessSlots::new(settings.track_processes);
-    let mut details_failed = false;
+    let mut state = Sampling {
+        slots: per_process::ProcessSlots::new(settings.track_processes),
+        fail_fast: None,
+        settings,
+        probe,
+        analyzer,
+        writer,
+        details,
+        tally: Tally::default(),
+        chosen: None,
+        write_failed: false,
+        details_failed: false,
+        published: None,
+    };
+    state.fail_fast = state.settings.fail_fast.take();
+    let interval = state.settings.interval;
+    let pss_every = u64::from(state.settings.pss_every.max(1));
     let tree_every = TREE_EVERY
         .as_nanos()
-        .div_ceil(settings.interval.as_nanos().max(1))
+        .div_ceil(interval.as_nanos().max(1))
         .max(1) as u64;
+    let mut number: u64 = 0;
+    let mut stopping = false;
     loop {
-        let due = start + settings.interval * u32::try_from(tick).unwrap_or(u32::MAX);
+        let due = start + interval * u32::try_from(number).unwrap_or(u32::MAX);
         if !stopping {
             match stop.recv_timeout(due.saturating_duration_since(Instant::now())) {
                 Err(RecvTimeoutError::Timeout) => {}
@@ -430,101 +470,20 @@ fn sample_loop(
             }
         }
         let now = Instant::now();
-        let late = now.saturating_duration_since(due);
-        let want = Want {
-            pss: tick.is_multiple_of(u64::from(settings.pss_every.max(1))),
-            tree: stopping || tick.is_multiple_of(tree_every),
+        let tick = Tick {
+            number,
+            now,
+            late: now.saturating_duration_since(due),
+            want: Want {
+                pss: number.is_multiple_of(pss_every),
+                tree: stopping || number.is_multiple_of(tree_every),
+            },
+            stopping,
         };
-        match probe.read(&settings.tree, want) {
-            Ok(mut sample) => {
-                sample.elapsed_s = now.duration_since(start).as_secs_f64();
-                sample.unix_time_s = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0.0, |d| d.as_secs_f64());
-                sample.late_ms = if stopping {
-                    0.0
-                } else {
-                    late.as_secs_f64() * 1000.0
-                };
-                let metric = chosen
-                    .get_or_insert_with(|| {
-                        let (m, note) = choose_metric(settings.metric, &sample);
-                        tracing::info!(
-                            "judging {m}{}",
-                            note.as_deref().map_or(String::new(), |n| format!(" ({n})"))
-                        );
-                        (m, note)
-                    })
-                    .0;
-                if !write_failed {
-                    if let Err(e) = writer.serialize(&sample).and_then(|()| Ok(writer.flush()?)) {
-                        // Said once; sampling and judging go on in memory,
-                        // so the verdict is still given.
-                        write_failed = true;
-                        tracing::warn!(
-                            "could not write samples.csv ({e}); no more samples are written, judging goes on"
-                        );
-                        tally.failed(format!("could not write samples.csv: {e}"));
-                    }
-                }
-                if let Err(e) = probe.record(sample.elapsed_s) {
-                    tally.failed(format!("{e:#}"));
-                }
-                let smaps = settings.smaps_every > 0
-                    && tick.is_multiple_of(u64::from(settings.smaps_every));
-                if !details_failed && (want.pss || smaps || want.tree) {
-                    let written = write_details(
-                        &mut *probe,
-                        &mut details,
-                        &mut slots,
-                        sample.elapsed_s,
-                        want,
-                        smaps,
-                    );
-                    if let Err(e) = written {
-                        details_failed = true;
-                        tracing::warn!(
-                            "could not write breakdown.csv or processes.csv ({e:#}); no more are written"
-                        );
-                        tally.failed(format!("could not write the breakdown: {e:#}"));
-                    }
-                }
-                if let Some(limit) = settings.limit_per_member {
-                    analyzer.set_max_growth(limit * f64::from(sample.processes.max(1)));
-                }
-                analyzer.observe(
-                    sample.elapsed_s,
-                    sample.metric(metric).map(|v| v as f64),
-                    sample.footprint(),
-                );
-                tally.max_processes = tally.max_processes.max(sample.processes);
-                if let Some(tx) = &settings.live {
-                    if published.is_none_or(|t: Instant| now.duration_since(t) >= PUBLISH_EVERY) {
-                        published = Some(now);
-                        tx.send_replace(Some(Snapshot {
-                            metric,
-                            metric_bytes: sample.metric(metric),
-                            rss_bytes: sample.rss_bytes,
-                            processes: sample.processes,
-                            judgement: analyzer.judge(),
-                        }));
-                    }
-                }
-                if let Some(watch) = &mut fail_fast {
-                    if let Some(e) = watch.monitor.observe(sample.elapsed_s, &analyzer) {
-                        // Reported once; the monitor takes no more looks.
-                        if let Some(watch) = fail_fast.take() {
-                            let _ = watch.report.send(e);
-                        }
-                    }
-                }
-                if !stopping && late > settings.interval / 4 {
-                    tally.late_samples += 1;
-                    tracing::debug!("sample at {:.1}s was {late:?} late", sample.elapsed_s);
-                }
-            }
+        match state.probe.read(&state.settings.tree, tick.want) {
+            Ok(sample) => state.sampled(sample, start, &tick),
             Err(ProbeError::RootGone) => {
-                tracing::info!("the target is gone ({:?})", settings.tree);
+                tracing::info!("the target is gone ({:?})", state.settings.tree);
                 let _ = root_gone.send(());
                 break;
             }
@@ -533,35 +492,162 @@ fn sample_loop(
             }
             Err(ProbeError::Other(e)) => {
                 tracing::debug!("reading the process tree failed: {e}");
-                tally.failed(e);
+                state.tally.failed(e);
             }
         }
         if stopping {
             break;
         }
-        tick += 1;
+        number += 1;
         // Fell a whole interval or more behind: skip to the current slot.
         let elapsed = Instant::now().saturating_duration_since(start);
-        let current = (elapsed.as_nanos() / settings.interval.as_nanos().max(1)) as u64;
-        if current > tick {
-            tally.missed_ticks += current - tick;
-            tick = current;
+        let current = (elapsed.as_nanos() / interval.as_nanos().max(1)) as u64;
+        if current > number {
+            state.tally.missed_ticks += current - number;
+            number = current;
         }
     }
-    let (metric, metric_note) =
-        chosen.unwrap_or((settings.metric.unwrap_or(Metric::PREFERENCE[0]), None));
-    Outcome {
-        analyzer,
-        metric,
-        metric_note,
-        late_samples: tally.late_samples,
-        missed_ticks: tally.missed_ticks,
-        failed_samples: tally.failed_samples,
-        first_failure: tally.first_failure,
-        unavailable: probe.unavailable().to_vec(),
-        max_processes: tally.max_processes,
-        processes: probe.processes(),
-        events: probe.events(),
+    state.outcome()
+}
+
+impl Sampling {
+    /// A reading: written, recorded, judged, published, looked at.
+    fn sampled(&mut self, mut sample: Sample, start: Instant, tick: &Tick) {
+        sample.elapsed_s = tick.now.duration_since(start).as_secs_f64();
+        sample.unix_time_s = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        sample.late_ms = if tick.stopping {
+            0.0
+        } else {
+            tick.late.as_secs_f64() * 1000.0
+        };
+        let metric = self.metric(&sample);
+        self.write(&sample, tick);
+        if let Some(limit) = self.settings.limit_per_member {
+            self.analyzer
+                .set_max_growth(limit * f64::from(sample.processes.max(1)));
+        }
+        self.analyzer.observe(
+            sample.elapsed_s,
+            sample.metric(metric).map(|v| v as f64),
+            sample.footprint(),
+        );
+        self.tally.max_processes = self.tally.max_processes.max(sample.processes);
+        self.publish(&sample, metric, tick.now);
+        if let Some(watch) = &mut self.fail_fast {
+            if let Some(e) = watch.monitor.observe(sample.elapsed_s, &self.analyzer) {
+                // Reported once; the monitor takes no more looks.
+                if let Some(watch) = self.fail_fast.take() {
+                    let _ = watch.report.send(e);
+                }
+            }
+        }
+        if !tick.stopping && tick.late > self.settings.interval / 4 {
+            self.tally.late_samples += 1;
+            tracing::debug!(
+                "sample at {:.1}s was {:?} late",
+                sample.elapsed_s,
+                tick.late
+            );
+        }
+    }
+
+    /// The metric judged: chosen on the first reading.
+    fn metric(&mut self, first: &Sample) -> Metric {
+        let asked = self.settings.metric;
+        self.chosen
+            .get_or_insert_with(|| {
+                let (m, note) = choose_metric(asked, first);
+                tracing::info!(
+                    "judging {m}{}",
+                    note.as_deref().map_or(String::new(), |n| format!(" ({n})"))
+                );
+                (m, note)
+            })
+            .0
+    }
+
+    /// Appends the sample (and on detail ticks the breakdown and the
+    /// processes) to the run folder; a file that cannot be written is
+    /// said once, and judging goes on in memory.
+    fn write(&mut self, sample: &Sample, tick: &Tick) {
+        if !self.write_failed {
+            let w = &mut self.writer;
+            if let Err(e) = w.serialize(sample).and_then(|()| Ok(w.flush()?)) {
+                self.write_failed = true;
+                tracing::warn!(
+                    "could not write samples.csv ({e}); no more samples are written, judging goes on"
+                );
+                self.tally
+                    .failed(format!("could not write samples.csv: {e}"));
+            }
+        }
+        if let Err(e) = self.probe.record(sample.elapsed_s) {
+            self.tally.failed(format!("{e:#}"));
+        }
+        let every = u64::from(self.settings.smaps_every);
+        let smaps = every > 0 && tick.number.is_multiple_of(every);
+        if !self.details_failed && (tick.want.pss || smaps || tick.want.tree) {
+            let written = write_details(
+                &mut *self.probe,
+                &mut self.details,
+                &mut self.slots,
+                sample.elapsed_s,
+                tick.want,
+                smaps,
+            );
+            if let Err(e) = written {
+                self.details_failed = true;
+                tracing::warn!(
+                    "could not write breakdown.csv or processes.csv ({e:#}); no more are written"
+                );
+                self.tally
+                    .failed(format!("could not write the breakdown: {e:#}"));
+            }
+        }
+    }
+
+    /// The latest reading and judgement for the live view, at most once
+    /// a [`PUBLISH_EVERY`].
+    fn publish(&mut self, sample: &Sample, metric: Metric, now: Instant) {
+        let Some(tx) = &self.settings.live else {
+            return;
+        };
+        if self
+            .published
+            .is_some_and(|t| now.duration_since(t) < PUBLISH_EVERY)
+        {
+            return;
+        }
+        self.published = Some(now);
+        tx.send_replace(Some(Snapshot {
+            metric,
+            metric_bytes: sample.metric(metric),
+            rss_bytes: sample.rss_bytes,
+            processes: sample.processes,
+            judgement: self.analyzer.judge(),
+        }));
+    }
+
+    /// What the sampler hands back when it stops.
+    fn outcome(mut self) -> Outcome {
+        let (metric, metric_note) = self
+            .chosen
+            .unwrap_or((self.settings.metric.unwrap_or(Metric::PREFERENCE[0]), None));
+        Outcome {
+            metric,
+            metric_note,
+            late_samples: self.tally.late_samples,
+            missed_ticks: self.tally.missed_ticks,
+            failed_samples: self.tally.failed_samples,
+            first_failure: self.tally.first_failure,
+            unavailable: self.probe.unavailable().to_vec(),
+            max_processes: self.tally.max_processes,
+            processes: self.probe.processes(),
+            events: self.probe.events(),
+            analyzer: self.analyzer,
+        }
     }
 }
 

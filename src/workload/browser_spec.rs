@@ -121,6 +121,14 @@ fn step(
     base: Option<&str>,
     expand: &mut dyn FnMut(&str) -> Result<String, String>,
 ) -> Result<BrowserStep, StepError> {
+    let action = checked_action(s)?;
+    let action = action_of(action, s, base, expand)?;
+    let name = s.name.clone().unwrap_or_else(|| describe(&action, s));
+    Ok(BrowserStep { name, action })
+}
+
+/// The step's action, with no key of another kind of step or action.
+fn checked_action(s: &StepSection) -> Result<BrowserAction, StepError> {
     let http_only: [(&str, bool); 8] = [
         ("method", s.method.is_some()),
         ("headers", !s.headers.is_empty()),
@@ -170,19 +178,35 @@ fn step(
         ("script", s.script.is_some()),
         ("duration", s.duration.is_some()),
     ];
-    if let Some((key, _)) = given.iter().find(|(k, set)| *set && !allowed.contains(k)) {
-        return Err((
+    match given.iter().find(|(k, set)| *set && !allowed.contains(k)) {
+        Some((key, _)) => Err((
             key,
             format!("'{key}' does not apply to a {} step", action.as_str()),
-        ));
+        )),
+        None => Ok(action),
     }
+}
+
+/// `text` with its `${ENV}` expanded, errors placed at `key`.
+fn expanded(text: &str, key: &'static str) -> Result<String, StepError> {
+    check_env(text).map_err(|m| (key, m.to_string()))?;
+    expand_env(text).map_err(|m| (key, m.to_string()))
+}
+
+/// The action a checked step runs.
+fn action_of(
+    action: BrowserAction,
+    s: &StepSection,
+    base: Option<&str>,
+    expand: &mut dyn FnMut(&str) -> Result<String, String>,
+) -> Result<Action, StepError> {
     let need = |v: &Option<String>, key: &'static str, example: &str| {
         v.clone().filter(|x| !x.trim().is_empty()).ok_or((
             key,
             format!("a {} step needs '{key}', e.g. {example}", action.as_str()),
         ))
     };
-    let action = match action {
+    Ok(match action {
         BrowserAction::Navigate => {
             let url = super::spec::step_url(s, base, expand).map_err(|(key, m)| match key {
                 "" => (
@@ -191,39 +215,20 @@ fn step(
                 ),
                 _ => (key, m),
             })?;
-            check_env(&url).map_err(|m| ("url", m.to_string()))?;
-            Action::Navigate(Sensitive(
-                expand_env(&url).map_err(|m| ("url", m.to_string()))?,
-            ))
+            Action::Navigate(Sensitive(expanded(&url, "url")?))
         }
         BrowserAction::Click => Action::Click(need(&s.selector, "selector", "\"#save\"")?),
         BrowserAction::Type => {
             let text = need(&s.text, "text", "\"edit {seq}\"")?;
-            check_env(&text).map_err(|m| ("text", m.to_string()))?;
             Action::Type {
                 selector: s.selector.clone(),
                 text: Sensitive(Template::parse(
-                    &expand_env(&text).map_err(|m| ("text", m.to_string()))?,
+                    &expanded(&text, "text")?,
                     super::spec::defaults::MESSAGE_BYTES,
                 )),
             }
         }
-        BrowserAction::Press => {
-            let name = need(&s.key, "key", "\"Enter\"")?;
-            Action::Press(page::key(&name).ok_or_else(|| {
-                (
-                    "key",
-                    format!(
-                        "'{name}' is not a key memsoak presses; it knows {}",
-                        page::KEYS
-                            .iter()
-                            .map(|k| if k.key == " " { "Space" } else { k.key })
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-            })?)
-        }
+        BrowserAction::Press => Action::Press(key_of(&need(&s.key, "key", "\"Enter\"")?)?),
         BrowserAction::Wait => match (&s.selector, s.duration) {
             (Some(sel), None) => Action::WaitFor(sel.clone()),
             (None, Some(d)) => Action::Sleep(d.0),
@@ -247,15 +252,27 @@ fn step(
                 "script",
                 "\"document.querySelectorAll('li').length\"",
             )?;
-            check_env(&script).map_err(|m| ("script", m.to_string()))?;
-            Action::Eval(Sensitive(
-                expand_env(&script).map_err(|m| ("script", m.to_string()))?,
-            ))
+            Action::Eval(Sensitive(expanded(&script, "script")?))
         }
         BrowserAction::Reload => Action::Reload,
-    };
-    let name = s.name.clone().unwrap_or_else(|| describe(&action, s));
-    Ok(BrowserStep { name, action })
+    })
+}
+
+/// The key a press step presses.
+fn key_of(name: &str) -> Result<page::Key, StepError> {
+    page::key(name).ok_or_else(|| {
+        (
+            "key",
+            format!(
+                "'{name}' is not a key memsoak presses; it knows {}",
+                page::KEYS
+                    .iter()
+                    .map(|k| if k.key == " " { "Space" } else { k.key })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    })
 }
 
 /// A step's default name: `click #save`, `navigate /editor`.

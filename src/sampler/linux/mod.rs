@@ -21,12 +21,13 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+mod detail;
 pub(crate) mod proc;
 
 use crate::recording::breakdown::Breakdown;
 use proc::{
-    self as lp, classify_anon, parse_rollup, parse_smaps, parse_stat, parse_statm, parse_status,
-    ChildrenReader, FdCounter, FdTypes, Mapping, ProcFile, Rollup, Stat, TcpQueues,
+    self as lp, parse_rollup, parse_stat, parse_statm, ChildrenReader, FdCounter, Mapping,
+    ProcFile, Rollup, Stat,
 };
 
 use super::{Probe, ProbeError, ProcReading, ProcessInfo, ProcessSummary, Sample, Tree, Want};
@@ -384,33 +385,16 @@ impl ProcProbe {
                 vanished = true;
                 continue;
             };
-            let rollup = if want_pss {
-                let mut denied = false;
-                let read = match read_bound(
-                    &mut m.rollup,
-                    || format!("/proc/{pid}/smaps_rollup"),
-                    &mut self.buf,
-                ) {
-                    Ok((n, _)) => Some(parse_rollup(&self.buf[..n])).filter(|r| r.pss_kb.is_some()),
-                    Err(e) => {
-                        denied = e.kind() == std::io::ErrorKind::PermissionDenied;
-                        None
-                    }
-                };
-                match read {
-                    Some(rollup) => Some(rollup),
-                    // Another user's process: its PSS is unknown.
-                    None if denied => Some(Rollup::default()),
-                    // Ended, or exiting (its memory already released, not
-                    // yet a zombie): left out of this tick.
-                    None => {
-                        m.walk = 0;
-                        vanished = true;
-                        continue;
-                    }
+            let rollup = match want_pss.then(|| read_rollup(m, *pid, &mut self.buf)) {
+                Some(Some(rollup)) => Some(rollup),
+                // Ended, or exiting (its memory already released, not yet
+                // a zombie): left out of this tick.
+                Some(None) => {
+                    m.walk = 0;
+                    vanished = true;
+                    continue;
                 }
-            } else {
-                None
+                None => None,
             };
             r.processes += 1;
             m.rss_bytes = statm.resident * page;
@@ -432,163 +416,46 @@ impl ProcProbe {
             }
         }
         if full {
-            let (tps, pss) = (self.ticks_per_second, want_pss);
-            self.readings.clear();
-            self.readings
-                .extend(
-                    self.members
-                        .iter()
-                        .filter(|(_, m)| m.walk == walk)
-                        .map(|(pid, m)| ProcReading {
-                            pid: *pid,
-                            start_s: m.starttime as f64 / tps,
-                            rss_bytes: m.rss_bytes,
-                            anon_bytes: m.anon_bytes,
-                            pss_bytes: m.pss_bytes.filter(|_| pss),
-                        }),
-                );
-            if let Some(last) = self.last_at {
-                let wall = now.duration_since(last).as_secs_f64();
-                if wall > 0.0 {
-                    r.cpu_percent =
-                        Some(cpu_ticks_delta as f64 / self.ticks_per_second / wall * 100.0);
-                }
-            }
-            self.last_at = Some(now);
+            self.walked(now, cpu_ticks_delta, want_pss, &mut r);
         }
         (r, vanished)
     }
+
+    /// After a walk of the tree: each member's reading for
+    /// `processes.csv`, and the tree's CPU since the last walk.
+    fn walked(&mut self, now: Instant, cpu_ticks_delta: u64, pss: bool, r: &mut Sample) {
+        let (walk, tps) = (self.walk, self.ticks_per_second);
+        self.readings.clear();
+        self.readings
+            .extend(
+                self.members
+                    .iter()
+                    .filter(|(_, m)| m.walk == walk)
+                    .map(|(pid, m)| ProcReading {
+                        pid: *pid,
+                        start_s: m.starttime as f64 / tps,
+                        rss_bytes: m.rss_bytes,
+                        anon_bytes: m.anon_bytes,
+                        pss_bytes: m.pss_bytes.filter(|_| pss),
+                    }),
+            );
+        if let Some(last) = self.last_at {
+            let wall = now.duration_since(last).as_secs_f64();
+            if wall > 0.0 {
+                r.cpu_percent = Some(cpu_ticks_delta as f64 / tps / wall * 100.0);
+            }
+        }
+        self.last_at = Some(now);
+    }
 }
 
-impl ProcProbe {
-    /// Reads the classes and resources of the last walk's members: memory
-    /// by kind from `status`, open files by type (one `readlink` each),
-    /// the queues of their TCP sockets (through sock_diag in memsoak's own
-    /// network namespace, from `/proc/PID/net/tcp{,6}` in another), and,
-    /// if `smaps`, anonymous memory by
-    /// class from each member's `smaps` (every mapping: the costliest read
-    /// memsoak makes, on its own slower cadence). A part that cannot be
-    /// read for some member (another user's process) is left unknown.
-    fn detail(&mut self, smaps: bool) -> Option<Breakdown> {
-        let walk = self.walk;
-        let mut b = Breakdown {
-            file: Some(0),
-            shmem: Some(0),
-            swap: Some(0),
-            ..Breakdown::default()
-        };
-        let mut fd_types = Some(FdTypes::default());
-        let mut anon = smaps.then_some((0u64, 0u64, 0u64));
-        self.sockets.clear();
-        self.namespaces.clear();
-        let mut any = false;
-        for (pid, m) in self.members.iter_mut().filter(|(_, m)| m.walk == walk) {
-            any = true;
-            if m.status.is_none() {
-                m.status = ProcFile::open(&format!("/proc/{pid}/status")).ok();
-            }
-            let status = m
-                .status
-                .as_ref()
-                .and_then(|f| f.read(&mut self.buf).ok())
-                .map(parse_status)
-                .unwrap_or_default();
-            add(&mut b.file, status.file_kb.map(|kb| kb * 1024));
-            add(&mut b.shmem, status.shmem_kb.map(|kb| kb * 1024));
-            add(&mut b.swap, status.swap_kb.map(|kb| kb * 1024));
-            let before = self.sockets.len();
-            match m.fds.as_mut().map(|f| f.types(&mut self.sockets)) {
-                Some(Ok(t)) => {
-                    if let Some(all) = &mut fd_types {
-                        all.socket += t.socket;
-                        all.pipe += t.pipe;
-                        all.file += t.file;
-                        all.anon_inode += t.anon_inode;
-                        all.other += t.other;
-                    }
-                }
-                _ => fd_types = None,
-            }
-            if self.sockets.len() > before {
-                // One reader per network namespace holding the tree's sockets.
-                if let Some(ns) = netns_of(&pid.to_string()) {
-                    if !self.namespaces.iter().any(|(n, _)| *n == ns) {
-                        self.namespaces.push((ns, *pid));
-                    }
-                }
-            }
-            if let Some((heap, stacks, other)) = &mut anon {
-                // A process that ended since the walk has no memory left.
-                if let Ok((n, reopened)) =
-                    read_bound(&mut m.smaps, || format!("/proc/{pid}/smaps"), &mut self.buf)
-                {
-                    if reopened {
-                        // A new program (exec): its memory is read anew.
-                        m.mem = None;
-                    }
-                    parse_smaps(&self.buf[..n], &mut self.maps);
-                    let mem = m
-                        .mem
-                        .get_or_insert_with(|| lp::ProcMem::open(*pid).map_err(|_| ()));
-                    let page = self.page_size;
-                    let c = classify_anon(&self.maps, |map| {
-                        mem.as_ref()
-                            .ok()
-                            .and_then(|mem| mem.malloc_chunks(map.start, map.end, page))
-                    });
-                    *heap += c.heap_kb * 1024;
-                    *stacks += c.stacks_kb * 1024;
-                    *other += c.other_kb * 1024;
-                }
-            }
-        }
-        if !any {
-            return None;
-        }
-        if let Some(t) = fd_types {
-            b.fds_socket = Some(t.socket);
-            b.fds_pipe = Some(t.pipe);
-            b.fds_file = Some(t.file);
-            b.fds_anon_inode = Some(t.anon_inode);
-            b.fds_other = Some(t.other);
-        }
-        if let Some((heap, stacks, other)) = anon {
-            b.heap = Some(heap);
-            b.stacks = Some(stacks);
-            b.anon_other = Some(other);
-        }
-        if fd_types.is_some() {
-            self.sockets.sort_unstable();
-            self.sockets.dedup();
-            let mut q = TcpQueues::default();
-            for (ns, pid) in &self.namespaces {
-                if self.own_netns.as_ref() == Some(ns) {
-                    let diag = self
-                        .diag
-                        .get_or_insert_with(|| lp::SockDiag::open().map_err(|_| ()));
-                    if let Ok(diag) = diag {
-                        if diag
-                            .add_tcp_queues(&mut self.buf, &self.sockets, &mut q)
-                            .is_ok()
-                        {
-                            continue;
-                        }
-                    }
-                }
-                for table in ["tcp", "tcp6"] {
-                    if let Ok(text) =
-                        lp::read_once(&format!("/proc/{pid}/net/{table}"), &mut self.buf)
-                    {
-                        lp::sockets::add_tcp_queues(text, &self.sockets, &mut q);
-                    }
-                }
-            }
-            b.socket_send_queue_bytes = Some(q.send);
-            b.socket_recv_queue_bytes = Some(q.recv);
-            b.socket_queue_bytes = Some(q.send + q.recv);
-            b.connections = Some(q.established);
-        }
-        Some(b)
+/// A member's `smaps_rollup`: its PSS and swap; unknown (zeros, `None`
+/// fields) for another user's process; `None` when it has ended.
+fn read_rollup(m: &mut Member, pid: i32, buf: &mut Vec<u8>) -> Option<Rollup> {
+    match read_bound(&mut m.rollup, || format!("/proc/{pid}/smaps_rollup"), buf) {
+        Ok((n, _)) => Some(parse_rollup(&buf[..n])).filter(|r| r.pss_kb.is_some()),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Some(Rollup::default()),
+        Err(_) => None,
     }
 }
 
