@@ -3,7 +3,7 @@
 //! Markdown and HTML each draw it in their own markup, so no renderer
 //! writes a header or a cell format of its own.
 
-use super::{ReportView, SnapshotsView, WhereItGrows, WhereItLeaks};
+use super::{LoadRow, ReportView, SnapshotsView, WhereItGrows, WhereItLeaks};
 use crate::units::format_mb;
 use crate::workload::WorkloadKind;
 
@@ -124,82 +124,59 @@ impl SnapshotsView {
     }
 }
 
+/// One column of a load table: header, alignment and cell.
+type LoadColumn = (&'static str, bool, fn(&LoadRow<'_>) -> String);
+
+/// Every column a load table may have.
+const LOAD_COLUMNS: [LoadColumn; 13] = [
+    ("workload", false, |w| w.name.to_string()),
+    ("kind", false, |w| w.kind.to_string()),
+    ("sent", true, |w| w.totals.sent.to_string()),
+    ("received", true, |w| w.totals.received.to_string()),
+    ("errors", true, |w| w.totals.errors.to_string()),
+    ("late sends", true, |w| w.totals.late_sends.to_string()),
+    ("p50 ms", true, |w| format!("{:.1}", w.totals.latency.p50_ms)),
+    ("p99 ms", true, |w| format!("{:.1}", w.totals.latency.p99_ms)),
+    ("connects", true, |w| w.totals.connects.to_string()),
+    ("lost", true, |w| w.totals.lost.to_string()),
+    ("lost", true, |w| {
+        // In brief: loss is counted for broadcast deliveries only.
+        if w.kind == WorkloadKind::Collab {
+            w.totals.lost.to_string()
+        } else {
+            "–".into()
+        }
+    }),
+    ("misdelivered", true, |w| w.totals.misdelivered.to_string()),
+    ("growth per message", true, |w| {
+        w.per_message_short.clone().unwrap_or_else(|| "–".into())
+    }),
+];
+
 impl ReportView<'_> {
     /// The load, every count (the HTML report).
     pub(crate) fn load_table(&self) -> Table {
-        Table {
-            title: "Load",
-            columns: columns(&[
-                ("workload", false),
-                ("kind", false),
-                ("sent", true),
-                ("received", true),
-                ("errors", true),
-                ("late sends", true),
-                ("p50 ms", true),
-                ("p99 ms", true),
-                ("connects", true),
-                ("lost", true),
-                ("misdelivered", true),
-            ]),
-            rows: self
-                .load
-                .iter()
-                .map(|w| {
-                    let t = w.totals;
-                    vec![
-                        w.name.to_string(),
-                        w.kind.to_string(),
-                        t.sent.to_string(),
-                        t.received.to_string(),
-                        t.errors.to_string(),
-                        t.late_sends.to_string(),
-                        format!("{:.1}", t.latency.p50_ms),
-                        format!("{:.1}", t.latency.p99_ms),
-                        t.connects.to_string(),
-                        t.lost.to_string(),
-                        t.misdelivered.to_string(),
-                    ]
-                })
-                .collect(),
-        }
+        self.load_with(&[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11])
     }
 
     /// The load in brief (a CI job's page).
     pub(crate) fn load_brief(&self) -> Table {
+        self.load_with(&[0, 1, 2, 3, 4, 7, 10, 12])
+    }
+
+    /// The load table with the columns at `indices` of [`LOAD_COLUMNS`].
+    fn load_with(&self, indices: &[usize]) -> Table {
+        let chosen: Vec<&LoadColumn> = indices.iter().map(|&i| &LOAD_COLUMNS[i]).collect();
         Table {
             title: "Load",
-            columns: columns(&[
-                ("workload", false),
-                ("kind", false),
-                ("sent", true),
-                ("received", true),
-                ("errors", true),
-                ("p99 ms", true),
-                ("lost", true),
-                ("growth per message", true),
-            ]),
+            columns: chosen
+                .iter()
+                .map(|&&(name, numeric, _)| Column { name, numeric })
+                .collect(),
             rows: self
                 .load
                 .iter()
-                .map(|w| {
-                    let t = w.totals;
-                    vec![
-                        w.name.to_string(),
-                        w.kind.to_string(),
-                        t.sent.to_string(),
-                        t.received.to_string(),
-                        t.errors.to_string(),
-                        format!("{:.1}", t.latency.p99_ms),
-                        // Loss is counted for broadcast deliveries only.
-                        if w.kind == WorkloadKind::Collab {
-                            t.lost.to_string()
-                        } else {
-                            "–".into()
-                        },
-                        w.per_message_short.clone().unwrap_or_else(|| "–".into()),
-                    ]
-                })
+                .map(|w| chosen.iter().map(|c| (c.2)(w)).collect())
                 .collect(),
         }
     }
