@@ -149,6 +149,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub fail_fast: bool,
 
+    /// What wss:// and https:// connections trust.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
     /// Off a terminal, print a status line this often [default: 1m].
     #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = units::parse_positive_duration)]
     pub status_every: Option<Duration>,
@@ -203,6 +207,18 @@ pub struct SourceArgs {
     pub restarts_fail: bool,
 }
 
+/// What TLS connections trust, shared by `run` and `report`.
+#[derive(Debug, Args, Default, Clone)]
+pub struct TlsArgs {
+    /// Trust the CA certificates of this PEM file (beside the system's) for wss:// and https:// ([tls] ca_file).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// Accept any TLS certificate: only for a local server with a self-signed one ([tls] insecure).
+    #[arg(long)]
+    pub tls_insecure: bool,
+}
+
 /// `memsoak report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -247,6 +263,10 @@ pub struct ReportArgs {
     /// How the growth is judged; a run folder's own settings are the defaults.
     #[command(flatten)]
     pub judge: JudgeArgs,
+
+    /// What an https:// Prometheus is trusted with.
+    #[command(flatten)]
+    pub tls: TlsArgs,
 
     /// Where to write summary.json and the reports [default: the run
     /// folder; for another CSV, a folder `<name>-report` beside it].

@@ -3,7 +3,7 @@
 //! Three layers, dependencies pointing down (see README, "Architecture";
 //! no cycle between top-level modules):
 //! - **bottom**: `units` (durations, sizes, rates), `secrets` (`${ENV}`
-//!   expanded and never written), `helper_processes` (memsoak's own child
+//!   expanded and never written), `tls` (what memsoak trusts over TLS), `helper_processes` (memsoak's own child
 //!   processes, never measured), `analysis` (robust growth with an honest
 //!   interval, the verdict, fail-fast looks, attribution and hints);
 //! - **middle**: `recording` (the `samples.csv`, `breakdown.csv` and
@@ -39,6 +39,7 @@ pub mod recording;
 pub mod sampler;
 pub mod secrets;
 pub mod source;
+pub mod tls;
 pub mod units;
 pub mod workload;
 

@@ -19,6 +19,7 @@ use crate::cli::{JudgeArgs, RunArgs};
 pub use crate::process::spec::{LaunchSpec, Readiness, TargetSpec};
 use crate::profile::{OnInconclusive, Profile, QUICKSTART};
 pub use crate::source::{CdpSpec, CgroupSpec, PageSpec, PrometheusSpec, SourceSpec};
+use crate::tls::Trust;
 use crate::units::{Rate, Warmup};
 use crate::workload::{spec, WorkloadSpec};
 
@@ -64,6 +65,8 @@ pub struct RunConfig {
     pub profiler: Option<ProfilerSettings>,
     /// Where the memory is read from.
     pub source: SourceSpec,
+    /// What `wss://` and `https://` connections trust.
+    pub tls: Trust,
 }
 
 /// Defaults, documented in `memsoak run --help` and README.
@@ -235,7 +238,8 @@ impl RunConfig {
         let (timing, judge) = from.timing_and_judging(&source)?;
         from.check_source(&source, &target, &judge)?;
         let name = from.name(&target);
-        let workloads = spec::build(&profile.workloads, &mut |t| {
+        let tls = from.tls()?;
+        let workloads = spec::build(&profile.workloads, &tls, &mut |t| {
             expander.expand(t).map_err(|e| e.to_string())
         })
         .map_err(|e| {
@@ -316,6 +320,7 @@ impl RunConfig {
                 .then_some(FailFast::DEFAULT),
             profiler,
             source,
+            tls,
         })
     }
 }
@@ -404,11 +409,12 @@ impl Inputs<'_> {
             },
         };
         match &readiness {
-            Some(Readiness::Http(url)) if !url.starts_with("http://") => {
+            Some(Readiness::Http(url))
+                if !(url.starts_with("http://") || url.starts_with("https://")) =>
+            {
                 Err(ConfigError::Invalid(format!(
-                    "{}ready URL '{url}' must start with http://, e.g. http://127.0.0.1:8000/health{}",
+                    "{}ready URL '{url}' must start with http:// or https://, e.g. http://127.0.0.1:8000/health",
                     self.at(args.ready_url.is_some(), &["target", "ready_url"]),
-                    crate::workload::spec::NO_TLS
                 )))
             }
             Some(Readiness::Tcp(addr)) => {
@@ -553,6 +559,24 @@ impl Inputs<'_> {
             settings.timeout = t.0;
         }
         Ok(Some(settings))
+    }
+
+    /// What TLS connections trust: `--tls-ca` and `--tls-insecure` over
+    /// `[tls]`; a CA file is read now.
+    pub(super) fn tls(&self) -> Result<Trust, ConfigError> {
+        let t = &self.profile.tls;
+        let flags = &self.args.tls;
+        let trust = Trust {
+            ca_file: flags.tls_ca.clone().or(t.ca_file.clone()),
+            insecure: flags.tls_insecure || t.insecure == Some(true),
+        };
+        trust.check().map_err(|e| {
+            ConfigError::Invalid(format!(
+                "{}{e:#}",
+                self.at(flags.tls_ca.is_some(), &["tls", "ca_file"])
+            ))
+        })?;
+        Ok(trust)
     }
 
     /// The run's name: the profile's, its file stem, or the program's.

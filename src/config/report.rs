@@ -139,7 +139,13 @@ fn window(args: &ReportArgs, url: &str) -> Result<WindowRequest, ConfigError> {
             })
         })
         .collect::<Result<std::collections::BTreeMap<_, _>, _>>()?;
+    let trust = crate::tls::Trust {
+        ca_file: args.tls.tls_ca.clone(),
+        insecure: args.tls.tls_insecure,
+    };
+    trust.check().map_err(|e| invalid(format!("{e:#}")))?;
     let spec = PrometheusSpec {
+        trust,
         url: url.to_string(),
         query: args.query.clone().unwrap_or_default(),
         step: Some(step),

@@ -110,6 +110,7 @@ impl Inputs<'_> {
             })?;
         }
         let spec = PrometheusSpec {
+            trust: self.tls()?,
             url,
             query,
             step: if from_flag {

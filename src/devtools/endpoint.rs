@@ -77,7 +77,9 @@ impl Endpoint {
         let mut base = parsed;
         base.set_path("/");
         base.set_query(None);
-        let http = reqwest::Client::builder()
+        let http = crate::tls::Trust::default()
+            .http_client()
+            .map_err(|e| format!("{e:#}"))?
             .timeout(HTTP_TIMEOUT)
             .no_proxy()
             .build()

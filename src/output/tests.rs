@@ -60,6 +60,8 @@ fn workload(name: &str, kind: WorkloadKind) -> WorkloadSummary {
         growth_per_message_ci95_bytes: Some([732.0, 960.0]),
         growth_per_connection_bytes: None,
         growth_per_connection_ci95_bytes: None,
+        protocol: None,
+        convergence: None,
     }
 }
 

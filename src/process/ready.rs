@@ -14,11 +14,17 @@ pub async fn wait_ready(
     target: &mut Target,
     readiness: &Readiness,
     timeout: Duration,
+    trust: &crate::tls::Trust,
 ) -> Result<(), TargetError> {
-    let client = reqwest::Client::builder()
-        .timeout(ATTEMPT_TIMEOUT)
-        .no_proxy()
-        .build()
+    let client = trust
+        .http_client()
+        .map_err(|e| std::io::Error::other(format!("{e:#}")))
+        .and_then(|b| {
+            b.timeout(ATTEMPT_TIMEOUT)
+                .no_proxy()
+                .build()
+                .map_err(std::io::Error::other)
+        })
         .map_err(|e| TargetError::NotReady {
             timeout: humantime::format_duration(timeout).to_string(),
             probe: describe(readiness),

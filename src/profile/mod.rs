@@ -6,6 +6,8 @@
 //! Every error names the file, the line and the key, e.g.
 //! `profiles/x.toml:7: unknown key 'duraton' in [run]`.
 
+pub mod collab;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -41,6 +43,9 @@ pub struct Profile {
     /// Load driven against the target while it is sampled.
     #[serde(default, rename = "workload")]
     pub workloads: Vec<WorkloadSection>,
+    /// What is trusted over TLS (`wss://`, `https://`).
+    #[serde(default)]
+    pub tls: TlsSection,
     /// The file and its text, to point later errors at a line.
     #[serde(skip)]
     pub origin: Option<Origin>,
@@ -100,6 +105,16 @@ pub struct CdpSection {
     pub gc_interval: Option<HumanDurationOrZero>,
     /// Heap snapshots as warm-up ends and at the end.
     pub heap_snapshots: Option<bool>,
+}
+
+/// `[tls]`: certificates trusted beside the system's.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// A PEM file of CA certificates (a backend with its own CA).
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate (a local server with a self-signed one).
+    pub insecure: Option<bool>,
 }
 
 /// What a replica restart does to the run.
@@ -213,6 +228,27 @@ pub struct WorkloadSection {
     pub max_retries: Option<u32>,
     /// collab: WebSocket URL with `{doc}`, e.g. `ws://127.0.0.1:8000/collab/{doc}`.
     pub url: Option<String>,
+    /// collab: `raw` (default), `yjs` or `socketio`.
+    pub protocol: Option<collab::Protocol>,
+    /// collab: whether clients send (default true); `false` makes clients
+    /// that only connect, read and churn.
+    pub send: Option<bool>,
+    /// collab (raw): a binary message, hex digits around placeholders.
+    pub message_hex: Option<String>,
+    /// collab (raw): a binary message, base64 around placeholders.
+    pub message_base64: Option<String>,
+    /// collab (raw): what counts as a delivery.
+    pub delivery: Option<collab::DeliverySection>,
+    /// collab (raw): frames sent once a connection opens.
+    #[serde(default)]
+    pub on_open: Vec<collab::FrameSection>,
+    /// collab (raw): received frames answered.
+    #[serde(default, rename = "reply")]
+    pub replies: Vec<collab::ReplySection>,
+    /// collab (yjs): the Yjs peers' options.
+    pub yjs: Option<collab::YjsSection>,
+    /// collab (socketio): the Socket.IO clients' options.
+    pub socketio: Option<collab::SocketIoSection>,
     /// collab: number of documents.
     pub docs: Option<u32>,
     /// collab: clients connected to each document.

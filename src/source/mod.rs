@@ -109,6 +109,8 @@ pub struct PrometheusSpec {
     pub headers: std::collections::BTreeMap<String, String>,
     /// A restart counts as a target failure.
     pub restarts_fail: bool,
+    /// What `https://` trusts.
+    pub trust: crate::tls::Trust,
 }
 
 /// Which kind of source a run read.

@@ -121,7 +121,10 @@ pub(crate) fn spawn(
     phase: &watch::Receiver<Phase>,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
 ) -> Result<AgentRun, String> {
-    let client = reqwest::Client::builder()
+    let client = spec
+        .trust
+        .http_client()
+        .map_err(|e| format!("{e:#}"))?
         .timeout(spec.timeout)
         .no_proxy()
         .build()

@@ -19,6 +19,7 @@ pub(crate) mod agent;
 pub(crate) mod browser;
 pub mod browser_spec;
 pub(crate) mod collab;
+pub mod collab_spec;
 pub(crate) mod pacing;
 pub(crate) mod sequence;
 pub mod spec;
@@ -98,6 +99,13 @@ pub struct WorkloadSummary {
     pub growth_per_connection_bytes: Option<f64>,
     /// 95% interval of the growth per connection, bytes.
     pub growth_per_connection_ci95_bytes: Option<[f64; 2]>,
+    /// What a collab workload spoke: `raw`, `yjs` or `socketio`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// Whether every client of a document ended holding the same text
+    /// (Yjs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub convergence: Option<collab::Convergence>,
 }
 
 /// States growth per message and per connection (with 95% intervals) for
@@ -196,6 +204,8 @@ impl std::fmt::Display for TaskDeaths {
 struct Running {
     name: String,
     kind: WorkloadKind,
+    /// A collab workload's protocol and its clients' shared state.
+    collab: Option<(&'static str, Arc<collab::Shared>)>,
     ramp_up: Duration,
     stats: Arc<Stats>,
     agent: Option<AgentRun>,
@@ -245,15 +255,18 @@ impl Workloads {
         for spec in specs {
             let stats = Arc::new(Stats::default());
             let mut tasks = Vec::new();
+            let mut collab = None;
             let agent = match spec {
                 WorkloadSpec::Collab(c) => {
-                    collab::spawn(
+                    let shared = collab::spawn(
                         Arc::new(c.clone()),
                         stats.clone(),
                         judged_from,
                         &phase_rx,
                         &mut tasks,
-                    );
+                    )
+                    .map_err(|e| anyhow::anyhow!("[[workload]] '{}': {e:#}", c.name))?;
+                    collab = Some((c.dialect.protocol().as_str(), shared));
                     None
                 }
                 WorkloadSpec::Agent(a) => Some(
@@ -280,6 +293,7 @@ impl Workloads {
             running.push(Running {
                 name: spec.name().to_string(),
                 kind: spec.kind(),
+                collab,
                 ramp_up: spec.ramp_up(),
                 stats,
                 agent,
@@ -431,6 +445,11 @@ impl Running {
             growth_per_message_ci95_bytes: None,
             growth_per_connection_bytes: None,
             growth_per_connection_ci95_bytes: None,
+            protocol: r.collab.as_ref().map(|(p, _)| p.to_string()),
+            convergence: r
+                .collab
+                .as_ref()
+                .and_then(|(_, shared)| shared.convergence(&r.name)),
         }
     }
 }

@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use crate::profile::{StepKind, StepSection, WorkloadKind, WorkloadSection};
 
+pub use super::collab_spec::CollabSpec;
 use super::template::Template;
 use crate::secrets::{check_env, expand_env};
+use crate::tls::Trust;
 
 /// A workload that cannot run: what is wrong, and where in the profile
 /// (`["workload", "0", "step", "1", "url"]`).
@@ -17,10 +19,6 @@ pub struct SpecError {
     /// What is wrong, naming the workload.
     pub message: String,
 }
-
-/// Why `wss://` and `https://` are refused.
-pub const NO_TLS: &str =
-    " (memsoak speaks plain HTTP and WebSocket, without TLS: point it at the backend's local port)";
 
 /// Defaults for workloads.
 pub mod defaults {
@@ -53,6 +51,8 @@ pub mod defaults {
 }
 
 /// One validated workload.
+// A handful per run, built once: boxing the largest would only move it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum WorkloadSpec {
     /// WebSocket collaboration clients.
@@ -111,36 +111,6 @@ impl Backoff {
     }
 }
 
-/// WebSocket clients of a collaboration endpoint.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CollabSpec {
-    /// Name in outputs.
-    pub name: String,
-    /// URL with `{doc}`, as written (`${ENV}` unexpanded): what messages show.
-    pub url: String,
-    /// The URL connected to: `${ENV}` expanded.
-    pub connect_url: Sensitive<String>,
-    /// Documents.
-    pub docs: u32,
-    /// Clients per document.
-    pub clients_per_doc: u32,
-    /// Messages per second per client.
-    pub rate_per_client: f64,
-    /// Message template (has `{tag}`), `${ENV}` expanded.
-    pub message: Sensitive<Template>,
-    /// Mean connected time before a churn reconnect; `None`: no churn.
-    pub churn_interval: Option<Duration>,
-    /// Share of churn disconnects without a close frame.
-    pub abrupt_fraction: f64,
-    /// Clients read what is broadcast to them; `false`: stalled readers,
-    /// which are not counted as receivers (no delivery is expected).
-    pub read: bool,
-    /// Reconnect policy.
-    pub backoff: Backoff,
-    /// Clients start spread over this long.
-    pub ramp_up: Duration,
-}
-
 /// Virtual agents running HTTP request sequences.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentSpec {
@@ -158,6 +128,8 @@ pub struct AgentSpec {
     pub timeout: Duration,
     /// Agents start spread over this long.
     pub ramp_up: Duration,
+    /// What `https://` trusts.
+    pub trust: Trust,
 }
 
 /// Open-loop rate or closed-loop think time.
@@ -221,9 +193,11 @@ pub struct HealthStep {
 }
 
 /// Builds the validated workloads; `expand` applies the run's placeholders
-/// (`{port}`) to URLs.
+/// (`{port}`) to URLs; `trust` is what their `wss://` and `https://`
+/// connections trust.
 pub fn build(
     sections: &[WorkloadSection],
+    trust: &Trust,
     expand: &mut dyn FnMut(&str) -> Result<String, String>,
 ) -> Result<Vec<WorkloadSpec>, SpecError> {
     let mut specs: Vec<WorkloadSpec> = Vec::new();
@@ -252,11 +226,19 @@ pub fn build(
             ramp_up: w.ramp_up.map_or(Duration::ZERO, |d| d.0),
         };
         let spec = match w.kind {
-            WorkloadKind::Collab => {
-                WorkloadSpec::Collab(collab(w, name.clone(), common, &at, expand)?)
-            }
+            WorkloadKind::Collab => WorkloadSpec::Collab(super::collab_spec::build(
+                w,
+                super::collab_spec::Common {
+                    name: name.clone(),
+                    backoff: common.backoff,
+                    ramp_up: common.ramp_up,
+                    trust: trust.clone(),
+                },
+                &|key, m| at.error(key, m),
+                expand,
+            )?),
             WorkloadKind::Agent => {
-                WorkloadSpec::Agent(agent(w, name.clone(), common, &at, expand)?)
+                WorkloadSpec::Agent(agent(w, name.clone(), common, trust, &at, expand)?)
             }
             WorkloadKind::Browser => WorkloadSpec::Browser(super::browser_spec::build(
                 w,
@@ -308,6 +290,15 @@ fn check_keys_apply(w: &WorkloadSection, at: &Place<'_>) -> Result<(), SpecError
         ("churn_interval", w.churn_interval.is_some()),
         ("abrupt_fraction", w.abrupt_fraction.is_some()),
         ("read", w.read.is_some()),
+        ("protocol", w.protocol.is_some()),
+        ("send", w.send.is_some()),
+        ("message_hex", w.message_hex.is_some()),
+        ("message_base64", w.message_base64.is_some()),
+        ("delivery", w.delivery.is_some()),
+        ("on_open", !w.on_open.is_empty()),
+        ("reply", !w.replies.is_empty()),
+        ("yjs", w.yjs.is_some()),
+        ("socketio", w.socketio.is_some()),
     ];
     let misplaced: &[(&str, bool)] = match w.kind {
         WorkloadKind::Collab => &[
@@ -340,105 +331,12 @@ fn check_keys_apply(w: &WorkloadSection, at: &Place<'_>) -> Result<(), SpecError
     }
 }
 
-/// A `collab` workload.
-fn collab(
-    w: &WorkloadSection,
-    name: String,
-    Common { backoff, ramp_up }: Common,
-    at: &Place<'_>,
-    expand: &mut dyn FnMut(&str) -> Result<String, String>,
-) -> Result<CollabSpec, SpecError> {
-    let at = |key: &str, m: String| at.error(key, m);
-    let url = w.url.as_deref().ok_or_else(|| {
-        at(
-            "",
-            "'url' is required, e.g. \"ws://127.0.0.1:8000/collab/{doc}\"".into(),
-        )
-    })?;
-    let url = expand(url).map_err(|m| at("url", m))?;
-    if !url.starts_with("ws://") {
-        return Err(at(
-            "url",
-            format!("url '{url}' must start with ws://{NO_TLS}"),
-        ));
-    }
-    check_env(&url).map_err(|m| at("url", m.to_string()))?;
-    let docs = w.docs.unwrap_or(1);
-    let clients_per_doc = w.clients_per_doc.unwrap_or(2);
-    if docs == 0 || clients_per_doc == 0 {
-        return Err(at(
-            if docs == 0 { "docs" } else { "clients_per_doc" },
-            "'docs' and 'clients_per_doc' must be at least 1".into(),
-        ));
-    }
-    let clients = match docs.checked_mul(clients_per_doc) {
-        Some(n) if n <= defaults::MAX_CLIENTS => f64::from(n),
-        _ => {
-            return Err(at(
-                "clients_per_doc",
-                format!(
-                    "{docs} docs × {clients_per_doc} clients per doc is more than {} clients",
-                    defaults::MAX_CLIENTS
-                ),
-            ))
-        }
-    };
-    let rate_per_client = match (w.rate, w.total_rate) {
-        (Some(r), _) => r.0,
-        (None, Some(t)) => t.0 / clients,
-        (None, None) => defaults::COLLAB_RATE,
-    };
-    let random = w
-        .message_bytes
-        .map_or(defaults::MESSAGE_BYTES, |b| b.0 as usize);
-    let text = w.message.as_deref().unwrap_or(defaults::MESSAGE);
-    check_env(text).map_err(|m| at("message", m.to_string()))?;
-    if random > defaults::MAX_MESSAGE_BYTES {
-        return Err(at("message_bytes", too_big("'message_bytes'")));
-    }
-    let message = Template::parse(
-        &expand_env(text).map_err(|m| at("message", m.to_string()))?,
-        random,
-    );
-    if message.random_bytes() > defaults::MAX_MESSAGE_BYTES {
-        return Err(at("message", too_big("{random:N} in 'message'")));
-    }
-    if !message.has_tag() {
-        return Err(at(
-            "message",
-            "'message' must contain {tag} (memsoak's delivery tag, used for latency and loss)"
-                .into(),
-        ));
-    }
-    let abrupt_fraction = w.abrupt_fraction.unwrap_or(0.1);
-    if !(0.0..=1.0).contains(&abrupt_fraction) {
-        return Err(at(
-            "abrupt_fraction",
-            "'abrupt_fraction' must be between 0 and 1".into(),
-        ));
-    }
-    let connect_url = Sensitive(expand_env(&url).map_err(|m| at("url", m.to_string()))?);
-    Ok(CollabSpec {
-        name,
-        url,
-        connect_url,
-        docs,
-        clients_per_doc,
-        rate_per_client,
-        message: Sensitive(message),
-        churn_interval: w.churn_interval.map(|d| d.0),
-        abrupt_fraction,
-        read: w.read.unwrap_or(true),
-        backoff,
-        ramp_up,
-    })
-}
-
 /// An `agent` workload.
 fn agent(
     w: &WorkloadSection,
     name: String,
     Common { ramp_up, .. }: Common,
+    trust: &Trust,
     at: &Place<'_>,
     expand: &mut dyn FnMut(&str) -> Result<String, String>,
 ) -> Result<AgentSpec, SpecError> {
@@ -471,6 +369,32 @@ fn agent(
         .map(&mut *expand)
         .transpose()
         .map_err(|m| at("base_url", m))?;
+    let (steps, health) = agent_steps(w, base.as_deref(), &at, expand)?;
+    if steps.is_empty() && health.is_empty() {
+        return Err(at(
+            "",
+            "an agent workload needs at least one [[workload.step]]".into(),
+        ));
+    }
+    Ok(AgentSpec {
+        name,
+        agents,
+        pacing,
+        steps,
+        health,
+        timeout: w.timeout.map_or(defaults::TIMEOUT, |d| d.0),
+        ramp_up,
+        trust: trust.clone(),
+    })
+}
+
+/// An agent's request steps and health polls.
+fn agent_steps(
+    w: &WorkloadSection,
+    base: Option<&str>,
+    at: &dyn Fn(&str, String) -> SpecError,
+    expand: &mut dyn FnMut(&str) -> Result<String, String>,
+) -> Result<(Vec<RequestStep>, Vec<HealthStep>), SpecError> {
     let mut steps = Vec::new();
     let mut health = Vec::new();
     for (j, s) in w.steps.iter().enumerate() {
@@ -493,7 +417,7 @@ fn agent(
                 ),
             ));
         }
-        let step = request_step(s, base.as_deref(), expand)
+        let step = request_step(s, base, expand)
             .map_err(|(key, m)| at(&format!("step.{j}.{key}"), format!("step {}: {m}", j + 1)))?;
         match s.kind {
             StepKind::Request => {
@@ -515,21 +439,7 @@ fn agent(
             }),
         }
     }
-    if steps.is_empty() && health.is_empty() {
-        return Err(at(
-            "",
-            "an agent workload needs at least one [[workload.step]]".into(),
-        ));
-    }
-    Ok(AgentSpec {
-        name,
-        agents,
-        pacing,
-        steps,
-        health,
-        timeout: w.timeout.map_or(defaults::TIMEOUT, |d| d.0),
-        ramp_up,
-    })
+    Ok((steps, health))
 }
 
 fn request_step(
@@ -538,10 +448,10 @@ fn request_step(
     expand: &mut dyn FnMut(&str) -> Result<String, String>,
 ) -> Result<RequestStep, (&'static str, String)> {
     let url = step_url(s, base, expand)?;
-    if !(url.starts_with("http://") || url.starts_with("${")) {
+    if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with("${")) {
         return Err((
             "url",
-            format!("url '{url}' must start with http://{NO_TLS}"),
+            format!("url '{url}' must start with http:// or https://"),
         ));
     }
     check_env(&url).map_err(|m| ("url", m.to_string()))?;
@@ -624,7 +534,7 @@ pub(super) fn step_url(
 }
 
 /// The error for a size beyond [`defaults::MAX_MESSAGE_BYTES`].
-fn too_big(what: &str) -> String {
+pub(super) fn too_big(what: &str) -> String {
     format!(
         "{what} makes messages larger than {} MiB",
         defaults::MAX_MESSAGE_BYTES >> 20

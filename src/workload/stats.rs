@@ -34,12 +34,23 @@ pub enum ErrorKind {
     Script,
     /// A browser step could not open or reload its page.
     Navigation,
+    /// The server sent what the protocol does not allow (an undecodable
+    /// Yjs message, a Socket.IO packet of no known type).
+    Protocol,
+    /// A frame or a document beyond its limit.
+    TooLarge,
+    /// The server refused the client (a Socket.IO connect error, a Yjs
+    /// authorisation denied).
+    Rejected,
+    /// The protocol's handshake (Yjs sync, Socket.IO connect) did not
+    /// finish in time.
+    Handshake,
     /// Anything else.
     Other,
 }
 
 impl ErrorKind {
-    const ALL: [ErrorKind; 10] = [
+    const ALL: [ErrorKind; 14] = [
         ErrorKind::Connect,
         ErrorKind::Timeout,
         ErrorKind::Status,
@@ -49,6 +60,10 @@ impl ErrorKind {
         ErrorKind::NoElement,
         ErrorKind::Script,
         ErrorKind::Navigation,
+        ErrorKind::Protocol,
+        ErrorKind::TooLarge,
+        ErrorKind::Rejected,
+        ErrorKind::Handshake,
         ErrorKind::Other,
     ];
 
@@ -63,6 +78,10 @@ impl ErrorKind {
             ErrorKind::NoElement => "no_element",
             ErrorKind::Script => "script",
             ErrorKind::Navigation => "navigation",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::Rejected => "rejected",
+            ErrorKind::Handshake => "handshake",
             ErrorKind::Other => "other",
         }
     }
@@ -139,6 +158,8 @@ pub struct Stats {
     pub echoed: AtomicU64,
     /// Clients that gave up after `max_retries` failures.
     pub gave_up: AtomicU64,
+    /// Acknowledgements received (Socket.IO events sent with an ack).
+    pub acks: AtomicU64,
     errors: [AtomicU64; ErrorKind::ALL.len()],
     latency: Mutex<(Histogram<u64>, Histogram<u64>)>,
 }
@@ -160,6 +181,7 @@ impl Default for Stats {
             misdelivered: AtomicU64::new(0),
             echoed: AtomicU64::new(0),
             gave_up: AtomicU64::new(0),
+            acks: AtomicU64::new(0),
             errors: Default::default(),
             latency: Mutex::new((histogram(), histogram())),
         }
@@ -256,6 +278,7 @@ impl Stats {
             misdelivered: get(&self.misdelivered),
             echoed: get(&self.echoed),
             gave_up: get(&self.gave_up),
+            acks: get(&self.acks),
             sent_judged: get(&self.sent_judged),
             connects_judged: get(&self.connects_judged),
         }
@@ -312,8 +335,15 @@ pub struct Totals {
     pub echoed: u64,
     /// Clients that gave up.
     pub gave_up: u64,
+    /// Acknowledgements received (Socket.IO events sent with an ack).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub acks: u64,
     /// Sent after warm-up.
     pub sent_judged: u64,
     /// Connections opened after warm-up.
     pub connects_judged: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -49,6 +49,19 @@ pub struct Values<'a> {
     pub sent_unix_us: u64,
 }
 
+impl Values<'static> {
+    /// Values to render a template with when checking its shape.
+    pub fn example() -> Values<'static> {
+        Values {
+            doc: "doc-0",
+            doc_index: 0,
+            client: 0,
+            seq: 0,
+            sent_unix_us: 0,
+        }
+    }
+}
+
 impl Template {
     /// Parses `text`; `default_random` is the length of a bare `{random}`.
     pub fn parse(text: &str, default_random: usize) -> Template {
@@ -114,31 +127,123 @@ impl Template {
     pub fn render(&self, v: &Values<'_>, out: &mut String) {
         out.clear();
         for s in &self.segments {
-            // Writing to a String cannot fail.
-            let _ = match s {
-                Segment::Text(t) => {
-                    out.push_str(t);
-                    Ok(())
-                }
-                Segment::Doc => {
-                    out.push_str(v.doc);
-                    Ok(())
-                }
-                Segment::Client => write!(out, "{}", v.client),
-                Segment::Seq => write!(out, "{}", v.seq),
-                Segment::Timestamp => write!(out, "{}", v.sent_unix_us / 1000),
-                Segment::Random(n) => {
-                    Alphanumeric.append_string(&mut rand::rng(), out, *n);
-                    Ok(())
-                }
-                Segment::Tag => write!(
-                    out,
-                    "{TAG_PREFIX}{}:{}:{}:{}",
-                    v.doc_index, v.client, v.seq, v.sent_unix_us
-                ),
-            };
+            s.render(v, out);
         }
     }
+
+    /// The same template for a binary frame: its literal text decoded by
+    /// `decode` (hex or base64) into bytes, its placeholders kept.
+    pub fn binary(
+        &self,
+        decode: impl Fn(&str) -> Result<Vec<u8>, String>,
+    ) -> Result<BinaryTemplate, String> {
+        let segments = self
+            .segments
+            .iter()
+            .map(|s| match s {
+                Segment::Text(t) => decode(t).map(Piece::Bytes),
+                other => Ok(Piece::Field(other.clone())),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(BinaryTemplate {
+            segments,
+            tag: self.has_tag(),
+            random_bytes: self.random_bytes(),
+        })
+    }
+}
+
+impl Segment {
+    /// Appends this segment's text for `v` to `out`.
+    fn render(&self, v: &Values<'_>, out: &mut String) {
+        // Writing to a String cannot fail.
+        let _ = match self {
+            Segment::Text(t) => {
+                out.push_str(t);
+                Ok(())
+            }
+            Segment::Doc => {
+                out.push_str(v.doc);
+                Ok(())
+            }
+            Segment::Client => write!(out, "{}", v.client),
+            Segment::Seq => write!(out, "{}", v.seq),
+            Segment::Timestamp => write!(out, "{}", v.sent_unix_us / 1000),
+            Segment::Random(n) => {
+                Alphanumeric.append_string(&mut rand::rng(), out, *n);
+                Ok(())
+            }
+            Segment::Tag => write!(
+                out,
+                "{TAG_PREFIX}{}:{}:{}:{}",
+                v.doc_index, v.client, v.seq, v.sent_unix_us
+            ),
+        };
+    }
+}
+
+/// One piece of a binary template: literal bytes, or a placeholder
+/// written as its text's bytes.
+#[derive(Debug, Clone, PartialEq)]
+enum Piece {
+    Bytes(Vec<u8>),
+    Field(Segment),
+}
+
+/// A template of a binary frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BinaryTemplate {
+    segments: Vec<Piece>,
+    tag: bool,
+    random_bytes: usize,
+}
+
+impl BinaryTemplate {
+    /// Whether the frame carries memsoak's delivery tag.
+    pub fn has_tag(&self) -> bool {
+        self.tag
+    }
+
+    /// Bytes of `{random}` one rendering writes.
+    pub fn random_bytes(&self) -> usize {
+        self.random_bytes
+    }
+
+    /// Renders into `out` (cleared first); `scratch` holds a placeholder's
+    /// text on its way.
+    pub fn render(&self, v: &Values<'_>, out: &mut Vec<u8>, scratch: &mut String) {
+        out.clear();
+        for p in &self.segments {
+            match p {
+                Piece::Bytes(b) => out.extend_from_slice(b),
+                Piece::Field(seg) => {
+                    scratch.clear();
+                    seg.render(v, scratch);
+                    out.extend_from_slice(scratch.as_bytes());
+                }
+            }
+        }
+    }
+}
+
+/// Hex digits (spaces and newlines between them allowed) as bytes.
+pub fn decode_hex(text: &str) -> Result<Vec<u8>, String> {
+    let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    hex::decode(&digits).map_err(|e| format!("'{}' is not hex: {e}", text.trim()))
+}
+
+/// Base64 (standard alphabet, padded or not) as bytes.
+pub fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    let t: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    engine
+        .decode(&t)
+        .map_err(|e| format!("'{}' is not base64: {e}", text.trim()))
 }
 
 /// A delivery tag found in a received message.
@@ -154,20 +259,51 @@ pub struct Tag {
     pub sent_unix_us: u64,
 }
 
-/// Finds and parses memsoak's tag in a message.
+/// Finds and parses memsoak's first tag in a message.
 pub fn find_tag(text: &str) -> Option<Tag> {
-    let start = text.find(TAG_PREFIX)? + TAG_PREFIX.len();
-    let mut fields = text[start..]
-        .split(|c: char| !c.is_ascii_digit() && c != ':')
-        .next()?
-        .split(':');
-    let tag = Tag {
-        doc: fields.next()?.parse().ok()?,
-        client: fields.next()?.parse().ok()?,
-        seq: fields.next()?.parse().ok()?,
-        sent_unix_us: fields.next()?.parse().ok()?,
-    };
-    Some(tag)
+    tags(text.as_bytes()).next()
+}
+
+/// Every tag of memsoak's in a frame, text or binary, in order: read from
+/// the bytes as they arrived (a Yjs update carries inserted text as
+/// UTF-8, a server may batch several messages in one frame), without
+/// decoding or copying the frame.
+pub fn tags(frame: &[u8]) -> impl Iterator<Item = Tag> + '_ {
+    let finder = memchr::memmem::Finder::new(TAG_PREFIX.as_bytes());
+    let mut at = 0;
+    std::iter::from_fn(move || loop {
+        let start = at + finder.find(&frame[at..])? + TAG_PREFIX.len();
+        at = start;
+        if let Some(tag) = parse_tag(&frame[start..]) {
+            return Some(tag);
+        }
+    })
+}
+
+/// `doc:client:seq:sent_us` at the start of `rest`, each a decimal number.
+fn parse_tag(rest: &[u8]) -> Option<Tag> {
+    let mut fields = [0u64; 4];
+    let mut i = 0;
+    for f in &mut fields {
+        let start = i;
+        while let Some(d) = rest.get(i).filter(|b| b.is_ascii_digit()) {
+            *f = f.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        // A colon between fields (and none needed after the last).
+        if rest.get(i) == Some(&b':') {
+            i += 1;
+        }
+    }
+    Some(Tag {
+        doc: u32::try_from(fields[0]).ok()?,
+        client: u32::try_from(fields[1]).ok()?,
+        seq: fields[2],
+        sent_unix_us: fields[3],
+    })
 }
 
 #[cfg(test)]

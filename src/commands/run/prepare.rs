@@ -154,7 +154,7 @@ async fn until_ready(
         return Ok(true);
     };
     tokio::select! {
-        r = wait_ready(target, readiness, config.ready_timeout) => {
+        r = wait_ready(target, readiness, config.ready_timeout, &config.tls) => {
             r.map_err(|e| Failure::Target(e.into()))?;
         }
         _ = interrupted() => {

@@ -135,8 +135,12 @@ const LOAD_COLUMNS: [LoadColumn; 13] = [
     ("received", true, |w| w.totals.received.to_string()),
     ("errors", true, |w| w.totals.errors.to_string()),
     ("late sends", true, |w| w.totals.late_sends.to_string()),
-    ("p50 ms", true, |w| format!("{:.1}", w.totals.latency.p50_ms)),
-    ("p99 ms", true, |w| format!("{:.1}", w.totals.latency.p99_ms)),
+    ("p50 ms", true, |w| {
+        format!("{:.1}", w.totals.latency.p50_ms)
+    }),
+    ("p99 ms", true, |w| {
+        format!("{:.1}", w.totals.latency.p99_ms)
+    }),
     ("connects", true, |w| w.totals.connects.to_string()),
     ("lost", true, |w| w.totals.lost.to_string()),
     ("lost", true, |w| {

@@ -71,6 +71,8 @@ pub struct Connection {
     pub url: reqwest::Url,
     /// Extra headers (authentication), values expanded and sensitive.
     pub headers: HeaderMap,
+    /// What `https://` trusts.
+    pub trust: crate::tls::Trust,
 }
 
 /// A client of one Prometheus server.
@@ -118,7 +120,9 @@ fn number(text: &str) -> Option<f64> {
 impl Client {
     /// A client of the server at `conn`.
     pub fn new(conn: Connection, timeout: Duration) -> anyhow::Result<Client> {
-        let http = reqwest::Client::builder()
+        let http = conn
+            .trust
+            .http_client()?
             .timeout(timeout.min(MAX_TIMEOUT))
             .default_headers(conn.headers.clone())
             .build()
@@ -445,17 +449,15 @@ pub fn connection(spec: &PrometheusSpec) -> anyhow::Result<Connection> {
                 spec.url
             )
         })?;
-    if url.scheme() == "https" {
-        anyhow::bail!(
-            "'{}': memsoak asks Prometheus over plain HTTP, without TLS: use its in-cluster http:// address, or a local `kubectl port-forward`",
-            spec.url
-        );
-    }
     // As a workload's: `${ENV}` expanded and remembered, values sensitive,
     // errors naming the header and never its value.
     let headers =
         crate::workload::spec::headers(&spec.headers).map_err(|(_, why)| anyhow::anyhow!(why))?;
-    Ok(Connection { url, headers })
+    Ok(Connection {
+        url,
+        headers,
+        trust: spec.trust.clone(),
+    })
 }
 
 /// The live probe: one instant query per tick.
