@@ -16,6 +16,7 @@
 //! parked threads and anonymous mappings outside malloc, so each of
 //! memsoak's attribution classes has a fault that shows it.
 
+mod collab;
 mod frontend;
 mod leak;
 
@@ -24,8 +25,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use axum::extract::ws::Message;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -146,7 +147,8 @@ async fn serve(args: &Options) -> anyhow::Result<()> {
     let app = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .route("/collab/{doc_id}", get(collab))
+        .route("/collab/{doc_id}", get(collab::collab))
+        .route("/discard/{doc_id}", get(collab::discard))
         .route("/agent/chat", post(agent_chat))
         .route("/agents/health", get(agents_health))
         .route("/editor", get(frontend::editor))
@@ -204,70 +206,6 @@ async fn health(State(s): State<Arc<AppState>>) -> Json<Health> {
         dropped: s.dropped.load(Ordering::Relaxed),
         leaked_bytes: s.leak.total(),
     })
-}
-
-async fn collab(
-    ws: WebSocketUpgrade,
-    Path(doc): Path<String>,
-    State(s): State<Arc<AppState>>,
-) -> impl IntoResponse {
-    ws.on_upgrade(move |socket| client(socket, doc, s))
-}
-
-/// One collaboration client: joins its document, relays what it sends to
-/// the document's other clients, and leaves cleanly however it ends.
-async fn client(socket: WebSocket, doc: String, s: Arc<AppState>) {
-    use futures_util::{SinkExt, StreamExt};
-    let id = s.next_client.fetch_add(1, Ordering::Relaxed);
-    s.connections.fetch_add(1, Ordering::Relaxed);
-    s.leak.retain(s.leak_per_connection);
-    let (tx, mut rx) = mpsc::channel::<Message>(CLIENT_QUEUE);
-    if let Ok(mut docs) = s.docs.lock() {
-        docs.entry(doc.clone()).or_default().insert(id, tx);
-    }
-    let (mut sink, mut stream) = socket.split();
-    let writer = tokio::spawn(async move {
-        while let Some(m) = rx.recv().await {
-            if sink.send(m).await.is_err() {
-                break;
-            }
-        }
-    });
-    while let Some(Ok(msg)) = stream.next().await {
-        match msg {
-            Message::Text(text) => {
-                s.messages.fetch_add(1, Ordering::Relaxed);
-                s.leak.retain(s.leak_per_message);
-                let peers: Vec<mpsc::Sender<Message>> = match s.docs.lock() {
-                    Ok(docs) => docs
-                        .get(&doc)
-                        .into_iter()
-                        .flatten()
-                        .filter(|(peer, _)| **peer != id)
-                        .map(|(_, tx)| tx.clone())
-                        .collect(),
-                    Err(_) => Vec::new(),
-                };
-                for peer in peers {
-                    if peer.try_send(Message::Text(text.clone())).is_err() {
-                        s.dropped.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-            Message::Close(_) => break,
-            _ => {}
-        }
-    }
-    if let Ok(mut docs) = s.docs.lock() {
-        if let Some(clients) = docs.get_mut(&doc) {
-            clients.remove(&id);
-            if clients.is_empty() {
-                docs.remove(&doc);
-            }
-        }
-    }
-    s.connections.fetch_sub(1, Ordering::Relaxed);
-    writer.abort();
 }
 
 #[derive(Deserialize)]

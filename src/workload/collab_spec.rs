@@ -299,8 +299,20 @@ pub(super) fn template(text: &str, key: &str, random: usize) -> Result<Template,
     Ok(t)
 }
 
-/// A frame: text, hex or base64 (exactly one).
+/// A frame: text, hex or base64 (exactly one), its keys named
+/// `{key}.{form}` in errors.
 fn frame(f: &FrameSection, key: &str, random: usize) -> Result<FrameTemplate, KeyError> {
+    frame_at(f, key, None, random)
+}
+
+/// A frame whose errors name `place` when given (the workload's own
+/// `message`, `message_hex` or `message_base64`), else `{key}.{form}`.
+fn frame_at(
+    f: &FrameSection,
+    key: &str,
+    place: Option<&str>,
+    random: usize,
+) -> Result<FrameTemplate, KeyError> {
     let given = [
         ("text", f.text.as_deref()),
         ("hex", f.hex.as_deref()),
@@ -313,7 +325,7 @@ fn frame(f: &FrameSection, key: &str, random: usize) -> Result<FrameTemplate, Ke
             "a frame is one of text = \"…\", hex = \"…\" or base64 = \"…\"".into(),
         ));
     };
-    let place = format!("{key}.{form}");
+    let place = place.map_or_else(|| format!("{key}.{form}"), str::to_string);
     let t = template(text, &place, random)?;
     Ok(match *form {
         "hex" => FrameTemplate::Binary(t.binary(decode_hex).map_err(|e| (place, e))?),
@@ -346,14 +358,11 @@ fn raw(w: &WorkloadSection, random: usize) -> Result<RawSpec, KeyError> {
         (_, Some(_)) => "message_base64",
         _ => "message",
     };
-    let message = frame(&message, "", random).map_err(|(k, m)| {
-        let k = if k.contains('.') { key.to_string() } else { k };
-        (k, m)
-    })?;
+    let message = frame_at(&message, "", Some(key), random)?;
     if message.random_bytes() > defaults::MAX_MESSAGE_BYTES {
         return Err((key.into(), too_big(&format!("{{random:N}} in '{key}'"))));
     }
-    let delivery = delivery(w.delivery.as_ref(), message.has_tag())?;
+    let delivery = delivery(w.delivery.as_ref())?;
     if delivery == Delivery::Tag && !message.has_tag() && w.send != Some(false) {
         return Err((
             key.into(),
@@ -419,11 +428,13 @@ fn matcher(pattern: &str, key: &str) -> Result<Regex, KeyError> {
 }
 
 /// What counts as a delivery.
-fn delivery(d: Option<&DeliverySection>, tagged: bool) -> Result<Delivery, KeyError> {
+fn delivery(d: Option<&DeliverySection>) -> Result<Delivery, KeyError> {
     let key = || "delivery".to_string();
     Ok(match d {
-        None if tagged => Delivery::Tag,
-        None => Delivery::None,
+        // Memsoak's tag unless told otherwise: a message without one is
+        // then an error that names the choices (below), never a silent
+        // load whose deliveries are not measured.
+        None => Delivery::Tag,
         Some(DeliverySection::Named(n)) => match n.as_str() {
             "tag" => Delivery::Tag,
             "none" => Delivery::None,

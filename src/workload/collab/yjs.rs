@@ -288,6 +288,11 @@ mod tests {
         let back = deliver(&mut a, &r.replies);
         assert!(back.seen.is_empty(), "history is no delivery");
         assert!(a.ready());
+        let mut out = Vec::new();
+        b.open(&ctx(1), &mut out);
+        let r = deliver(&mut a, &out);
+        deliver(&mut b, &r.replies);
+        assert!(b.ready());
         let mut tagged = 0;
         for seq in 0..200 {
             let m = a.message(&ctx(0), seq, 1_000 + seq).unwrap();

@@ -1,7 +1,9 @@
 // A Yjs collaboration server for memsoak's tests: y-websocket's node
 // server (@y/websocket-server), one document per URL path, on
 // HOST:PORT. With LEAK=1 it keeps every message it receives, in memory,
-// forever: an update log without compaction, the way a Yjs backend leaks.
+// forever, with a 64 KiB record of each: an update log without compaction,
+// the way a Yjs backend leaks (the record makes the leak steady whatever
+// the edits' size, so a minute tells it from V8's own steps).
 import http from 'http'
 import { WebSocketServer } from 'ws'
 import { setupWSConnection } from '@y/websocket-server/utils'
@@ -18,7 +20,7 @@ const server = http.createServer((_request, response) => {
 const wss = new WebSocketServer({ noServer: true })
 wss.on('connection', (conn, request) => {
   if (leak) {
-    conn.on('message', message => kept.push(Buffer.from(message)))
+    conn.on('message', message => kept.push({ message: Buffer.from(message), record: Buffer.alloc(65536, 1) }))
   }
   setupWSConnection(conn, request)
 })
