@@ -133,7 +133,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub track_processes: Option<usize>,
 
-    /// Hand the judged window to an allocation profiler: a baseline at the end of warm-up, a final snapshot at the end, the sites that grew in leaks.json (see README, "Finding the leak").
+    /// Hand the judged window to an allocation profiler: a baseline at the end of warm-up, a final snapshot at the end, the sites that grew in leaks.json (see docs/finding-the-leak.md).
     #[arg(long, value_name = "KIND")]
     pub profiler: Option<crate::allocations::ProfilerKind>,
 
@@ -162,8 +162,8 @@ pub struct RunArgs {
     pub out: Option<PathBuf>,
 }
 
-/// Memory sources beyond the process tree (README, "Containers and
-/// clusters" and "Frontends").
+/// Memory sources beyond the process tree (docs/sources.md and
+/// docs/frontends.md).
 #[derive(Debug, Args, Default)]
 pub struct SourceArgs {
     /// Read a cgroup's memory (its folder, or its path as in /proc/PID/cgroup); `new`: launch the target in a fresh child cgroup memsoak makes.

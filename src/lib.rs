@@ -1,6 +1,6 @@
 //! memsoak: memory soak testing and leak profiling for long-lived backends.
 //!
-//! Three layers, dependencies pointing down (see README, "Architecture";
+//! Three layers, dependencies pointing down (see docs/architecture.md;
 //! no cycle between top-level modules):
 //! - **bottom**: `units` (durations, sizes, rates), `secrets` (`${ENV}`
 //!   expanded and never written), `tls` (what memsoak trusts over TLS), `helper_processes` (memsoak's own child

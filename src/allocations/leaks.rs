@@ -24,7 +24,7 @@ pub struct Leaks {
     pub profiler: ProfilerKind,
     /// The window the sites belong to, seconds on the run's clock.
     pub window: Window,
-    /// Sites smaller than this are noise (see README, "Finding the leak");
+    /// Sites smaller than this are noise (see docs/finding-the-leak.md);
     /// they stay in `sites` but the reports leave them out.
     pub noise_floor_bytes: u64,
     /// One entry per profiled process.

@@ -132,7 +132,7 @@ pub struct ProcessAttribution {
 /// A recognised pattern and what it usually means.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hint {
-    /// The rule's name (stable; documented in README).
+    /// The rule's name (stable; documented in docs/where-it-grows.md).
     pub rule: String,
     /// What it means, in words.
     pub text: String,

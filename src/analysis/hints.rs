@@ -1,7 +1,7 @@
 //! Hints: recognisable patterns in an attribution and what they usually
 //! mean. Each rule is a small function over the judged series, fires only
 //! on `growing` trends (whole 95% interval above the floor), and records
-//! the numbers it fired on, so a reader can check it. README lists them.
+//! the numbers it fired on, so a reader can check it. docs/where-it-grows.md lists them.
 
 use std::collections::BTreeMap;
 

@@ -23,7 +23,7 @@ use crate::units::RateUnit;
 use crate::workload::WorkloadSummary;
 use crate::{config, live};
 
-/// memsoak's exit codes, documented in `--help` and README.
+/// memsoak's exit codes, documented in `--help`, the README and docs/faults.md.
 pub mod exit {
     /// Growth below the limit.
     pub const PASS: i32 = 0;

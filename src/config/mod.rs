@@ -69,7 +69,7 @@ pub struct RunConfig {
     pub tls: Trust,
 }
 
-/// Defaults, documented in `memsoak run --help` and README.
+/// Defaults, documented in `memsoak run --help` and docs/profiles.md.
 pub mod defaults {
     use std::time::Duration;
     /// Measured duration.

@@ -1,6 +1,7 @@
 //! The documentation a newcomer walks: the README's two commands are the
-//! ones CI runs, and every relative link of README.md and docs/ leads to a
-//! file that exists and, with `#anchor`, to a heading it has.
+//! ones CI runs, every relative link of README.md and docs/ leads to a
+//! file that exists and, with `#anchor`, to a heading it has, and the
+//! manual pages of docs/man/ are the flags of this build.
 
 use std::path::{Path, PathBuf};
 
@@ -121,4 +122,61 @@ fn every_link_of_the_readme_and_docs_resolves() {
     }
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
     assert!(Path::new(&root().join("docs/protocols.md")).is_file());
+}
+
+/// The manual pages of `docs/man/`, rendered from the clap definitions
+/// (`memsoak.1` and one page per command).
+fn manual_pages() -> Vec<(String, Vec<u8>)> {
+    let mut cmd = <memsoak::cli::Cli as clap::CommandFactory>::command();
+    cmd.build();
+    let mut commands = vec![("memsoak".to_string(), cmd.clone())];
+    for sub in cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
+        let name = format!("memsoak-{}", sub.get_name());
+        let page_name: &'static str = name.clone().leak();
+        commands.push((name, sub.clone().name(page_name)));
+    }
+    commands
+        .into_iter()
+        .map(|(name, c)| {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(c).render(&mut page).unwrap();
+            (format!("{name}.1"), page)
+        })
+        .collect()
+}
+
+#[test]
+fn the_manual_pages_are_the_flags_of_this_build() {
+    let dir = root().join("docs/man");
+    let pages = manual_pages();
+    if std::env::var_os("MEMSOAK_WRITE_MAN").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, page) in &pages {
+            std::fs::write(dir.join(name), page).unwrap();
+        }
+    }
+    let mut stale = Vec::new();
+    for (name, page) in &pages {
+        if std::fs::read(dir.join(name)).ok().as_deref() != Some(page.as_slice()) {
+            stale.push(name.clone());
+        }
+    }
+    let mut present: Vec<String> = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    present.sort();
+    let mut wanted: Vec<String> = pages.into_iter().map(|(n, _)| n).collect();
+    wanted.sort();
+    assert!(
+        stale.is_empty() && present == wanted,
+        "docs/man is out of date ({stale:?}; present {present:?}): \
+         MEMSOAK_WRITE_MAN=1 cargo test --test integration docs:: rewrites it"
+    );
 }
