@@ -192,9 +192,22 @@ impl Recording {
             metrics_with_values: Vec::new(),
         };
         let (mut rows, mut last, mut with_values) = (0, 0.0, Vec::new());
+        let mut seen: Option<f64> = None;
         rec.for_each_row(|line, record| {
             rows += 1;
             if let Some(t) = rec.number(record, rec.elapsed, line)? {
+                // The fit reads the rows in file order as time order: a
+                // time that goes back (two recordings appended, shuffled
+                // rows) would be judged as a slope of its own.
+                if let Some(before) = seen.filter(|&b| t < b) {
+                    bail!(
+                        "{}:{line}: column '{ELAPSED}' goes backwards ({t} after {before}): \
+                         memsoak judges one recording in time order (two appended, or rows out \
+                         of order, are not one run)",
+                        rec.path.display()
+                    );
+                }
+                seen = Some(t);
                 last = t;
             }
             for (m, i) in &rec.metrics {

@@ -101,6 +101,34 @@ fn csv_without_required_columns_is_a_clear_error() {
 }
 
 #[test]
+fn a_time_column_that_goes_backwards_is_refused_with_its_line() {
+    // Two recordings of a 100 MB/h leak appended: judged as one series the
+    // jump back reads as a fall ("PASS: -105 MB/h"); it is refused instead.
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("appended.csv");
+    let mut text = String::from("elapsed_s,rss_bytes\n");
+    for _ in 0..2 {
+        for i in 0..600u32 {
+            let rss = 100_000_000 + u64::from(i) * 100_000_000 / 3600;
+            text.push_str(&format!("{i},{rss}\n"));
+        }
+    }
+    std::fs::write(&csv, text).unwrap();
+    let o = run(&["report", csv.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("appended.csv:602: column 'elapsed_s' goes backwards (0 after 599)"),
+        "{}",
+        describe(&o)
+    );
+    assert!(
+        !tmp.path().join("appended-report").exists(),
+        "no report of it"
+    );
+}
+
+#[test]
 fn fail_fast_replays_the_planned_looks_of_a_recording() {
     let tmp = tempfile::tempdir().unwrap();
     // 36 MB/h with a sawtooth: over a 10 MB/h limit, clear early.

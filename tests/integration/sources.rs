@@ -377,3 +377,48 @@ fn a_restarted_replica_is_a_new_series_and_fails_when_asked() {
         .unwrap()
         .contains("1 replica restart(s)"));
 }
+
+/// A reading that is no number (here `+Inf` every 15 s, as a division by
+/// a zero does in a real query) is a poll without a value, not a replica
+/// gone and back: no restart, no target failure with `--restarts-fail`.
+#[test]
+fn a_reading_that_is_no_number_is_no_restart() {
+    let port = free_port();
+    let prom = Prometheus::start(&[("api", port)]);
+    let mut backend = Command::new(env!("CARGO_BIN_EXE_memsoak"))
+        .args(["demo-backend", "--port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let health = format!("http://127.0.0.1:{port}/health");
+    assert!(eventually(Duration::from_secs(20), || http_ok(&health)));
+    let query = "process_resident_memory_bytes{job=\"api\"} / (time() % 15 > bool 1)";
+    let flags = format!(
+        "--prometheus {} --duration 32s --warmup 4s --restarts-fail --on-inconclusive pass --max-growth 100GB/h",
+        prom.base()
+    );
+    let soak = soak(&flags, &["--query", query]);
+    let _ = backend.kill();
+    let _ = backend.wait();
+    assert_eq!(soak.code(), Some(0), "{}", soak.describe());
+    let s = soak.summary();
+    let events = s["source"]["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["what"].as_str().unwrap_or("").starts_with("restart")),
+        "{events:?}"
+    );
+    assert_eq!(
+        s["source"]["series"].as_array().map(Vec::len),
+        Some(1),
+        "{s}"
+    );
+    // The query did answer without a number: those polls are failed
+    // readings, not gaps.
+    assert!(s["failed_samples"].as_u64().unwrap_or(0) >= 1, "{s}");
+}

@@ -112,6 +112,10 @@ struct MatrixItem {
     values: Vec<(f64, String)>,
 }
 
+/// One series of a range answer: its labels and `(time, value)` points,
+/// `None` where the value was no number (`NaN`, `±Inf`).
+pub type RangeSeries = (Labels, Vec<(f64, Option<f64>)>);
+
 /// A value as Prometheus writes it; `NaN` and infinities are no reading.
 fn number(text: &str) -> Option<f64> {
     text.parse::<f64>().ok().filter(|v| v.is_finite())
@@ -188,7 +192,7 @@ impl Client {
     }
 
     /// The value of `query` now: one reading per label set.
-    pub async fn instant(&self, query: &str) -> anyhow::Result<Vec<(Labels, f64)>> {
+    pub async fn instant(&self, query: &str) -> anyhow::Result<Vec<(Labels, Option<f64>)>> {
         let data = self.get("api/v1/query", &[("query", query.into())]).await?;
         if data.result_type != "vector" {
             bail!(
@@ -200,7 +204,7 @@ impl Client {
             .context("Prometheus's vector answer is not in the form memsoak knows")?;
         Ok(items
             .into_iter()
-            .filter_map(|i| number(&i.value.1).map(|v| (i.metric, v)))
+            .map(|i| (i.metric, number(&i.value.1)))
             .collect())
     }
 
@@ -212,7 +216,7 @@ impl Client {
         start: f64,
         end: f64,
         step: Duration,
-    ) -> anyhow::Result<Vec<(Labels, Vec<(f64, f64)>)>> {
+    ) -> anyhow::Result<Vec<RangeSeries>> {
         let data = self
             .get(
                 "api/v1/query_range",
@@ -235,11 +239,7 @@ impl Client {
         Ok(items
             .into_iter()
             .map(|i| {
-                let values = i
-                    .values
-                    .into_iter()
-                    .filter_map(|(t, v)| number(&v).map(|v| (t, v)))
-                    .collect();
+                let values = i.values.into_iter().map(|(t, v)| (t, number(&v))).collect();
                 (i.metric, values)
             })
             .collect())
@@ -329,8 +329,9 @@ pub struct Named {
 }
 
 impl Tracker {
-    /// Names one answer.
-    pub fn observe(&mut self, answer: Vec<(Labels, f64)>) -> Named {
+    /// Names one answer. A series answered without a number (`NaN`) is
+    /// there, with no reading: neither a value nor a gap (so no restart).
+    pub fn observe(&mut self, answer: Vec<(Labels, Option<f64>)>) -> Named {
         self.polls += 1;
         let poll = self.polls;
         let mut named = Named::default();
@@ -342,8 +343,10 @@ impl Tracker {
                     // Two answers for one replica (labels differing only
                     // in volatile ones): summed, as the fleet is.
                     let name = &self.replicas[i].name;
-                    if let Some(v) = named.values.iter_mut().find(|(n, _)| n == name) {
-                        v.1 += value;
+                    match (named.values.iter_mut().find(|(n, _)| n == name), value) {
+                        (Some(v), Some(value)) => v.1 += value,
+                        (None, Some(value)) => named.values.push((name.clone(), value)),
+                        (_, None) => {}
                     }
                     continue;
                 }
@@ -399,7 +402,9 @@ impl Tracker {
             };
             let r = &mut self.replicas[i];
             r.seen_at = poll;
-            named.values.push((r.name.clone(), value));
+            if let Some(value) = value {
+                named.values.push((r.name.clone(), value));
+            }
         }
         named
     }
@@ -521,6 +526,11 @@ impl Probe for PrometheusProbe {
             });
         }
         self.pending = self.tracker.observe(answer);
+        if self.pending.values.is_empty() {
+            return Err(ProbeError::Other(
+                "every series answered NaN: no reading this time".into(),
+            ));
+        }
         Ok(fleet_sample(&self.pending.values))
     }
 
@@ -556,7 +566,7 @@ impl Probe for PrometheusProbe {
 /// answer.
 pub fn write_range(
     dir: &Path,
-    series: Vec<(Labels, Vec<(f64, f64)>)>,
+    series: Vec<RangeSeries>,
     start: f64,
     end: f64,
     step: Duration,
@@ -593,18 +603,19 @@ pub fn write_range(
         }
         let named = tracker.observe(answer);
         let elapsed_s = t - start;
+        events.extend(named.events.iter().map(|(series, kind, what)| {
+            SourceEvent::new(elapsed_s, series.clone(), *kind, what.clone())
+        }));
+        if named.values.is_empty() {
+            // Only NaN at this step: no reading, and no gap either.
+            continue;
+        }
         let mut sample = fleet_sample(&named.values);
         sample.elapsed_s = elapsed_s;
         sample.unix_time_s = t;
         samples.serialize(&sample)?;
         writer.write(elapsed_s, &named.values)?;
         rows += 1;
-        events.extend(
-            named
-                .events
-                .into_iter()
-                .map(|(series, kind, what)| SourceEvent::new(elapsed_s, series, kind, what)),
-        );
     }
     samples.flush()?;
     Ok((events, rows))
@@ -634,7 +645,7 @@ mod tests {
             ("pod", "api-2"),
             ("instance", "10.0.0.2:80"),
         ]);
-        let n = t.observe(vec![(a.clone(), 1.0), (b.clone(), 2.0)]);
+        let n = t.observe(vec![(a.clone(), Some(1.0)), (b.clone(), Some(2.0))]);
         assert_eq!(
             n.values,
             vec![
@@ -643,7 +654,7 @@ mod tests {
             ]
         );
         assert!(n.events.is_empty());
-        let n = t.observe(vec![(a, 3.0), (b, 4.0)]);
+        let n = t.observe(vec![(a, Some(3.0)), (b, Some(4.0))]);
         assert_eq!(n.values[1], ("pod=api-2".to_string(), 4.0));
     }
 
@@ -652,16 +663,16 @@ mod tests {
         let mut t = Tracker::default();
         let first = labels(&[("pod", "api-1"), ("container_id", "aaa")]);
         let second = labels(&[("pod", "api-1"), ("container_id", "bbb")]);
-        t.observe(vec![(first.clone(), 100.0)]);
-        let n = t.observe(vec![(second, 10.0)]);
+        t.observe(vec![(first.clone(), Some(100.0))]);
+        let n = t.observe(vec![(second, Some(10.0))]);
         assert_eq!(n.values, vec![("pod=api-1 #2".to_string(), 10.0)]);
         assert_eq!(n.events[0].2, "restart: new container labels");
         // Missing from one answer, then back: a new series too.
         let job = labels(&[("job", "demo"), ("instance", "127.0.0.1:1")]);
         let mut t = Tracker::default();
-        t.observe(vec![(job.clone(), 1.0)]);
+        t.observe(vec![(job.clone(), Some(1.0))]);
         t.observe(vec![]);
-        let n = t.observe(vec![(job, 1.0)]);
+        let n = t.observe(vec![(job, Some(1.0))]);
         assert_eq!(n.values[0].0, "instance=127.0.0.1:1,job=demo #2");
         assert!(
             n.events[0].2.contains("after 1 missed poll"),
@@ -671,10 +682,24 @@ mod tests {
     }
 
     #[test]
+    fn a_nan_reading_is_no_value_and_no_restart() {
+        let mut t = Tracker::default();
+        let pod = labels(&[("pod", "api-1")]);
+        let other = labels(&[("pod", "api-2")]);
+        t.observe(vec![(pod.clone(), Some(1.0)), (other.clone(), Some(5.0))]);
+        let n = t.observe(vec![(pod.clone(), None), (other.clone(), Some(6.0))]);
+        assert_eq!(n.values, vec![("pod=api-2".to_string(), 6.0)]);
+        assert!(n.events.is_empty(), "{:?}", n.events);
+        let n = t.observe(vec![(pod, Some(2.0)), (other, Some(7.0))]);
+        assert_eq!(n.values[0], ("pod=api-1".to_string(), 2.0));
+        assert!(n.events.is_empty(), "a NaN is no restart: {:?}", n.events);
+    }
+
+    #[test]
     fn series_beyond_the_bound_are_left_out_once() {
         let mut t = Tracker::default();
-        let answer: Vec<(Labels, f64)> = (0..MAX_SERIES + 5)
-            .map(|i| (labels(&[("pod", &format!("p{i}"))]), 1.0))
+        let answer: Vec<(Labels, Option<f64>)> = (0..MAX_SERIES + 5)
+            .map(|i| (labels(&[("pod", &format!("p{i}"))]), Some(1.0)))
             .collect();
         let n = t.observe(answer);
         assert_eq!(n.values.len(), MAX_SERIES);

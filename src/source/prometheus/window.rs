@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{connection, write_range, Client, Labels};
+use super::{connection, write_range, Client, RangeSeries};
 use crate::source::{PrometheusSpec, PrometheusSummary, SourceRead, SourceSummary, Window};
 
 /// How long one `query_range` may take.
@@ -46,7 +46,10 @@ impl WindowRequest {
                     spec.query
                 ))
             })?;
-        if series.iter().all(|(_, v)| v.is_empty()) {
+        if series
+            .iter()
+            .all(|(_, v)| v.iter().all(|(_, x)| x.is_none()))
+        {
             anyhow::bail!(
                 "the query answered no series between {} and {}: check the selector and the window",
                 rfc3339(self.start),
@@ -63,7 +66,7 @@ impl WindowRequest {
 /// A window's answer, to be written into a run folder.
 pub struct Fetched<'a> {
     request: &'a WindowRequest,
-    series: Vec<(Labels, Vec<(f64, f64)>)>,
+    series: Vec<RangeSeries>,
 }
 
 impl Fetched<'_> {
