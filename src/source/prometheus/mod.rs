@@ -525,7 +525,11 @@ impl Probe for PrometheusProbe {
                 ProbeError::Other(why.into())
             });
         }
-        self.pending = self.tracker.observe(answer);
+        let mut named = self.tracker.observe(answer);
+        // A poll without a reading is never recorded: its events (a
+        // restart) wait for the next recorded one rather than be lost.
+        self.pending.events.append(&mut named.events);
+        self.pending.values = named.values;
         if self.pending.values.is_empty() {
             return Err(ProbeError::Other(
                 "every series answered NaN: no reading this time".into(),
