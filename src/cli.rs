@@ -19,11 +19,24 @@ Exit codes:
   3    target failure: not ready in time, died during the run, pid gone
   4    inconclusive: the data cannot tell (see --on-inconclusive)
   5    I/O error: a file or folder could not be created or written
+  6    load failure: a load check failed (deliveries lost, errors, rate not
+       reached…): the load did not arrive, so the memory was not judged
   130  interrupted (Ctrl-C or SIGTERM); outputs are still written
 
 Units: durations 90s, 30m, 8h; sizes 500MB (MB = 10^6 bytes) or 512MiB
 (MiB = 2^20 bytes); rates 10MB/h, 2GB/h, 512KiB/min. Rates are printed in
 the unit you give.";
+
+/// `steady` or `alternate`.
+fn parse_load_design(text: &str) -> Result<crate::workload::design::LoadDesign, String> {
+    match text {
+        "steady" => Ok(crate::workload::design::LoadDesign::Steady),
+        "alternate" => Ok(crate::workload::design::LoadDesign::Alternate),
+        _ => Err(format!(
+            "'{text}' is not a load design (steady or alternate)"
+        )),
+    }
+}
 
 /// Memory soak testing and leak profiling for long-lived backends.
 #[derive(Debug, Parser)]
@@ -148,6 +161,10 @@ pub struct RunArgs {
     /// Stop early once a leak is statistically certain (20 planned looks, 1% family-wise false-fail rate).
     #[arg(long)]
     pub fail_fast: bool,
+
+    /// Vary each workload's rate in blocks after warm-up (`alternate`) so the growth is attributed to messages, connections or time [default: steady].
+    #[arg(long, value_name = "DESIGN", value_parser = parse_load_design)]
+    pub load_design: Option<crate::workload::design::LoadDesign>,
 
     /// What wss:// and https:// connections trust.
     #[command(flatten)]
@@ -405,4 +422,9 @@ pub struct DemoArgs {
     /// Map anonymous memory outside malloc at this rate, e.g. 100MB/h, and never unmap it.
     #[arg(long, value_name = "RATE", value_parser = Rate::parse)]
     pub leak_mmap: Option<Rate>,
+
+    /// Restart the "planner" agent this often, e.g. 20s: its restart_count in
+    /// /agents/health rises (an unstable agent that a health check must catch).
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_positive_duration)]
+    pub restart_agent_every: Option<Duration>,
 }

@@ -47,6 +47,14 @@ pub enum UnitError {
     /// Not a warm-up (a duration or `auto`).
     #[error("{0}, or auto")]
     Warmup(Box<UnitError>),
+    /// Not a share.
+    #[error("invalid share '{text}': {why} (examples: 5%, 0.5%, 100%)")]
+    Share {
+        /// As given.
+        text: String,
+        /// What is wrong.
+        why: &'static str,
+    },
 }
 
 /// Parses a human duration such as `90s`, `30m`, `1h 30m` or `8h`.
@@ -306,6 +314,60 @@ impl<'de> Deserialize<'de> for PerSecond {
     }
 }
 
+/// A share of a whole such as `"5%"`: a percentage from 0% to 100%, kept
+/// as a fraction (0.05).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Share(pub f64);
+
+impl Share {
+    /// Parses `N%`, 0 ≤ N ≤ 100.
+    pub fn parse(text: &str) -> Result<Share, UnitError> {
+        let bad = |why| UnitError::Share {
+            text: text.to_string(),
+            why,
+        };
+        let number = text
+            .trim()
+            .strip_suffix('%')
+            .ok_or_else(|| bad("expected a percentage ending in %"))?;
+        let percent: f64 = number
+            .trim()
+            .parse()
+            .map_err(|_| bad("not a number before the %"))?;
+        if !(0.0..=100.0).contains(&percent) {
+            return Err(bad("it must be between 0% and 100%"));
+        }
+        Ok(Share(percent / 100.0))
+    }
+
+    /// As people read it: `5%`, `0.5%`.
+    pub fn percent(self) -> String {
+        format_percent(self.0)
+    }
+}
+
+/// A fraction as a percentage with the digits that matter: `5%`, `0.5%`,
+/// `5.04%`, `12.3%`, `100%` (so that a value just past a limit never
+/// reads as the limit).
+pub fn format_percent(fraction: f64) -> String {
+    let p = fraction * 100.0;
+    let digits = match p.abs() {
+        a if a >= 10.0 => 1,
+        a if a >= 1.0 => 2,
+        _ => 3,
+    };
+    let text = format!("{p:.digits$}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{}%", if text == "-0" { "0" } else { text })
+}
+
+impl<'de> Deserialize<'de> for Share {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        from_text(d, Share::parse)
+    }
+}
+
 /// Seconds in the time part of a rate: a bare unit (`h`, `min`, `s`) is one
 /// of it; a duration (`5m`, `2s`, `1h 30m`) is read whole. Zero is refused.
 fn per_time(time: &str) -> Result<f64, &'static str> {
@@ -408,6 +470,22 @@ impl<'de> Deserialize<'de> for Rate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shares_are_percentages() {
+        assert_eq!(Share::parse("5%").unwrap().0, 0.05);
+        assert_eq!(Share::parse(" 0.5 %").unwrap().0, 0.005);
+        assert_eq!(Share::parse("100%").unwrap().0, 1.0);
+        for bad in ["5", "101%", "-1%", "x%", ""] {
+            assert!(Share::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_percent(0.05), "5%");
+        assert_eq!(format_percent(0.0504), "5.04%");
+        assert_eq!(format_percent(1.0), "100%");
+        assert_eq!(format_percent(0.123_45), "12.3%");
+        assert_eq!(format_percent(0.005), "0.5%");
+        assert_eq!(format_percent(0.0), "0%");
+    }
 
     #[test]
     fn sizes_are_si_or_iec_as_written() {

@@ -20,6 +20,7 @@ pub(crate) mod failfast;
 #[doc(hidden)]
 pub mod families;
 mod hints;
+pub mod joint;
 pub(crate) mod trend;
 
 #[cfg(test)]
@@ -139,6 +140,13 @@ pub enum Verdict {
     Fail,
     /// The data cannot tell.
     Inconclusive,
+    /// The run's load failed one of its checks (deliveries lost, errors,
+    /// a rate never reached): the memory was not judged, because a soak
+    /// whose load did not arrive proves nothing about the backend either
+    /// way. Set on a run's summary by the load checks
+    /// (`workload::checks`); the growth analysis never gives it.
+    #[serde(rename = "load_failure")]
+    LoadFailure,
 }
 
 impl fmt::Display for Verdict {
@@ -147,6 +155,7 @@ impl fmt::Display for Verdict {
             Verdict::Pass => "pass",
             Verdict::Fail => "fail",
             Verdict::Inconclusive => "inconclusive",
+            Verdict::LoadFailure => "load failure",
         })
     }
 }
@@ -345,6 +354,13 @@ impl Analyzer {
     }
 
     /// The trend of the blocks starting at or after `from` seconds.
+    /// The block points the judgement fits (time, block statistic), for a
+    /// joint fit of the same series against other regressors.
+    pub fn judged_points(&self) -> Vec<(f64, f64)> {
+        let (from, _) = self.window();
+        self.blocks.points_from(self.criteria.block_stat, from)
+    }
+
     fn fit_from(&self, from: f64) -> Option<Trend> {
         fit(&self.blocks.points_from(self.criteria.block_stat, from))
     }

@@ -99,20 +99,20 @@ impl std::fmt::Display for NoiseModel {
 }
 
 /// Standard normal quantile for a two-sided 95% interval.
-const Z95: f64 = 1.959_963_984_540_054;
+pub(crate) const Z95: f64 = 1.959_963_984_540_054;
 
 /// Autocorrelations of the stationary model's grid: even steps up to 0.9,
 /// then denser towards 1, where the slope's variance changes fastest.
-const STATIONARY_PHI: [f64; 24] = [
+pub(crate) const STATIONARY_PHI: [f64; 24] = [
     0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.93, 0.946, 0.958, 0.967, 0.974, 0.98,
     0.984, 0.9875, 0.99, 0.992, 0.994, 0.9955, 0.9965, 0.997,
 ];
 
 /// Autocorrelations of a random walk's steps.
-const STEP_PSI: [f64; 11] = [-0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6];
+pub(crate) const STEP_PSI: [f64; 11] = [-0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6];
 
 /// White-noise variance relative to the persistent part's innovations.
-const WHITE_SHARE: [f64; 9] = [0.0, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0];
+pub(crate) const WHITE_SHARE: [f64; 9] = [0.0, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0];
 
 /// Fits a trend to `(x, y)` points with a 95% interval. Returns `None` with
 /// fewer than 3 points or when all x are equal.
@@ -121,33 +121,9 @@ pub fn fit(points: &[(f64, f64)]) -> Option<Trend> {
     if m < 3 {
         return None;
     }
-    // Centre and scale both axes: the filter's sums stay well conditioned
-    // whatever the units (bytes over seconds, counts over hours).
-    let (x0, xs) = centre_scale(points.iter().map(|p| p.0));
-    let (y0, ys) = centre_scale(points.iter().map(|p| p.1));
-    if xs == 0.0 {
-        return None;
-    }
-    let x: Vec<f64> = points.iter().map(|p| (p.0 - x0) / xs).collect();
-    let y: Vec<f64> = points
-        .iter()
-        .map(|p| (p.1 - y0) / ys.max(f64::MIN_POSITIVE))
-        .collect();
-
+    let Scaled { x, y, xs, ys } = Scaled::of(points)?;
     let (x, y) = (&x[..], &y[..]);
-    // How clearly the data reject a random walk, as the stationary model's
-    // weight: 0 below 8 points or at the 1% critical value plus one, 1 at
-    // it minus one, smooth in between, so a series near the boundary (or
-    // the same series sampled a little differently) does not jump from one
-    // interval to the other.
-    let stationary_weight = if m >= 8 {
-        dfgls_statistic(x, y).map_or(0.0, |stat| {
-            let margin = dfgls_critical_1pct(m) - stat;
-            ((margin + 1.0) / 2.0).clamp(0.0, 1.0)
-        })
-    } else {
-        0.0
-    };
+    let stationary_weight = stationary_weight(x, y);
     let stationary = (stationary_weight > 0.0)
         .then(|| {
             best_on_grid(&STATIONARY_PHI, |phi, white| {
@@ -202,8 +178,58 @@ pub fn fit(points: &[(f64, f64)]) -> Option<Trend> {
     })
 }
 
+/// Points with both axes centred and scaled: the filter's sums stay well
+/// conditioned whatever the units (bytes over seconds, counts over hours).
+pub(crate) struct Scaled {
+    /// Times, scaled.
+    pub x: Vec<f64>,
+    /// Values, scaled.
+    pub y: Vec<f64>,
+    /// The time scale (a slope in scaled units times `ys / xs` is one in
+    /// the points' units).
+    pub xs: f64,
+    /// The value scale.
+    pub ys: f64,
+}
+
+impl Scaled {
+    /// `None` when every time is the same.
+    pub(crate) fn of(points: &[(f64, f64)]) -> Option<Scaled> {
+        let (x0, xs) = centre_scale(points.iter().map(|p| p.0));
+        let (y0, ys) = centre_scale(points.iter().map(|p| p.1));
+        if xs == 0.0 {
+            return None;
+        }
+        Some(Scaled {
+            x: points.iter().map(|p| (p.0 - x0) / xs).collect(),
+            y: points
+                .iter()
+                .map(|p| (p.1 - y0) / ys.max(f64::MIN_POSITIVE))
+                .collect(),
+            xs,
+            ys,
+        })
+    }
+}
+
+/// How clearly the data reject a random walk, as the stationary model's
+/// weight: 0 below 8 points or at the 1% critical value plus one, 1 at it
+/// minus one, smooth in between, so a series near the boundary (or the
+/// same series sampled a little differently) does not jump from one
+/// interval to the other.
+pub(crate) fn stationary_weight(x: &[f64], y: &[f64]) -> f64 {
+    let m = y.len();
+    if m < 8 {
+        return 0.0;
+    }
+    dfgls_statistic(x, y).map_or(0.0, |stat| {
+        let margin = dfgls_critical_1pct(m) - stat;
+        ((margin + 1.0) / 2.0).clamp(0.0, 1.0)
+    })
+}
+
 /// Mean and half-range of a set of values (the scale is 1 for a constant).
-fn centre_scale(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
+pub(crate) fn centre_scale(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     let (mut sum, mut n) = (0.0, 0.0);
     for v in values {
@@ -265,7 +291,7 @@ impl<const K: usize> Innovations<K> {
 }
 
 /// A tiny residual sum keeps an exact line from an infinite likelihood.
-const RSS_FLOOR: f64 = 1e-18;
+pub(crate) const RSS_FLOOR: f64 = 1e-18;
 
 /// GLS under AR(1) (`phi`) + white noise (`white` × the AR innovations'
 /// variance), regressors intercept and slope. Scalar-state Kalman filter.
@@ -330,14 +356,7 @@ fn walk_gls(x: &[f64], y: &[f64], psi: f64, white: f64) -> Option<Gls> {
                 let (l, s) = (col[0], col[1]);
                 *col = [l + psi * s, psi * s];
             }
-            let tp = [
-                [p[0][0] + psi * p[1][0], p[0][1] + psi * p[1][1]],
-                [psi * p[1][0], psi * p[1][1]],
-            ];
-            p = [
-                [tp[0][0] + psi * tp[0][1] + 1.0, psi * tp[0][1] + 1.0],
-                [tp[1][0] + psi * tp[1][1] + 1.0, psi * tp[1][1] + 1.0],
-            ];
+            p = walk_predict(&p, psi);
         }
         let f = p[0][0] + white;
         if f <= 0.0 {
@@ -375,6 +394,20 @@ fn walk_gls(x: &[f64], y: &[f64], psi: f64, white: f64) -> Option<Gls> {
         slope,
         se: (rss / df / s[1][1]).sqrt(),
     })
+}
+
+/// The walk filter's predicted state covariance: `T P Tᵀ + Q` with
+/// `T = [[1, psi], [0, psi]]` and the step's innovation entering both the
+/// level and the step.
+pub(crate) fn walk_predict(p: &[[f64; 2]; 2], psi: f64) -> [[f64; 2]; 2] {
+    let tp = [
+        [p[0][0] + psi * p[1][0], p[0][1] + psi * p[1][1]],
+        [psi * p[1][0], psi * p[1][1]],
+    ];
+    [
+        [tp[0][0] + psi * tp[0][1] + 1.0, psi * tp[0][1] + 1.0],
+        [tp[1][0] + psi * tp[1][1] + 1.0, psi * tp[1][1] + 1.0],
+    ]
 }
 
 /// The normal equations of a two-regressor least-squares fit,
@@ -435,7 +468,7 @@ fn ols_se(x: &[f64], y: &[f64]) -> Option<f64> {
 /// The DF-GLS statistic (Elliott, Rothenberg & Stock 1996) with a linear
 /// trend and one lagged difference: the more negative, the more clearly
 /// the series comes back to its trend rather than walking away.
-fn dfgls_statistic(x: &[f64], y: &[f64]) -> Option<f64> {
+pub(crate) fn dfgls_statistic(x: &[f64], y: &[f64]) -> Option<f64> {
     let m = y.len();
     let rho = 1.0 - 13.5 / m as f64;
     // GLS detrending: quasi-differenced data on quasi-differenced [1, x].
@@ -482,7 +515,7 @@ fn dfgls_statistic(x: &[f64], y: &[f64]) -> Option<f64> {
 
 /// ERS (1996) Table I, linear trend, 1% critical values by sample size,
 /// interpolated (the smallest tabulated size for fewer points).
-fn dfgls_critical_1pct(m: usize) -> f64 {
+pub(crate) fn dfgls_critical_1pct(m: usize) -> f64 {
     const TABLE: [(f64, f64); 4] = [(50.0, -3.77), (100.0, -3.58), (200.0, -3.46), (1e9, -3.48)];
     let m = m as f64;
     if m <= TABLE[0].0 {
@@ -502,7 +535,7 @@ fn dfgls_critical_1pct(m: usize) -> f64 {
 /// (Abramowitz & Stegun 26.7.5); within 3% of the exact value for df ≥ 2
 /// at 95%. Hand-written because two quantiles do not justify a statistics
 /// crate.
-fn t_quantile(z: f64, df: f64) -> f64 {
+pub(crate) fn t_quantile(z: f64, df: f64) -> f64 {
     let df = df.max(1.0);
     let z3 = z.powi(3);
     let z5 = z.powi(5);

@@ -94,6 +94,12 @@ fn judge(config: &CompareConfig, base: &Summary, new: &Summary) -> Comparison {
     if let Some(f) = new.target.as_ref().and_then(|t| t.failure.as_ref()) {
         c.worse = true;
         c.reasons.push(format!("NEW's target failed: {f}"));
+    } else if new.verdict == crate::analysis::Verdict::LoadFailure {
+        c.worse = true;
+        c.reasons.push(format!(
+            "NEW's load failed its checks, so its memory was not judged: {}",
+            crate::workload::checks::failure_reason(&new.load_checks).unwrap_or_default()
+        ));
     } else if new.growth.is_none() {
         c.worse = true;
         c.reasons
@@ -203,7 +209,9 @@ pub(crate) fn render(c: &Comparison, margin: &Rate) -> String {
         s.push_str(&format!("  peak RSS change: {}\n", format_mb(d as f64)));
     }
     for (name, d) in &c.growth_per_message_delta_bytes {
-        s.push_str(&format!("  growth per message ({name}): {d:+.0} bytes\n"));
+        s.push_str(&format!(
+            "  growth per message ({name}): {d:+.0} bytes (bounds: if all growth came from this workload)\n"
+        ));
     }
     if let (Some(b), Some(n)) = (c.base_slope_bytes_per_hour, c.new_slope_bytes_per_hour) {
         s.push_str(&format!(

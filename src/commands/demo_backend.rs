@@ -15,6 +15,7 @@ pub(crate) fn demo_backend(args: &DemoArgs) -> Result<(), Failure> {
         leak_fds: args.leak_fds.map(|r| r.0),
         leak_threads: args.leak_threads.map(|r| r.0),
         leak_mmap: args.leak_mmap.clone(),
+        restart_agent_every: args.restart_agent_every,
     })
     .map_err(Failure::Usage)
 }

@@ -38,6 +38,8 @@ pub mod exit {
     pub const TARGET: i32 = 3;
     /// The data cannot tell.
     pub const INCONCLUSIVE: i32 = 4;
+    /// The load failed one of its checks: no memory verdict.
+    pub const LOAD: i32 = 6;
     /// Ctrl-C or SIGTERM.
     pub const INTERRUPTED: i32 = 130;
 }
@@ -76,6 +78,7 @@ pub fn exit_code_for(verdict: Verdict, on_inconclusive: OnInconclusive) -> i32 {
         (Verdict::Pass, _) | (Verdict::Inconclusive, OnInconclusive::Pass) => exit::PASS,
         (Verdict::Fail, _) | (Verdict::Inconclusive, OnInconclusive::Fail) => exit::FAIL,
         (Verdict::Inconclusive, OnInconclusive::Inconclusive) => exit::INCONCLUSIVE,
+        (Verdict::LoadFailure, _) => exit::LOAD,
     }
 }
 
@@ -128,6 +131,85 @@ fn attribution(
             None
         }
     }
+}
+
+/// Under a load design, the joint fit of the judged block series on time
+/// and each driver's cumulative count (read back from `workload.csv` in
+/// `dir`), with each workload's joint growth per unit set from it; without
+/// one, or when the fit cannot be made, `None` and those figures cleared.
+fn growth_drivers(
+    dir: &Path,
+    analyzer: &crate::analysis::Analyzer,
+    design: Option<&crate::workload::design::DesignSummary>,
+    workloads: &mut [WorkloadSummary],
+) -> Option<crate::output::GrowthDrivers> {
+    use crate::workload::design::DriverKind;
+    for w in workloads.iter_mut() {
+        w.joint_growth_per_message_bytes = None;
+        w.joint_growth_per_message_ci95_bytes = None;
+        w.joint_growth_per_connection_bytes = None;
+        w.joint_growth_per_connection_ci95_bytes = None;
+    }
+    let design = design.filter(|d| !d.drivers.is_empty())?;
+    let points = analyzer.judged_points();
+    let times: Vec<f64> = points.iter().map(|p| p.0).collect();
+    let counts =
+        match crate::recording::load::cumulative_at(&dir.join(crate::workload::FILE), &times) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("memsoak: warning: no growth per driver: {e:#}");
+                return None;
+            }
+        };
+    let regressors: Vec<crate::analysis::joint::Regressor> = design
+        .drivers
+        .iter()
+        .map(|d| {
+            let values = counts.get(&d.workload).map_or_else(
+                || vec![0.0; times.len()],
+                |c| match d.driver {
+                    DriverKind::Messages => c.sent.clone(),
+                    DriverKind::Connections => c.connects.clone(),
+                },
+            );
+            crate::analysis::joint::Regressor { values }
+        })
+        .collect();
+    let Some(fit) = crate::analysis::joint::fit(&points, &regressors) else {
+        eprintln!(
+            "memsoak: warning: no growth per driver: too few judged points, or the drivers' counts did not vary apart"
+        );
+        return None;
+    };
+    let mut drivers = Vec::new();
+    for (d, c) in design.drivers.iter().zip(&fit.drivers) {
+        if let (Some(c), Some(w)) = (c, workloads.iter_mut().find(|w| w.name == d.workload)) {
+            match d.driver {
+                DriverKind::Messages => {
+                    w.joint_growth_per_message_bytes = Some(c.estimate);
+                    w.joint_growth_per_message_ci95_bytes = Some(c.ci95);
+                }
+                DriverKind::Connections => {
+                    w.joint_growth_per_connection_bytes = Some(c.estimate);
+                    w.joint_growth_per_connection_ci95_bytes = Some(c.ci95);
+                }
+            }
+        }
+        drivers.push(crate::output::DriverGrowth {
+            workload: d.workload.clone(),
+            driver: d.driver,
+            bytes_per_unit: c.map(|c| c.estimate),
+            ci95_bytes: c.map(|c| c.ci95),
+        });
+    }
+    Some(crate::output::GrowthDrivers {
+        time_bytes_per_hour: fit.time.estimate * 3600.0,
+        time_ci95_bytes_per_hour: [fit.time.ci95[0] * 3600.0, fit.time.ci95[1] * 3600.0],
+        drivers,
+        noise: fit.noise,
+        blocks: fit.points,
+        method: crate::output::JOINT_METHOD.into(),
+    })
 }
 
 /// Prints the summary's rendered text on stdout; on a terminal with

@@ -98,7 +98,16 @@ fn rejudge(
         name,
         started_at,
     } = facts;
-    let workloads = restated_workloads(previous.as_ref(), judgement);
+    let mut workloads = restated_workloads(previous.as_ref(), judgement);
+    let growth_drivers = match (&located.run_folder, previous.as_ref()) {
+        (Some(folder), Some(p)) => super::growth_drivers(
+            folder,
+            &judged.analyzer,
+            p.load_design.as_ref(),
+            &mut workloads,
+        ),
+        _ => None,
+    };
     // A run that did not end well keeps its exit code unless the user
     // asks for the growth verdict alone.
     let unfinished = previous.as_ref().and_then(|p| {
@@ -138,6 +147,7 @@ fn rejudge(
             attribution,
             leaks,
             replayed: judged.replayed,
+            growth_drivers,
         },
         |verdict| match unfinished {
             Some(code) if !growth_only => code,

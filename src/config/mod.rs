@@ -59,6 +59,8 @@ pub struct RunConfig {
     pub out_dir: PathBuf,
     /// Load driven against the target during the run.
     pub workloads: Vec<WorkloadSpec>,
+    /// The load design: steady, or rates varied in blocks after warm-up.
+    pub design: crate::workload::DesignRequest,
     /// Early-fail rule, with `--fail-fast`.
     pub fail_fast: Option<FailFast>,
     /// The allocation profiler handed the judged window, with `--profiler`.
@@ -258,6 +260,15 @@ impl RunConfig {
                 )));
             }
         }
+        let design = crate::workload::DesignRequest {
+            kind: args
+                .load_design
+                .or(profile.run.load_design)
+                .unwrap_or_default(),
+            block: profile.run.design_block.map(|d| d.0),
+            judged: timing.duration.saturating_sub(judge.warmup.planned()),
+        };
+        check_design(&design, &workloads, timing.interval, &profile)?;
         let track_processes = args
             .track_processes
             .or(profile.run.track_processes)
@@ -315,6 +326,7 @@ impl RunConfig {
                 .unwrap_or(defaults::smaps_interval(timing.duration)),
             track_processes,
             out_dir,
+            design,
             workloads,
             fail_fast: (args.fail_fast || profile.limits.fail_fast == Some(true))
                 .then_some(FailFast::DEFAULT),
@@ -323,6 +335,55 @@ impl RunConfig {
             tls,
         })
     }
+}
+
+/// A load design that can be fitted: something to vary, and blocks long
+/// enough to hold several samples and short enough for a whole cycle to
+/// fit in the judged window.
+fn check_design(
+    design: &crate::workload::DesignRequest,
+    workloads: &[WorkloadSpec],
+    interval: Duration,
+    profile: &Profile,
+) -> Result<(), ConfigError> {
+    use crate::workload::design::LoadDesign;
+    if design.kind == LoadDesign::Steady {
+        if design.block.is_some() {
+            return Err(ConfigError::Invalid(format!(
+                "{}'design_block' needs load_design = \"alternate\"",
+                profile.at(&["run", "design_block"])
+            )));
+        }
+        return Ok(());
+    }
+    if !workloads.iter().any(|w| w.schedule().is_some()) {
+        return Err(ConfigError::Invalid(format!(
+            "{}load_design = \"alternate\" varies the rates of workloads that send at a rate (`rate` or `total_rate`): this profile has none",
+            profile.at(&["run", "load_design"])
+        )));
+    }
+    let drivers = crate::workload::design::drivers_of(workloads);
+    let block = design
+        .block
+        .unwrap_or_else(|| crate::workload::design::block_for(design.judged, drivers));
+    let min_block = interval * 5;
+    if block < min_block {
+        return Err(ConfigError::Invalid(format!(
+            "{}the load design's blocks ({}) must hold at least five samples ({}): lengthen the run or the blocks, or sample more often",
+            profile.at(&["run", "design_block"]),
+            humantime::format_duration(block),
+            humantime::format_duration(min_block)
+        )));
+    }
+    let cycle = block * 2u32.saturating_pow(drivers.max(1));
+    if cycle > design.judged {
+        eprintln!(
+            "memsoak: warning: the load design's cycle ({} for {drivers} driver(s)) is longer than the judged window ({}): the drivers are told apart less well",
+            humantime::format_duration(cycle),
+            humantime::format_duration(design.judged)
+        );
+    }
+    Ok(())
 }
 
 /// The run's clock.

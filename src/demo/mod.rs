@@ -53,6 +53,8 @@ struct AppState {
     leak_per_connection: u64,
     agent_token: Option<String>,
     metrics: Metrics,
+    started: std::time::Instant,
+    restart_agent_every: Option<std::time::Duration>,
 }
 
 /// What `/metrics` exposes, in the exposition format of the
@@ -119,6 +121,8 @@ pub(crate) struct Options {
     pub leak_threads: Option<f64>,
     /// Anonymous memory mapped outside malloc and never unmapped.
     pub leak_mmap: Option<Rate>,
+    /// The "planner" agent restarts this often.
+    pub restart_agent_every: Option<std::time::Duration>,
 }
 
 /// Runs the demo backend until SIGTERM or Ctrl-C.
@@ -143,6 +147,8 @@ async fn serve(args: &Options) -> anyhow::Result<()> {
         leak_per_connection: args.leak_per_connection,
         agent_token: args.agent_token.clone(),
         metrics: Metrics::new(),
+        started: std::time::Instant::now(),
+        restart_agent_every: args.restart_agent_every,
     });
     let app = Router::new()
         .route("/health", get(health))
@@ -258,11 +264,27 @@ async fn agents_health(
     if !authorized(&s, &headers) {
         return Err(StatusCode::UNAUTHORIZED);
     }
+    // With --restart-agent-every, the planner has restarted once per
+    // period so far, and reports "restarting" in the second after each.
+    let (restarts, status) = match s.restart_agent_every {
+        Some(every) => {
+            let up = s.started.elapsed();
+            let n = (up.as_secs_f64() / every.as_secs_f64()).floor();
+            let since = up.as_secs_f64() - n * every.as_secs_f64();
+            let status = if n > 0.0 && since < 1.0 {
+                "restarting"
+            } else {
+                "healthy"
+            };
+            (n as u64, status)
+        }
+        None => (0, "healthy"),
+    };
     Ok(Json(serde_json::json!({
         "status": "ok",
         "agents": [
-            {"name": "assistant", "status": "healthy"},
-            {"name": "planner", "status": "healthy"}
+            {"name": "assistant", "status": "healthy", "restart_count": 0},
+            {"name": "planner", "status": status, "restart_count": restarts}
         ]
     })))
 }

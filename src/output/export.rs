@@ -63,6 +63,7 @@ pub(crate) fn write_all(
     let files: Vec<&str> = [
         "samples.csv",
         "workload.csv",
+        "health.csv",
         "breakdown.csv",
         "processes.csv",
         "summary.json",

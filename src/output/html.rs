@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use super::view::{ReportView, Table, Tone};
 use super::Summary;
+use crate::units::format_elapsed;
 
 /// Escapes text for HTML and XML content and attributes. Written by hand:
 /// five characters, no crate needed.
@@ -33,6 +34,8 @@ pub(crate) fn escape(text: &str) -> String {
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem auto;padding:0 1rem;max-width:1250px;color:#222}\
 .banner{padding:1rem 1.5rem;border-radius:8px;color:#fff;font-size:1.4rem;overflow-wrap:anywhere}\
 .pass{background:#2c7a3f}.fail{background:#b3261e}.inconclusive{background:#8a6d00}\
+.checks{list-style:none;padding:0}.checks li{padding:.15rem 0;overflow-wrap:anywhere}\
+.checks .ok{color:#2c7a3f}.checks .bad{color:#b3261e;font-weight:bold}\
 .scroll{overflow-x:auto}table{border-collapse:collapse;margin:1rem 0}\
 td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}\
 .kv td{overflow-wrap:anywhere}.grid td,.grid th{white-space:nowrap}\
@@ -71,6 +74,11 @@ pub(crate) fn render_page(
     let mut o = String::new();
     head(&mut o, &v);
     table(&mut o, "Key numbers", &v.key_numbers());
+    // A failed check decides the result: it is read first.
+    let load_failed = s.load_checks.iter().any(|c| !c.passed);
+    if load_failed {
+        load_checks_section(&mut o, s);
+    }
     leaks_section(&mut o, &v);
     snapshots_section(&mut o, &v);
     o.push_str("<h2>Memory over time</h2>");
@@ -100,7 +108,11 @@ pub(crate) fn render_page(
         }
     }
     where_section(&mut o, &v, where_chart);
+    if !load_failed {
+        load_checks_section(&mut o, s);
+    }
     grid(&mut o, &v.load_table());
+    restarts_section(&mut o, &v);
     grid(&mut o, &v.processes_table());
     table(&mut o, "Run", &run_rows(s));
     if !files.is_empty() {
@@ -112,6 +124,88 @@ pub(crate) fn render_page(
     }
     o.push_str("</body></html>\n");
     o
+}
+
+/// Items drawn in a restarts timeline (every one is in `summary.json`).
+const TIMELINE_ITEMS: usize = 20;
+
+/// The restarts health steps counted: the line, and a timeline of when
+/// each item restarted over the run.
+fn restarts_section(o: &mut String, v: &ReportView<'_>) {
+    let s = v.summary;
+    let steps: Vec<_> = s
+        .workloads
+        .iter()
+        .flat_map(|w| &w.health)
+        .filter(|h| h.restarts_path.is_some())
+        .collect();
+    if steps.is_empty() {
+        return;
+    }
+    o.push_str("<h2>Restarts</h2>");
+    for line in v.load.iter().flat_map(|w| &w.restarts) {
+        let _ = write!(o, "<p>{}</p>", escape(line));
+    }
+    let end = s.duration_s.max(1.0);
+    for h in steps {
+        let mut items: Vec<(&String, &u64)> = h.restarts.iter().collect();
+        items.sort_by_key(|(name, n)| (std::cmp::Reverse(**n), (*name).clone()));
+        items.truncate(TIMELINE_ITEMS);
+        if items.is_empty() {
+            continue;
+        }
+        let (left, width, row) = (140.0, 960.0, 22.0);
+        let height = row * items.len() as f64 + 24.0;
+        let x = |t: f64| left + (width - left - 10.0) * (t / end).clamp(0.0, 1.0);
+        let _ = write!(
+            o,
+            "<figure class=\"chart\" role=\"img\" aria-label=\"{}\"><svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">",
+            escape(&format!("When each item of '{}' restarted, over the run", h.name))
+        );
+        for (i, (item, n)) in items.iter().enumerate() {
+            let y = row * i as f64 + row / 2.0;
+            let _ = write!(
+                o,
+                "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{} ({n})</text><line x1=\"{left}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ccc\"/>",
+                left - 6.0,
+                y + 4.0,
+                escape(item),
+                x(end)
+            );
+            for t in h.restart_times_s.get(*item).into_iter().flatten() {
+                let _ = write!(
+                    o,
+                    "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"4\" fill=\"#b3261e\"><title>{}</title></circle>",
+                    x(*t),
+                    escape(&format!("{item} restarted by {}", format_elapsed(*t)))
+                );
+            }
+        }
+        let axis = height - 6.0;
+        let _ = write!(
+            o,
+            "<text x=\"{left}\" y=\"{axis}\">0s</text><text x=\"{:.1}\" y=\"{axis}\" text-anchor=\"end\">{}</text></svg></figure>",
+            x(end),
+            escape(&format_elapsed(end))
+        );
+    }
+}
+
+/// The load checks, one ✓/✗ line each, like k6's thresholds.
+fn load_checks_section(o: &mut String, s: &Summary) {
+    if s.load_checks.is_empty() {
+        return;
+    }
+    o.push_str("<h2>Load checks</h2><ul class=\"checks\">");
+    for c in &s.load_checks {
+        let _ = write!(
+            o,
+            "<li class=\"{}\">{}</li>",
+            if c.passed { "ok" } else { "bad" },
+            escape(&c.line())
+        );
+    }
+    o.push_str("</ul>\n");
 }
 
 /// The document head, the verdict banner and the reasons.

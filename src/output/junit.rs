@@ -1,6 +1,7 @@
 //! `junit.xml`: the verdict as a JUnit test suite, so CI systems show it
 //! natively: one test case per check of the report view (memory growth,
-//! RSS ceiling, target health, workload errors).
+//! RSS ceiling, target health, workload errors, then one per load check:
+//! `load check: editors delivery loss`).
 //!
 //! Written by hand: four elements with escaped attributes do not justify an
 //! XML writer dependency.
@@ -31,15 +32,16 @@ pub(crate) fn render(s: &Summary) -> String {
         .filter(|c| matches!(c.outcome, Outcome::Skip(_)))
         .count();
     let suite = escape(&format!("memsoak.{}", s.name));
+    let tests = cases.len();
     let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         o,
-        "<testsuites name=\"memsoak\" tests=\"4\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{:.3}\">",
+        "<testsuites name=\"memsoak\" tests=\"{tests}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{:.3}\">",
         s.duration_s
     );
     let _ = writeln!(
         o,
-        "  <testsuite name=\"{suite}\" tests=\"4\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{:.3}\">",
+        "  <testsuite name=\"{suite}\" tests=\"{tests}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{:.3}\">",
         s.duration_s
     );
     for Check { name, outcome } in cases {
@@ -51,7 +53,8 @@ pub(crate) fn render(s: &Summary) -> String {
         };
         let _ = write!(
             o,
-            "    <testcase classname=\"{suite}\" name=\"{name}\" time=\"{time:.3}\""
+            "    <testcase classname=\"{suite}\" name=\"{}\" time=\"{time:.3}\"",
+            escape(&name)
         );
         match outcome {
             Outcome::Pass => {

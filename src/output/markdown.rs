@@ -26,7 +26,20 @@ pub(crate) fn render(s: &Summary) -> String {
     }
     if !v.load.is_empty() {
         let _ = writeln!(o, "\n### Load\n");
+        for line in &v.load_checks {
+            let _ = writeln!(o, "- {}", md(line));
+        }
+        if !v.load_checks.is_empty() {
+            let _ = writeln!(o);
+        }
         table(&mut o, &v.load_brief());
+        let restarts: Vec<&String> = v.load.iter().flat_map(|w| &w.restarts).collect();
+        if !restarts.is_empty() {
+            let _ = writeln!(o);
+            for r in restarts {
+                let _ = writeln!(o, "- {}", md(r));
+            }
+        }
     }
     o
 }
@@ -61,6 +74,9 @@ fn head(o: &mut String, v: &ReportView<'_>) {
         figures.push(("Peak RSS".into(), p.clone()));
     }
     figures.push(("Judged".into(), v.judged_window.clone()));
+    if !v.growth_drivers.is_empty() {
+        figures.push(("Growth by driver".into(), md(&v.growth_drivers.join("; "))));
+    }
     if let Some(t) = v.target_failure() {
         figures.push(("Target".into(), md(t)));
     }

@@ -23,6 +23,6 @@ pub(crate) mod view;
 mod tests;
 
 pub use summary::{
-    Environment, GrowthSummary, Judging, LeaksSummary, Rejudged, RunFacts, SamplingFacts, Summary,
-    TargetSummary, TopSite, TopType,
+    DriverGrowth, Environment, GrowthDrivers, GrowthSummary, Judging, LeaksSummary, Rejudged,
+    RunFacts, SamplingFacts, Summary, TargetSummary, TopSite, TopType, JOINT_METHOD,
 };

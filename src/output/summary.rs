@@ -12,6 +12,7 @@ use crate::analysis::{EarlyFail, Growth, Judgement, Metric, NoiseModel, Verdict,
 use crate::process::{ExitInfo, TargetMode};
 use crate::sampler::ProcessSummary;
 use crate::units::Rate;
+use crate::workload::checks::{self, LoadCheck};
 use crate::workload::WorkloadSummary;
 
 /// Method description stored with every growth estimate.
@@ -84,6 +85,18 @@ pub struct Summary {
     /// Workload totals.
     #[serde(default)]
     pub workloads: Vec<WorkloadSummary>,
+    /// The load's checks, each workload's (`verdict` is `load_failure`
+    /// when one failed).
+    #[serde(default)]
+    pub load_checks: Vec<LoadCheck>,
+    /// The load design the workloads ran (`[run] load_design`), when not
+    /// steady.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_design: Option<crate::workload::design::DesignSummary>,
+    /// With a load design: the growth attributed to time and to each
+    /// driver by a joint fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth_drivers: Option<GrowthDrivers>,
     /// The tree's processes at the last sample (biggest first).
     #[serde(default)]
     pub processes: Vec<ProcessSummary>,
@@ -107,6 +120,41 @@ pub struct Summary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heap_snapshots: Option<crate::source::page::HeapSnapshots>,
 }
+
+/// The joint fit of memory against time and each driver's cumulative
+/// count, under a load design.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrowthDrivers {
+    /// Growth time alone drives, bytes per hour.
+    pub time_bytes_per_hour: f64,
+    /// Its 95% interval.
+    pub time_ci95_bytes_per_hour: [f64; 2],
+    /// Each driver's growth per unit.
+    pub drivers: Vec<DriverGrowth>,
+    /// The noise model the series selected.
+    pub noise: NoiseModel,
+    /// Block points fitted.
+    pub blocks: usize,
+    /// The method, in words.
+    pub method: String,
+}
+
+/// The growth one driver leaves per unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriverGrowth {
+    /// The workload.
+    pub workload: String,
+    /// Its sends or its connections.
+    pub driver: crate::workload::design::DriverKind,
+    /// Bytes per message or connection; absent when its count did not
+    /// vary over the judged window (nothing to fit it to).
+    pub bytes_per_unit: Option<f64>,
+    /// The 95% interval.
+    pub ci95_bytes: Option<[f64; 2]>,
+}
+
+/// How the joint fit is described in summaries.
+pub const JOINT_METHOD: &str = "GLS of the judged block series on time and each driver's cumulative count, under the load design's blocks; the verdict's noise models, REML grid and Student-t 95% intervals";
 
 /// The profiler's result in brief; `file` has the rest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -379,8 +427,9 @@ pub struct RunFacts {
     pub sampling: SamplingFacts,
     /// Workload totals, growth per unit already stated.
     pub workloads: Vec<WorkloadSummary>,
-    /// Workloads whose tasks died, one line each: the load was not what
-    /// the profile asked for, so a verdict that is not a fail cannot pass.
+    /// Workloads whose tasks died, one line each with the first panic:
+    /// the load was not what the profile asked for (its `tasks alive`
+    /// check fails).
     pub load_failures: Vec<String>,
     /// The target and how it ended.
     pub target: TargetSummary,
@@ -398,6 +447,10 @@ pub struct RunFacts {
     pub leaks: Option<LeaksSummary>,
     /// A page's heap snapshots compared, with `--heap-snapshots`.
     pub heap_snapshots: Option<crate::source::page::HeapSnapshots>,
+    /// The load design, when not steady.
+    pub load_design: Option<crate::workload::design::DesignSummary>,
+    /// Under a load design, the joint fit.
+    pub growth_drivers: Option<GrowthDrivers>,
 }
 
 /// What `memsoak report` knows of a recording it judges again.
@@ -423,6 +476,8 @@ pub struct Rejudged {
     /// With `--fail-fast`: the look a live run would have stopped at
     /// (`Some(None)`: none would have).
     pub replayed: Option<Option<EarlyFail>>,
+    /// Under the run's load design, the joint fit again.
+    pub growth_drivers: Option<GrowthDrivers>,
 }
 
 impl Summary {
@@ -452,20 +507,14 @@ impl Summary {
                 }
             }
         }
-        if !facts.load_failures.is_empty() {
-            if s.verdict == Verdict::Pass {
-                s.verdict = Verdict::Inconclusive;
-            }
-            s.reasons.extend(facts.load_failures);
-        }
+        s.reasons.extend(facts.load_failures);
         if let Some(e) = &facts.fail_fast {
             s.fail_early(e);
         }
         let mut processes = f.processes;
         processes.sort_by_key(|p| std::cmp::Reverse(p.rss_bytes));
-        Summary {
+        let mut s = Summary {
             name: facts.name,
-            exit_code: exit_code(s.verdict),
             partial: facts.partial,
             late_samples: f.late_samples,
             missed_ticks: f.missed_ticks,
@@ -484,7 +533,25 @@ impl Summary {
             attribution: facts.attribution,
             leaks: facts.leaks,
             heap_snapshots: facts.heap_snapshots,
+            load_design: facts.load_design,
+            growth_drivers: facts.growth_drivers,
             ..s
+        };
+        s.judge_load();
+        s.exit_code = exit_code(s.verdict);
+        s
+    }
+
+    /// Judges the load's checks from the workloads' totals: a failed one
+    /// makes the run a load failure (unless the target failed, which is
+    /// the cause), its reason first.
+    fn judge_load(&mut self) {
+        self.load_checks = checks::judge(&self.workloads);
+        if let Some(reason) = checks::failure_reason(&self.load_checks) {
+            if self.target.as_ref().is_none_or(|t| t.failure.is_none()) {
+                self.verdict = Verdict::LoadFailure;
+            }
+            self.reasons.insert(0, reason);
         }
     }
 
@@ -511,16 +578,15 @@ impl Summary {
         if let Some(e) = &fail_fast {
             s.fail_early(e);
         }
-        let exit_code = exit_code(s.verdict);
         let s = Summary {
             fail_fast,
-            exit_code,
+            growth_drivers: facts.growth_drivers,
             workloads: facts.workloads,
             attribution: facts.attribution,
             leaks: facts.leaks,
             ..s
         };
-        match facts.previous {
+        let mut s = match facts.previous {
             Some(p) => Summary {
                 name: p.name,
                 partial: p.partial,
@@ -537,6 +603,7 @@ impl Summary {
                 processes: p.processes,
                 environment: p.environment,
                 heap_snapshots: p.heap_snapshots,
+                load_design: p.load_design,
                 ..s
             },
             None => Summary {
@@ -545,7 +612,10 @@ impl Summary {
                 started_at: facts.started_at,
                 ..s
             },
-        }
+        };
+        s.judge_load();
+        s.exit_code = exit_code(s.verdict);
+        s
     }
 
     /// The run failed at a fail-fast look: the verdict is fail, and the look
@@ -602,6 +672,9 @@ impl Summary {
             profile: None,
             unavailable_columns: Vec::new(),
             workloads: Vec::new(),
+            load_checks: Vec::new(),
+            load_design: None,
+            growth_drivers: None,
             processes: Vec::new(),
             environment: None,
             fail_fast: None,

@@ -51,8 +51,20 @@ pub(crate) fn render(s: &Summary, folder: &Path) -> String {
         let _ = writeln!(out, "  {label}: {text}");
     }
 
+    if !v.growth_drivers.is_empty() {
+        let _ = writeln!(out, "  growth by driver (load design, joint fit):");
+        for line in &v.growth_drivers {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
     for w in &v.load {
         load_line(&mut out, w);
+    }
+    if !v.load_checks.is_empty() {
+        let _ = writeln!(out, "  load checks:");
+        for line in &v.load_checks {
+            let _ = writeln!(out, "    {line}");
+        }
     }
     if let Some(w) = &v.where_it_leaks {
         let _ = writeln!(out, "  where it leaks: {}", w.headline);
@@ -129,7 +141,7 @@ fn load_line(out: &mut String, w: &LoadRow<'_>) {
             let _ = writeln!(out, "    growth per {unit}: {text}");
         }
     }
-    for h in &w.flagged_health {
+    for h in w.flagged_health.iter().chain(&w.restarts) {
         let _ = writeln!(out, "    {h}");
     }
 }

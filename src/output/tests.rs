@@ -43,25 +43,21 @@ fn judgement(verdict: Verdict, slope: f64, ci: [f64; 2]) -> Judgement {
 
 fn workload(name: &str, kind: WorkloadKind) -> WorkloadSummary {
     WorkloadSummary {
-        name: name.into(),
-        kind,
-        totals: Totals {
-            sent: 2875,
-            received: 5750,
-            errors: 40,
-            connects: 62,
-            lost: 3,
-            late_sends: 2,
-            ..Totals::default()
-        },
-        steps: Vec::new(),
-        health: Vec::new(),
         growth_per_message_bytes: Some(847.0),
         growth_per_message_ci95_bytes: Some([732.0, 960.0]),
-        growth_per_connection_bytes: None,
-        growth_per_connection_ci95_bytes: None,
-        protocol: None,
-        convergence: None,
+        ..WorkloadSummary::new(
+            name,
+            kind,
+            Totals {
+                sent: 2875,
+                received: 5750,
+                errors: 40,
+                connects: 62,
+                lost: 3,
+                late_sends: 2,
+                ..Totals::default()
+            },
+        )
     }
 }
 
@@ -75,6 +71,7 @@ fn full() -> Summary {
         transitions: 1,
         longest_unhealthy_s: 75.0,
         flagged: true,
+        ..HealthSummary::default()
     });
     let facts = RunFacts {
         name: "nightly".into(),
@@ -130,6 +127,8 @@ fn full() -> Summary {
         attribution: None,
         leaks: None,
         heap_snapshots: None,
+        load_design: None,
+        growth_drivers: None,
     };
     let j = judgement(Verdict::Fail, 73.0 * MB, [63.0 * MB, 82.7 * MB]);
     let mut s = Summary::of_run(&j, facts, |_| 3);
@@ -151,6 +150,7 @@ fn bare(verdict: Verdict, exit_code: i32) -> Summary {
         max_rss_bytes: None,
     };
     let facts = Rejudged {
+        growth_drivers: None,
         judging,
         previous: None,
         name: "samples".into(),
@@ -279,25 +279,57 @@ fn run_facts() -> RunFacts {
         attribution: None,
         leaks: None,
         heap_snapshots: None,
+        load_design: None,
+        growth_drivers: None,
     }
 }
 
 #[test]
-fn dead_load_is_never_a_pass() {
+fn dead_load_is_a_load_failure_never_a_pass() {
     let j = Judgement {
         reasons: Vec::new(),
         ..judgement(Verdict::Pass, 1.0 * MB, [0.5 * MB, 2.0 * MB])
     };
-    let facts = RunFacts {
+    let mut editors = workload("editors", WorkloadKind::Collab);
+    editors.tasks_died = 4;
+    let mut facts = RunFacts {
+        workloads: vec![editors],
         load_failures: vec!["workload 'editors': 4 of its 4 tasks died (first: boom)".into()],
         ..run_facts()
     };
-    let s = Summary::of_run(&j, facts, |v| if v == Verdict::Pass { 0 } else { 4 });
-    assert_eq!(s.verdict, Verdict::Inconclusive);
-    assert_eq!(s.exit_code, 4);
+    facts.target.failure = None;
+    let s = Summary::of_run(&j, facts, |v| match v {
+        Verdict::Pass => 0,
+        Verdict::LoadFailure => 6,
+        _ => 4,
+    });
+    assert_eq!(s.verdict, Verdict::LoadFailure);
+    assert_eq!(s.exit_code, 6);
+    assert!(
+        s.reasons[0].starts_with("the load failed 1 check, so the memory was not judged"),
+        "{:?}",
+        s.reasons
+    );
     assert_eq!(
-        s.reasons,
-        vec!["workload 'editors': 4 of its 4 tasks died (first: boom)"]
+        s.reasons[1],
+        "workload 'editors': 4 of its 4 tasks died (first: boom)"
+    );
+    let text = terminal::render(&s, std::path::Path::new("run"));
+    assert!(
+        text.starts_with("memsoak: LOAD FAILURE: load check failed: editors: 4 of its tasks died"),
+        "{text}"
+    );
+    assert!(text.contains("(not judged)"), "{text}");
+    assert!(text.contains("✗ editors: 4 of its tasks died"), "{text}");
+    let xml = junit::render(&s);
+    assert!(xml.contains("name=\"memory growth\""), "{xml}");
+    assert!(
+        xml.contains("not judged: the load failed its checks"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("name=\"load check: editors tasks alive\""),
+        "{xml}"
     );
 }
 

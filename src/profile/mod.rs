@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Metric;
-use crate::units::{HumanDuration, HumanDurationOrZero, HumanSize, PerSecond, Rate, Warmup};
+use crate::units::{HumanDuration, HumanDurationOrZero, HumanSize, PerSecond, Rate, Share, Warmup};
 
 /// The profile that `memsoak run` uses when given none: the quickstart.
 pub const QUICKSTART: &str = include_str!("../../profiles/quickstart.toml");
@@ -173,6 +173,12 @@ pub struct RunSection {
     pub track_processes: Option<usize>,
     /// Run folder.
     pub out: Option<PathBuf>,
+    /// `steady` (default) or `alternate`: rates varied in blocks after
+    /// warm-up, so the growth is attributed to what drives it.
+    pub load_design: Option<crate::workload::design::LoadDesign>,
+    /// One block of the load design (default: the judged window in eight,
+    /// or in whole cycles with more than three drivers).
+    pub design_block: Option<HumanDuration>,
 }
 
 /// `[profiler]`: the judged window handed to an allocation profiler.
@@ -276,6 +282,31 @@ pub struct WorkloadSection {
     /// agent: the sequence each agent runs in a loop.
     #[serde(default, rename = "step")]
     pub steps: Vec<StepSection>,
+    /// Thresholds on the load itself (`[workload.checks]`).
+    pub checks: Option<ChecksSection>,
+}
+
+/// `[workload.checks]`: thresholds on the load itself, like k6's. A failed
+/// check makes the run a load failure instead of a memory verdict.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksSection {
+    /// Largest share of expected deliveries lost (collab; default 5%).
+    pub max_lost: Option<Share>,
+    /// Largest share of sends, requests and connection attempts that
+    /// failed (default 5%).
+    pub max_errors: Option<Share>,
+    /// Smallest share of the planned sends made (rate-paced; default 90%).
+    pub min_rate: Option<Share>,
+    /// Largest share of clients whose every connection attempt failed
+    /// (collab; default 5%).
+    pub max_unconnected: Option<Share>,
+    /// Largest share of clients that gave up reconnecting (collab;
+    /// default 5%).
+    pub max_gave_up: Option<Share>,
+    /// Most restarts any one counter a health step follows (`restarts`)
+    /// may show (default: not checked).
+    pub max_restarts: Option<u64>,
 }
 
 /// The kinds of workload; `collab`, `agent` and `browser` in profiles and
@@ -349,6 +380,14 @@ pub struct StepSection {
     pub every: Option<HumanDuration>,
     /// health: flag the target after this long unhealthy (default 60s).
     pub unhealthy_after: Option<HumanDuration>,
+    /// health: fields of the JSON answer recorded at every poll into
+    /// `health.csv` (`agents.*.status`: `*` matches each member).
+    #[serde(default)]
+    pub track: Vec<String>,
+    /// health: a counter of restarts in the JSON answer, per item
+    /// (`agents.*.restart_count`): its increases over the run are counted
+    /// per agent, recorded and checked (`[workload.checks] max_restarts`).
+    pub restarts: Option<String>,
     /// browser: what the step does.
     pub action: Option<BrowserAction>,
     /// browser: the element (a CSS selector) to click, type into or wait for.

@@ -46,7 +46,7 @@ pub(crate) fn spawn(
     tasks.push(tokio::spawn(async move {
         if sleep_or_stop(person.spec.ramp_up, &mut phase).await {
             let pacing = person.spec.pacing;
-            sequence::run(&mut person, pacing, &acc, phase).await;
+            sequence::run(&mut person, pacing, None, &acc, phase).await;
         }
     }));
     run

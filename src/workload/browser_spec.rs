@@ -29,6 +29,8 @@ pub struct BrowserWorkloadSpec {
     pub timeout: Duration,
     /// The first step waits this long.
     pub ramp_up: Duration,
+    /// What its load checks hold it to.
+    pub load_limits: super::checks::Limits,
 }
 
 /// One step.
@@ -111,6 +113,7 @@ pub(super) fn build(
         steps,
         timeout: w.timeout.map_or(STEP_TIMEOUT, |d| d.0),
         ramp_up,
+        load_limits: super::checks::Limits::default(),
     })
 }
 
@@ -129,7 +132,7 @@ fn step(
 
 /// The step's action, with no key of another kind of step or action.
 fn checked_action(s: &StepSection) -> Result<BrowserAction, StepError> {
-    let http_only: [(&str, bool); 8] = [
+    let http_only: [(&str, bool); 10] = [
         ("method", s.method.is_some()),
         ("headers", !s.headers.is_empty()),
         ("json", s.json.is_some()),
@@ -138,6 +141,8 @@ fn checked_action(s: &StepSection) -> Result<BrowserAction, StepError> {
         ("expect_field", s.expect_field.is_some()),
         ("every", s.every.is_some()),
         ("unhealthy_after", s.unhealthy_after.is_some()),
+        ("track", !s.track.is_empty()),
+        ("restarts", s.restarts.is_some()),
     ];
     if let Some((key, _)) = http_only.iter().find(|(_, set)| *set) {
         return Err((

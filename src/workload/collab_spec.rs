@@ -53,6 +53,8 @@ pub struct CollabSpec {
     pub trust: Trust,
     /// The largest frame a client takes (a larger one is an error).
     pub max_frame_bytes: usize,
+    /// What its load checks hold it to.
+    pub load_limits: super::checks::Limits,
 }
 
 /// What a collab workload's clients speak.
@@ -667,6 +669,7 @@ pub(super) fn build(
         backoff: common.backoff,
         ramp_up: common.ramp_up,
         trust: common.trust,
+        load_limits: super::checks::Limits::default(),
     })
 }
 

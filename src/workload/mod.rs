@@ -18,8 +18,11 @@
 pub(crate) mod agent;
 pub(crate) mod browser;
 pub mod browser_spec;
+pub mod checks;
 pub(crate) mod collab;
 pub mod collab_spec;
+pub mod design;
+pub mod json_path;
 pub(crate) mod pacing;
 pub(crate) mod sequence;
 pub mod spec;
@@ -42,6 +45,80 @@ use agent::{AgentRun, HealthSummary};
 pub use spec::WorkloadSpec;
 pub use stats::Totals;
 use stats::{Counters, Stats};
+
+/// A run's load design as asked for: the kind, a block length if the
+/// profile set one, and the judged window it is cut from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DesignRequest {
+    /// Steady or alternate.
+    pub kind: design::LoadDesign,
+    /// One block; default: the judged window in whole cycles.
+    pub block: Option<Duration>,
+    /// The planned judged window (duration minus planned warm-up).
+    pub judged: Duration,
+}
+
+impl DesignRequest {
+    /// Each workload's drivers (its sends when it sends at a rate, its
+    /// connections when a collab workload churns), digits given in
+    /// profile order, and the design's summary; none when steady.
+    fn assign(
+        &self,
+        specs: &[WorkloadSpec],
+        judged_from: Instant,
+        warmup: Duration,
+    ) -> (Vec<collab::Drivers>, Option<design::DesignSummary>) {
+        let mut drivers = vec![collab::Drivers::default(); specs.len()];
+        if self.kind == design::LoadDesign::Steady {
+            return (drivers, None);
+        }
+        let mut wanted = Vec::new();
+        for (i, s) in specs.iter().enumerate() {
+            if s.schedule().is_some() {
+                wanted.push((i, design::DriverKind::Messages));
+            }
+            if matches!(s, WorkloadSpec::Collab(c) if c.churn_interval.is_some()) {
+                wanted.push((i, design::DriverKind::Connections));
+            }
+        }
+        let block = self
+            .block
+            .unwrap_or_else(|| design::block_for(self.judged, wanted.len() as u32));
+        let plan = design::Design {
+            start: judged_from,
+            block,
+        };
+        let mut summary = design::DesignSummary {
+            kind: self.kind,
+            start_s: warmup.as_secs_f64(),
+            block_s: block.as_secs_f64(),
+            high: design::HIGH,
+            low: design::LOW,
+            drivers: Vec::new(),
+        };
+        for (digit, (i, kind)) in wanted.into_iter().enumerate() {
+            let d = Some(design::Driver {
+                design: plan,
+                digit: digit as u32,
+            });
+            match kind {
+                design::DriverKind::Messages => drivers[i].messages = d,
+                design::DriverKind::Connections => drivers[i].connections = d,
+            }
+            summary.drivers.push(design::DriverSummary {
+                workload: specs[i].name().to_string(),
+                driver: kind,
+                digit: digit as u32,
+            });
+        }
+        (drivers, Some(summary))
+    }
+}
+
+/// The per-interval rows of every workload, in the run folder.
+pub const FILE: &str = "workload.csv";
+/// The health fields followed at every poll, in the run folder.
+pub const HEALTH_FILE: &str = "health.csv";
 
 /// How long clients keep reading after sending stops.
 const DRAIN: Duration = Duration::from_millis(500);
@@ -90,8 +167,10 @@ pub struct WorkloadSummary {
     pub health: Vec<HealthSummary>,
     /// Memory growth per message (collab) or request (agent) sent after
     /// warm-up, bytes: the whole growth rate divided by this workload's
-    /// send rate (with several workloads, an upper bound for each). Stated
-    /// when the load was steady over the judged window.
+    /// send rate, an upper bound ("if all growth came from this
+    /// workload": at constant rates time, messages and connections rise
+    /// together and cannot be told apart). Stated when the load was steady
+    /// over the judged window.
     pub growth_per_message_bytes: Option<f64>,
     /// 95% interval of the growth per message, bytes.
     pub growth_per_message_ci95_bytes: Option<[f64; 2]>,
@@ -106,6 +185,70 @@ pub struct WorkloadSummary {
     /// (Yjs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub convergence: Option<collab::Convergence>,
+    /// Sends the open-loop schedule planned over the run (absent for a
+    /// closed loop or clients that do not send).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_sent: Option<f64>,
+    /// Clients or agents that started.
+    #[serde(default)]
+    pub clients_started: u64,
+    /// Clients that started and whose every connection attempt failed
+    /// (collab).
+    #[serde(default)]
+    pub never_connected: u64,
+    /// Load tasks that died of a panic.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tasks_died: u64,
+    /// The limits its load checks are held to.
+    #[serde(default)]
+    pub load_limits: checks::Limits,
+    /// Under a load design: the bytes each message (request) leaves, from
+    /// the joint fit of memory on time and every driver, not a bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joint_growth_per_message_bytes: Option<f64>,
+    /// Its 95% interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joint_growth_per_message_ci95_bytes: Option<[f64; 2]>,
+    /// Under a load design: the bytes each connection leaves (collab with
+    /// churn), from the joint fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joint_growth_per_connection_bytes: Option<f64>,
+    /// Its 95% interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joint_growth_per_connection_ci95_bytes: Option<[f64; 2]>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl WorkloadSummary {
+    /// A workload's summary with its totals alone: no steps, health polls
+    /// or growth per unit, the default limits.
+    pub fn new(name: &str, kind: WorkloadKind, totals: Totals) -> WorkloadSummary {
+        WorkloadSummary {
+            name: name.to_string(),
+            kind,
+            totals,
+            steps: Vec::new(),
+            health: Vec::new(),
+            growth_per_message_bytes: None,
+            growth_per_message_ci95_bytes: None,
+            growth_per_connection_bytes: None,
+            growth_per_connection_ci95_bytes: None,
+            protocol: None,
+            convergence: None,
+            planned_sent: None,
+            clients_started: 0,
+            never_connected: 0,
+            tasks_died: 0,
+            load_limits: checks::Limits::default(),
+            joint_growth_per_message_bytes: None,
+            joint_growth_per_message_ci95_bytes: None,
+            joint_growth_per_connection_bytes: None,
+            joint_growth_per_connection_ci95_bytes: None,
+        }
+    }
 }
 
 /// States growth per message and per connection (with 95% intervals) for
@@ -204,6 +347,11 @@ impl std::fmt::Display for TaskDeaths {
 struct Running {
     name: String,
     kind: WorkloadKind,
+    /// The open-loop schedule: rate per task, tasks.
+    schedule: Option<(f64, u32)>,
+    /// Its sends' place in the load design.
+    messages_driver: Option<design::Driver>,
+    load_limits: checks::Limits,
     /// A collab workload's protocol and its clients' shared state.
     collab: Option<(&'static str, Arc<collab::Shared>)>,
     ramp_up: Duration,
@@ -216,6 +364,8 @@ struct Running {
 /// The running workloads of a run.
 pub struct Workloads {
     running: Vec<Running>,
+    /// The load design, when the run has one.
+    design: Option<design::DesignSummary>,
     phase: watch::Sender<Phase>,
     csv: Option<csv::Writer<File>>,
     start: Instant,
@@ -241,18 +391,33 @@ struct Row<'a> {
 
 impl Workloads {
     /// Starts every workload; judged counts begin at `start + warmup`.
-    /// Browser workloads drive `page`, the run's browser page.
+    /// Browser workloads drive `page`, the run's browser page. Rows go to
+    /// `workload.csv` in `dir`, and followed health fields to `health.csv`.
+    /// With a load design, rates vary in blocks after warm-up.
     pub fn start(
         specs: &[WorkloadSpec],
         start: Instant,
         warmup: Duration,
-        csv_path: &Path,
+        design: &DesignRequest,
+        dir: &Path,
         page: Option<crate::devtools::Session>,
     ) -> anyhow::Result<Workloads> {
         let (phase, phase_rx) = watch::channel(Phase::Run);
         let mut running = Vec::new();
         let judged_from = start + warmup;
-        for spec in specs {
+        let (drivers, design_summary) = design.assign(specs, judged_from, warmup);
+        let csv_path = dir.join(FILE);
+        let follows = specs.iter().any(|s| match s {
+            WorkloadSpec::Agent(a) => a
+                .health
+                .iter()
+                .any(|h| h.restarts.is_some() || !h.track.is_empty()),
+            _ => false,
+        });
+        let health_log = follows
+            .then(|| agent::HealthLog::create(&dir.join(HEALTH_FILE), start).map(Arc::new))
+            .transpose()?;
+        for (spec, drivers) in specs.iter().zip(drivers) {
             let stats = Arc::new(Stats::default());
             let mut tasks = Vec::new();
             let mut collab = None;
@@ -262,6 +427,7 @@ impl Workloads {
                         Arc::new(c.clone()),
                         stats.clone(),
                         judged_from,
+                        drivers,
                         &phase_rx,
                         &mut tasks,
                     )
@@ -270,8 +436,16 @@ impl Workloads {
                     None
                 }
                 WorkloadSpec::Agent(a) => Some(
-                    agent::spawn(a, stats.clone(), judged_from, &phase_rx, &mut tasks)
-                        .map_err(|e| anyhow::anyhow!("[[workload]] '{}': {e}", a.name))?,
+                    agent::spawn(
+                        a,
+                        stats.clone(),
+                        judged_from,
+                        drivers.messages,
+                        health_log.clone(),
+                        &phase_rx,
+                        &mut tasks,
+                    )
+                    .map_err(|e| anyhow::anyhow!("[[workload]] '{}': {e}", a.name))?,
                 ),
                 WorkloadSpec::Browser(b) => {
                     let page = page.clone().ok_or_else(|| {
@@ -293,6 +467,9 @@ impl Workloads {
             running.push(Running {
                 name: spec.name().to_string(),
                 kind: spec.kind(),
+                schedule: spec.schedule(),
+                messages_driver: drivers.messages,
+                load_limits: spec.load_limits(),
                 collab,
                 ramp_up: spec.ramp_up(),
                 stats,
@@ -304,18 +481,24 @@ impl Workloads {
         let csv = if specs.is_empty() {
             None
         } else {
-            let file = File::create(csv_path)
+            let file = File::create(&csv_path)
                 .with_context(|| format!("could not create '{}'", csv_path.display()))?;
             Some(csv::Writer::from_writer(file))
         };
         Ok(Workloads {
             running,
+            design: design_summary,
             phase,
             csv,
             start,
             warmup,
             last_at: start,
         })
+    }
+
+    /// The load design the workloads run, when the run has one.
+    pub fn design(&self) -> Option<&design::DesignSummary> {
+        self.design.as_ref()
     }
 
     /// Appends one row per workload to `workload.csv` for the interval since
@@ -370,6 +553,7 @@ impl Workloads {
     /// interval, and returns the totals.
     pub async fn stop(mut self) -> Vec<Finished> {
         let mut deaths: Vec<Option<TaskDeaths>> = Vec::new();
+        let load_s = self.start.elapsed().as_secs_f64();
         if !self.running.is_empty() {
             let _ = self.phase.send(Phase::Drain);
             tokio::time::sleep(DRAIN).await;
@@ -385,10 +569,14 @@ impl Workloads {
         self.running
             .iter()
             .zip(deaths)
-            .map(|(r, deaths)| Finished {
-                steady: r.ramp_up <= self.warmup,
-                summary: r.summary(),
-                deaths,
+            .map(|(r, deaths)| {
+                let mut summary = r.summary(load_s, self.warmup.as_secs_f64());
+                summary.tasks_died = deaths.as_ref().map_or(0, |d| d.died as u64);
+                Finished {
+                    steady: r.ramp_up <= self.warmup,
+                    summary,
+                    deaths,
+                }
             })
             .collect()
     }
@@ -420,7 +608,9 @@ async fn join(
 }
 
 impl Running {
-    fn summary(&self) -> WorkloadSummary {
+    /// The totals after `load_s` seconds of load, the design's blocks
+    /// starting `self_warmup_s` seconds in.
+    fn summary(&self, load_s: f64, self_warmup_s: f64) -> WorkloadSummary {
         let r = self;
         WorkloadSummary {
             name: r.name.clone(),
@@ -439,7 +629,7 @@ impl Running {
                 .agent
                 .iter()
                 .flat_map(|a| &a.health)
-                .map(|(name, m)| m.summary(name))
+                .map(|(name, restarts, m)| m.summary(name, restarts.as_deref()))
                 .collect(),
             growth_per_message_bytes: None,
             growth_per_message_ci95_bytes: None,
@@ -450,6 +640,27 @@ impl Running {
                 .collab
                 .as_ref()
                 .and_then(|(_, shared)| shared.convergence(&r.name)),
+            planned_sent: r.schedule.map(|(rate, tasks)| {
+                let ramp_up_s = r.ramp_up.as_secs_f64();
+                match (&r.messages_driver, self_warmup_s) {
+                    (Some(d), w) => {
+                        checks::planned_sends(rate, tasks, ramp_up_s, load_s, |a, b| {
+                            d.design_seconds(a - w, b - w)
+                        })
+                    }
+                    (None, _) => {
+                        checks::planned_sends(rate, tasks, ramp_up_s, load_s, |a, b| b - a)
+                    }
+                }
+            }),
+            clients_started: stats::get(&r.stats.started),
+            never_connected: stats::get(&r.stats.never_connected),
+            tasks_died: 0,
+            load_limits: r.load_limits,
+            joint_growth_per_message_bytes: None,
+            joint_growth_per_message_ci95_bytes: None,
+            joint_growth_per_connection_bytes: None,
+            joint_growth_per_connection_ci95_bytes: None,
         }
     }
 }

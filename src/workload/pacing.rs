@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use super::design::Driver;
 use super::stats::{bump, Stats};
 use super::Phase;
 
@@ -38,19 +39,23 @@ pub(crate) async fn until_or_stop(at: Instant, phase: &mut watch::Receiver<Phase
     !stopped && *phase.borrow() == Phase::Run
 }
 
-/// An open-loop schedule: one send due every `period`.
+/// An open-loop schedule: one send due every `period` (of design time,
+/// under a load design: shorter in high blocks, longer in low ones).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct OpenLoop {
     period: Duration,
     next: Instant,
+    driver: Option<Driver>,
 }
 
 impl OpenLoop {
-    /// The first send due at `first`, then one every `period`.
-    pub(crate) fn new(period: Duration, first: Instant) -> OpenLoop {
+    /// The first send due at `first`, then one every `period`, varied by
+    /// `driver`'s blocks when the run has a load design.
+    pub(crate) fn new(period: Duration, first: Instant, driver: Option<Driver>) -> OpenLoop {
         OpenLoop {
             period,
             next: first,
+            driver,
         }
     }
 
@@ -65,7 +70,10 @@ impl OpenLoop {
         if Instant::now().saturating_duration_since(self.next) > self.period {
             bump(&stats.late);
         }
-        self.next += self.period;
+        self.next = match &self.driver {
+            Some(d) => d.advance(self.next, self.period),
+            None => self.next + self.period,
+        };
     }
 }
 

@@ -61,6 +61,7 @@ impl Accounting {
 pub(crate) async fn run(
     steps: &mut impl Steps,
     pacing: Pacing,
+    driver: Option<super::design::Driver>,
     acc: &Accounting,
     mut phase: watch::Receiver<Phase>,
 ) {
@@ -69,7 +70,11 @@ pub(crate) async fn run(
         return;
     }
     let mut schedule = match pacing {
-        Pacing::Rate(rate) => Some(OpenLoop::new(PerSecond::period(rate), Instant::now())),
+        Pacing::Rate(rate) => Some(OpenLoop::new(
+            PerSecond::period(rate),
+            Instant::now(),
+            driver,
+        )),
         Pacing::Think(_) => None,
     };
     let mut seq: u64 = 0;

@@ -82,6 +82,30 @@ impl WorkloadSpec {
         }
     }
 
+    /// What its load checks hold it to.
+    pub fn load_limits(&self) -> super::checks::Limits {
+        match self {
+            WorkloadSpec::Collab(c) => c.load_limits,
+            WorkloadSpec::Agent(a) => a.load_limits,
+            WorkloadSpec::Browser(b) => b.load_limits,
+        }
+    }
+
+    /// Its open-loop schedule: the rate of each client or agent and how
+    /// many there are; `None` for a closed loop or clients that never send.
+    pub fn schedule(&self) -> Option<(f64, u32)> {
+        match self {
+            WorkloadSpec::Collab(c) => c
+                .rate_per_client
+                .map(|r| (r, c.docs.saturating_mul(c.clients_per_doc))),
+            WorkloadSpec::Agent(a) => match a.pacing {
+                Pacing::Rate(r) if !a.steps.is_empty() => Some((r, a.agents)),
+                _ => None,
+            },
+            WorkloadSpec::Browser(_) => None,
+        }
+    }
+
     /// How long until every client or agent has started.
     pub fn ramp_up(&self) -> Duration {
         match self {
@@ -130,6 +154,8 @@ pub struct AgentSpec {
     pub ramp_up: Duration,
     /// What `https://` trusts.
     pub trust: Trust,
+    /// What its load checks hold it to.
+    pub load_limits: super::checks::Limits,
 }
 
 /// Open-loop rate or closed-loop think time.
@@ -190,6 +216,10 @@ pub struct HealthStep {
     pub every: Duration,
     /// Flag after this long unhealthy.
     pub unhealthy_after: Duration,
+    /// Fields of the JSON answer recorded at every poll.
+    pub track: Vec<super::json_path::JsonPath>,
+    /// A restart counter in the JSON answer, counted per item.
+    pub restarts: Option<super::json_path::JsonPath>,
 }
 
 /// Builds the validated workloads; `expand` applies the run's placeholders
@@ -248,9 +278,75 @@ pub fn build(
                 expand,
             )?),
         };
+        let mut spec = spec;
+        let limits = load_limits(w, &spec, &at)?;
+        match &mut spec {
+            WorkloadSpec::Collab(c) => c.load_limits = limits,
+            WorkloadSpec::Agent(a) => a.load_limits = limits,
+            WorkloadSpec::Browser(b) => b.load_limits = limits,
+        }
         specs.push(spec);
     }
     Ok(specs)
+}
+
+/// `[workload.checks]` over the defaults; a key that cannot apply to this
+/// workload is an error, not a check that silently never runs.
+fn load_limits(
+    w: &WorkloadSection,
+    spec: &WorkloadSpec,
+    at: &Place<'_>,
+) -> Result<super::checks::Limits, SpecError> {
+    let mut limits = super::checks::Limits::default();
+    let Some(c) = &w.checks else {
+        return Ok(limits);
+    };
+    let collab = w.kind == WorkloadKind::Collab;
+    let follows_restarts = match spec {
+        WorkloadSpec::Agent(a) => a.health.iter().any(|h| h.restarts.is_some()),
+        _ => false,
+    };
+    let misplaced = [
+        (
+            "max_lost",
+            c.max_lost.is_some() && !collab,
+            "collab workloads",
+        ),
+        (
+            "max_unconnected",
+            c.max_unconnected.is_some() && !collab,
+            "collab workloads",
+        ),
+        (
+            "max_gave_up",
+            c.max_gave_up.is_some() && !collab,
+            "collab workloads",
+        ),
+        (
+            "min_rate",
+            c.min_rate.is_some() && spec.schedule().is_none(),
+            "workloads that send at a rate",
+        ),
+        (
+            "max_restarts",
+            c.max_restarts.is_some() && !follows_restarts,
+            "agent workloads with a health step that follows restarts (`restarts = \"...\"`)",
+        ),
+    ];
+    if let Some((key, _, applies)) = misplaced.iter().find(|(_, bad, _)| *bad) {
+        return Err(at.error(
+            &format!("checks.{key}"),
+            format!("'{key}' applies only to {applies}"),
+        ));
+    }
+    let set = |v: Option<crate::units::Share>, d: f64| v.map_or(d, |s| s.0);
+    limits.max_lost = set(c.max_lost, limits.max_lost);
+    limits.max_errors = set(c.max_errors, limits.max_errors);
+    limits.min_rate = set(c.min_rate, limits.min_rate);
+    limits.max_unconnected = set(c.max_unconnected, limits.max_unconnected);
+    limits.max_gave_up = set(c.max_gave_up, limits.max_gave_up);
+    limits.max_restarts = c.max_restarts;
+    Ok(limits)
 }
 
 /// Where in the profile a workload's errors are placed.
@@ -385,6 +481,7 @@ fn agent(
         timeout: w.timeout.map_or(defaults::TIMEOUT, |d| d.0),
         ramp_up,
         trust: trust.clone(),
+        load_limits: super::checks::Limits::default(),
     })
 }
 
@@ -421,22 +518,43 @@ fn agent_steps(
             .map_err(|(key, m)| at(&format!("step.{j}.{key}"), format!("step {}: {m}", j + 1)))?;
         match s.kind {
             StepKind::Request => {
-                if s.every.is_some() || s.unhealthy_after.is_some() {
+                let health_only = [
+                    ("every", s.every.is_some()),
+                    ("unhealthy_after", s.unhealthy_after.is_some()),
+                    ("track", !s.track.is_empty()),
+                    ("restarts", s.restarts.is_some()),
+                ];
+                if let Some((key, _)) = health_only.iter().find(|(_, set)| *set) {
                     return Err(at(
-                            &format!("step.{j}.every"),
-                            format!(
-                                "step {}: 'every' and 'unhealthy_after' apply to kind = \"health\" steps",
-                                j + 1
-                            ),
-                        ));
+                        &format!("step.{j}.{key}"),
+                        format!("step {}: '{key}' applies to kind = \"health\" steps", j + 1),
+                    ));
                 }
                 steps.push(step);
             }
-            StepKind::Health => health.push(HealthStep {
-                request: step,
-                every: s.every.map_or(defaults::HEALTH_EVERY, |d| d.0),
-                unhealthy_after: s.unhealthy_after.map_or(defaults::UNHEALTHY_AFTER, |d| d.0),
-            }),
+            StepKind::Health => {
+                let path = |key: &str, text: &str| {
+                    super::json_path::JsonPath::parse(text)
+                        .map_err(|m| at(&format!("step.{j}.{key}"), format!("step {}: {m}", j + 1)))
+                };
+                let track = s
+                    .track
+                    .iter()
+                    .map(|t| path("track", t))
+                    .collect::<Result<_, _>>()?;
+                let restarts = s
+                    .restarts
+                    .as_deref()
+                    .map(|r| path("restarts", r))
+                    .transpose()?;
+                health.push(HealthStep {
+                    request: step,
+                    every: s.every.map_or(defaults::HEALTH_EVERY, |d| d.0),
+                    unhealthy_after: s.unhealthy_after.map_or(defaults::UNHEALTHY_AFTER, |d| d.0),
+                    track,
+                    restarts,
+                });
+            }
         }
     }
     Ok((steps, health))

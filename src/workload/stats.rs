@@ -160,6 +160,10 @@ pub struct Stats {
     pub gave_up: AtomicU64,
     /// Acknowledgements received (Socket.IO events sent with an ack).
     pub acks: AtomicU64,
+    /// Clients or agents that started (past their ramp-up delay).
+    pub started: AtomicU64,
+    /// Clients that started and never opened a connection (collab).
+    pub never_connected: AtomicU64,
     errors: [AtomicU64; ErrorKind::ALL.len()],
     latency: Mutex<(Histogram<u64>, Histogram<u64>)>,
 }
@@ -182,6 +186,8 @@ impl Default for Stats {
             echoed: AtomicU64::new(0),
             gave_up: AtomicU64::new(0),
             acks: AtomicU64::new(0),
+            started: AtomicU64::new(0),
+            never_connected: AtomicU64::new(0),
             errors: Default::default(),
             latency: Mutex::new((histogram(), histogram())),
         }
@@ -193,7 +199,8 @@ pub fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
-fn get(c: &AtomicU64) -> u64 {
+/// A counter's value.
+pub fn get(c: &AtomicU64) -> u64 {
     c.load(Ordering::Relaxed)
 }
 

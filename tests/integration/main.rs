@@ -11,6 +11,7 @@ mod faults;
 mod frontend;
 mod kubernetes;
 mod live;
+mod load_checks;
 mod profilers;
 mod profiles;
 mod protocols;

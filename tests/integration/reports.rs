@@ -107,6 +107,9 @@ command = ["sh", "-c", "sleep 30", "<script>alert('target')</script>"]
 [[workload]]
 name = "<script>alert('workload')</script>"
 kind = "agent"
+# Every request fails: its name in the reports is what is tested.
+[workload.checks]
+max_errors = "100%"
 [[workload.step]]
 url = "http://127.0.0.1:{}/<b>nope</b>"
 "#,

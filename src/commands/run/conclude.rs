@@ -29,7 +29,13 @@ pub(super) fn conclude(
     let mut source = m.source;
     source.events = m.outcome.events.clone();
     let judgement = source.judge(dir, &m.outcome.analyzer, &config.judge.max_growth);
-    let load = Load::of(m.load, &judgement);
+    let mut load = Load::of(m.load, &judgement);
+    let growth_drivers = super::super::growth_drivers(
+        dir,
+        &m.outcome.analyzer,
+        m.design.as_ref(),
+        &mut load.workloads,
+    );
     let seen = Seen {
         ended_at: m.ended_at,
         stopped: m.stopped,
@@ -80,11 +86,12 @@ pub(super) fn conclude(
         attribution,
         leaks: m.leaks.as_ref().map(LeaksSummary::of),
         heap_snapshots: m.heap_snapshots,
+        load_design: m.design,
+        growth_drivers,
         ..planned_facts(config, judging, m.started_at, target_summary)
     };
     let s = Summary::of_run(&judgement, facts, |verdict| {
-        m.ending
-            .exit_code(verdict, config, target_failed, load.lost)
+        m.ending.exit_code(verdict, config, target_failed)
     });
     // The verdict is printed even when the files cannot be written (a full
     // disk): the terminal, at least, gets it.
@@ -110,8 +117,6 @@ struct Load {
     workloads: Vec<WorkloadSummary>,
     /// Workloads whose tasks died, one line each.
     failures: Vec<String>,
-    /// A workload lost every one of its tasks.
-    lost: bool,
 }
 
 impl Load {
@@ -122,7 +127,6 @@ impl Load {
         let mut load = Load {
             workloads: Vec::with_capacity(finished.len()),
             failures: Vec::new(),
-            lost: false,
         };
         for Finished {
             mut summary,
@@ -131,7 +135,6 @@ impl Load {
         } in finished
         {
             if let Some(d) = deaths {
-                load.lost |= d.died == d.of;
                 load.failures
                     .push(format!("workload '{}': {d}", summary.name));
             }
@@ -179,6 +182,8 @@ fn planned_facts(
         attribution: None,
         leaks: None,
         heap_snapshots: None,
+        load_design: None,
+        growth_drivers: None,
     }
 }
 

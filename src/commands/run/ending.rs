@@ -25,23 +25,19 @@ pub(super) enum Ending {
 
 impl Ending {
     /// The exit code of a run that ended so, with `verdict`: an
-    /// interruption and a target failure keep their own codes; a run
-    /// whose load died is never a pass, whatever `--on-inconclusive` says.
+    /// interruption and a target failure keep their own codes; a load
+    /// failure (`verdict`) has its own.
     pub(super) fn exit_code(
         &self,
         verdict: Verdict,
         config: &RunConfig,
         target_failed: bool,
-        load_lost: bool,
     ) -> i32 {
         match self {
             Ending::Interrupted => exit::INTERRUPTED,
             _ if target_failed => exit::TARGET,
             Ending::TargetExited(_) | Ending::TargetGone | Ending::LeftProcessesGone(_) => {
                 exit::TARGET
-            }
-            Ending::Completed | Ending::FailedEarly(_) if load_lost && verdict != Verdict::Fail => {
-                exit::INCONCLUSIVE
             }
             _ => exit_code_for(verdict, config.judge.on_inconclusive),
         }

@@ -42,6 +42,8 @@ pub(super) struct Measured {
     pub(super) source: SourceSummary,
     pub(super) outcome: sampler::Outcome,
     pub(super) load: Vec<Finished>,
+    /// The load design the workloads ran, when the run had one.
+    pub(super) design: Option<crate::workload::design::DesignSummary>,
     /// Exit status of a target memsoak stopped.
     pub(super) stopped: Option<ExitInfo>,
     /// A launcher that exited 0 during the run, leaving processes that
@@ -176,7 +178,8 @@ impl<'a> Running<'a> {
             &config.workloads,
             start,
             config.judge.planned_warmup(),
-            &dir.join("workload.csv"),
+            &config.design,
+            dir,
             prepared.source.page(),
         )
         .map_err(Failure::Io)?;
@@ -333,6 +336,7 @@ impl<'a> Running<'a> {
             }
             None => None,
         };
+        let design = workloads.design().cloned();
         let load = workloads.stop().await;
         // The page closes before the backend it talks to stops.
         prepared.source.close().await;
@@ -344,6 +348,7 @@ impl<'a> Running<'a> {
             source: summary,
             outcome,
             load,
+            design,
             stopped,
             launcher_exited,
             leaks,

@@ -50,8 +50,15 @@ pub(crate) struct ReportView<'a> {
     pub peak_and_ceiling: Option<String>,
     /// The load, one row per workload.
     pub load: Vec<LoadRow<'a>>,
-    /// The checks a CI system shows as test cases.
-    pub checks: [Check; 4],
+    /// The checks a CI system shows as test cases: the four of every run,
+    /// then one per load check.
+    pub checks: Vec<Check>,
+    /// The load checks, one `✓ editors: delivery loss 0% (0 of 5756) ≤ 5%`
+    /// line each.
+    pub load_checks: Vec<String>,
+    /// Under a load design, the growth by driver: `time-driven: 0.3 MB/h
+    /// (95% CI …)`, `editors: 714 bytes per message (95% CI …)`.
+    pub growth_drivers: Vec<String>,
     /// "Where it grows", when the run has an attribution.
     pub where_it_grows: Option<WhereItGrows>,
     /// "Where it leaks", when a profiler ran.
@@ -77,13 +84,16 @@ pub(crate) struct LoadRow<'a> {
     pub per_message_short: Option<String>,
     /// `health '/health' flagged: unhealthy for 75s`, one per flagged step.
     pub flagged_health: Vec<String>,
+    /// Restarts a health step counted, one line per step that follows a
+    /// counter: `restarts in 'GET /agents/health': planner 6 (at 20s, 40s…), assistant 0`.
+    pub restarts: Vec<String>,
 }
 
 /// One check of the run, as a CI test case.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Check {
     /// The test case name.
-    pub name: &'static str,
+    pub name: String,
     /// How it came out.
     pub outcome: Outcome,
 }
@@ -116,7 +126,7 @@ impl Tone {
     /// The tone of `verdict`, for a run whose target failed or not.
     pub(crate) fn of(verdict: Verdict, target_failed: bool) -> Tone {
         match (target_failed, verdict) {
-            (true, _) | (false, Verdict::Fail) => Tone::Fail,
+            (true, _) | (false, Verdict::Fail | Verdict::LoadFailure) => Tone::Fail,
             (false, Verdict::Pass) => Tone::Pass,
             (false, Verdict::Inconclusive) => Tone::Inconclusive,
         }
@@ -144,12 +154,31 @@ impl<'a> ReportView<'a> {
             None => "no growth estimate".into(),
         };
         let growth_and_limit = format!("{growth}, limit {limit}");
-        let failure = s.target.as_ref().and_then(|t| t.failure.clone());
+        let target_failure = s.target.as_ref().and_then(|t| t.failure.clone());
+        // A load failure leads with what failed; the growth follows, shown
+        // for the reader but not judged.
+        let load_failure = (s.verdict == Verdict::LoadFailure && target_failure.is_none())
+            .then(|| {
+                let failed: Vec<_> = s.load_checks.iter().filter(|c| !c.passed).collect();
+                let more = match failed.len() {
+                    0 | 1 => String::new(),
+                    n => format!(" (and {} more)", n - 1),
+                };
+                failed
+                    .first()
+                    .map(|c| format!("load check failed: {}: {}{more}", c.workload, c.text))
+            })
+            .flatten();
+        let growth_and_limit = match &load_failure {
+            Some(_) => format!("{growth_and_limit} (not judged)"),
+            None => growth_and_limit,
+        };
+        let failure = target_failure.or(load_failure);
         ReportView {
             summary: s,
             verdict_word: match &failure {
-                Some(_) => "TARGET FAILURE".into(),
-                None => s.verdict.to_string().to_uppercase(),
+                Some(_) if s.verdict != Verdict::LoadFailure => "TARGET FAILURE".into(),
+                _ => s.verdict.to_string().to_uppercase(),
             },
             partial: if s.partial {
                 " (partial: interrupted)"
@@ -176,6 +205,8 @@ impl<'a> ReportView<'a> {
             peak_and_ceiling,
             load: s.workloads.iter().map(load_row).collect(),
             checks: checks(s),
+            load_checks: s.load_checks.iter().map(|c| c.line()).collect(),
+            growth_drivers: growth_drivers(s),
             where_it_grows: where_it_grows(s),
             where_it_leaks: where_it_leaks(s),
             heap_snapshots: heap_snapshots(s),
@@ -215,6 +246,9 @@ impl<'a> ReportView<'a> {
             rows.push(("RSS ceiling".into(), c.clone()));
         }
         rows.push(("Judged window".into(), self.judged_window.clone()));
+        if !self.growth_drivers.is_empty() {
+            rows.push(("Growth by driver".into(), self.growth_drivers.join("; ")));
+        }
         for w in &self.load {
             if let Some(m) = &w.per_message {
                 rows.push((format!("Growth per message ({})", w.name), m.clone()));
@@ -325,20 +359,47 @@ impl<'a> ReportView<'a> {
 }
 
 fn load_row(w: &crate::workload::WorkloadSummary) -> LoadRow<'_> {
-    let per = |value: Option<f64>, ci: Option<[f64; 2]>| match (value, ci) {
-        (Some(b), Some([lo, hi])) => Some(format!("{b:.0} bytes (95% CI {lo:.0} … {hi:.0})")),
+    // At constant rates time, messages and connections rose together and
+    // no fit can tell them apart: the figure is the whole growth divided
+    // by this workload's rate, a bound. Under a load design the joint fit
+    // measured it.
+    let bound = |value: Option<f64>, ci: Option<[f64; 2]>| match (value, ci) {
+        (Some(b), Some([lo, hi])) => Some(format!(
+            "at most {b:.0} bytes (95% CI {lo:.0} … {hi:.0}), if all growth came from this workload"
+        )),
         _ => None,
     };
+    let joint = |value: Option<f64>, ci: Option<[f64; 2]>| match (value, ci) {
+        (Some(b), Some([lo, hi])) => Some(format!(
+            "{b:.0} bytes (95% CI {lo:.0} … {hi:.0}), from the load design's joint fit"
+        )),
+        _ => None,
+    };
+    let per_message = joint(
+        w.joint_growth_per_message_bytes,
+        w.joint_growth_per_message_ci95_bytes,
+    )
+    .or_else(|| bound(w.growth_per_message_bytes, w.growth_per_message_ci95_bytes));
+    let per_connection = joint(
+        w.joint_growth_per_connection_bytes,
+        w.joint_growth_per_connection_ci95_bytes,
+    )
+    .or_else(|| {
+        bound(
+            w.growth_per_connection_bytes,
+            w.growth_per_connection_ci95_bytes,
+        )
+    });
     LoadRow {
         name: &w.name,
         kind: w.kind,
         totals: &w.totals,
-        per_message: per(w.growth_per_message_bytes, w.growth_per_message_ci95_bytes),
-        per_connection: per(
-            w.growth_per_connection_bytes,
-            w.growth_per_connection_ci95_bytes,
-        ),
-        per_message_short: w.growth_per_message_bytes.map(|b| format!("{b:.0} B")),
+        per_message,
+        per_connection,
+        per_message_short: match w.joint_growth_per_message_bytes {
+            Some(b) => Some(format!("{b:.0} B")),
+            None => w.growth_per_message_bytes.map(|b| format!("≤ {b:.0} B")),
+        },
         flagged_health: w
             .health
             .iter()
@@ -350,15 +411,78 @@ fn load_row(w: &crate::workload::WorkloadSummary) -> LoadRow<'_> {
                 )
             })
             .collect(),
+        restarts: w.health.iter().filter_map(restarts_line).collect(),
     }
 }
 
-/// The four checks: memory growth, RSS ceiling, target health and workload
-/// errors (failed above [`MAX_ERROR_RATIO`] of what was sent). They read the
-/// verdict the analysis gave; an inconclusive run that exits 0
+/// The joint fit's lines: time first, then each driver.
+fn growth_drivers(s: &Summary) -> Vec<String> {
+    let Some(g) = &s.growth_drivers else {
+        return Vec::new();
+    };
+    let unit = &s.threshold.unit;
+    let [lo, hi] = g.time_ci95_bytes_per_hour;
+    let mut lines = vec![format!(
+        "time-driven {} (95% CI {} … {})",
+        unit.format(g.time_bytes_per_hour),
+        unit.format_number(lo),
+        unit.format(hi)
+    )];
+    for d in &g.drivers {
+        let per = d.driver.unit();
+        lines.push(match (d.bytes_per_unit, d.ci95_bytes) {
+            (Some(b), Some([lo, hi])) => format!(
+                "{}: {b:.0} bytes per {per} (95% CI {lo:.0} … {hi:.0})",
+                d.workload
+            ),
+            _ => format!(
+                "{}: per {per} not measured (its count did not vary)",
+                d.workload
+            ),
+        });
+    }
+    lines
+}
+
+/// Times shown per item in a restarts line (all are in `summary.json`).
+const RESTART_TIMES: usize = 4;
+
+/// A health step's restarts per item, most first.
+fn restarts_line(h: &crate::workload::agent::HealthSummary) -> Option<String> {
+    let path = h.restarts_path.as_ref()?;
+    let mut items: Vec<(&String, &u64)> = h.restarts.iter().collect();
+    items.sort_by_key(|(name, n)| (std::cmp::Reverse(**n), (*name).clone()));
+    let words: Vec<String> = items
+        .iter()
+        .map(|(item, n)| {
+            let times = h.restart_times_s.get(*item).map_or(String::new(), |t| {
+                let shown: Vec<String> = t
+                    .iter()
+                    .take(RESTART_TIMES)
+                    .map(|s| format_elapsed(*s))
+                    .collect();
+                let more = if t.len() > RESTART_TIMES { ", …" } else { "" };
+                format!(" (at {}{more})", shown.join(", "))
+            });
+            format!("{item} {n}{times}")
+        })
+        .collect();
+    let words = if words.is_empty() {
+        format!("'{path}' matched nothing in the answers")
+    } else {
+        words.join(", ")
+    };
+    Some(format!("restarts in '{}': {words}", h.name))
+}
+
+/// The four checks of every run — memory growth, RSS ceiling, target
+/// health and workload errors (any failed load check, or errors above
+/// [`MAX_ERROR_RATIO`] of what was sent) — then each load check. They
+/// read the verdict the analysis gave; an inconclusive run that exits 0
 /// (`--on-inconclusive pass`) is a skipped growth check, not a passed one.
-fn checks(s: &Summary) -> [Check; 4] {
+fn checks(s: &Summary) -> Vec<Check> {
     let growth = match (s.verdict, &s.growth) {
+        (Verdict::LoadFailure, _) => Outcome::Skip("not judged: the load failed its checks".into()),
         (Verdict::Inconclusive, _) if s.exit_code == 0 => {
             Outcome::Skip(format!("inconclusive: {}", s.reasons.join("; ")))
         }
@@ -410,6 +534,15 @@ fn checks(s: &Summary) -> [Check; 4] {
             )
         })
         .collect();
+    let noisy: Vec<String> = noisy
+        .into_iter()
+        .chain(
+            s.load_checks
+                .iter()
+                .filter(|c| !c.passed)
+                .map(|c| format!("{}: {}", c.workload, c.text)),
+        )
+        .collect();
     let workload = if s.workloads.is_empty() {
         Outcome::Skip("no workloads".into())
     } else if noisy.is_empty() {
@@ -417,24 +550,27 @@ fn checks(s: &Summary) -> [Check; 4] {
     } else {
         Outcome::Fail(noisy.join("; "))
     };
-    [
-        Check {
-            name: "memory growth",
-            outcome: growth,
-        },
-        Check {
-            name: "RSS ceiling",
-            outcome: ceiling,
-        },
-        Check {
-            name: "target health",
-            outcome: health,
-        },
-        Check {
-            name: "workload errors",
-            outcome: workload,
-        },
-    ]
+    let check = |name: &str, outcome| Check {
+        name: name.to_string(),
+        outcome,
+    };
+    let mut all = vec![
+        check("memory growth", growth),
+        check("RSS ceiling", ceiling),
+        check("target health", health),
+        check("workload errors", workload),
+    ];
+    all.extend(s.load_checks.iter().map(|c| {
+        check(
+            &format!("load check: {} {}", c.workload, c.check.label()),
+            if c.passed {
+                Outcome::Pass
+            } else {
+                Outcome::Fail(c.text.clone())
+            },
+        )
+    }));
+    all
 }
 
 /// What grows, in the headline: the metric, or for Prometheus the

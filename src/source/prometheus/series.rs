@@ -164,6 +164,8 @@ fn rank(v: Verdict) -> u8 {
         Verdict::Pass => 0,
         Verdict::Inconclusive => 1,
         Verdict::Fail => 2,
+        // Not a series' verdict; ranked above all so it is never hidden.
+        Verdict::LoadFailure => 3,
     }
 }
 
@@ -188,7 +190,7 @@ pub fn combine(fleet: &mut Judgement, series: &[SeriesJudgement], rate: impl Fn(
             Verdict::Inconclusive => fleet
                 .reasons
                 .push(format!("series {}: the data cannot tell{interval}", s.name)),
-            Verdict::Pass => {}
+            Verdict::Pass | Verdict::LoadFailure => {}
         }
     }
     let uncounted = series.iter().filter(|s| !s.counted).count();

@@ -18,6 +18,7 @@ use super::dialect::{Ctx, Dialect, Reaction, Seen};
 use super::{lifetime, Shared};
 use crate::units::PerSecond;
 use crate::workload::collab_spec::CollabSpec;
+use crate::workload::design::Driver;
 use crate::workload::pacing::OpenLoop;
 use crate::workload::stats::{bump, ErrorKind};
 use crate::workload::{unix_us, Phase};
@@ -168,8 +169,11 @@ impl<'a> Connection<'a> {
     async fn exchange(&mut self, ws: &mut Ws) -> Ended {
         let period = self.spec.rate_per_client.map(PerSecond::period);
         let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
-        let end = self.spec.churn_interval.map_or(far, lifetime);
-        let mut schedule = period.map(first_send);
+        let end = self.spec.churn_interval.map_or(far, |mean| {
+            lifetime(mean, self.shared.drivers.connections.as_ref())
+        });
+        let messages = self.shared.drivers.messages;
+        let mut schedule = period.map(|p| first_send(p, messages));
         let side_every = self.dialect.side_every();
         let mut side_due =
             side_every.map(|e| Instant::now() + e.mul_f64(rand::rng().random_range(0.0..1.0)));
@@ -217,7 +221,7 @@ impl<'a> Connection<'a> {
                         was_ready = true;
                         self.count_reader();
                         if let Some(p) = period {
-                            let s = first_send(p);
+                            let s = first_send(p, messages);
                             send_at.as_mut().reset(s.due().into());
                             schedule = Some(s);
                         }
@@ -380,9 +384,10 @@ impl<'a> Connection<'a> {
 
 /// The first send of a schedule: somewhere in its first period, so
 /// clients that start together do not send together.
-fn first_send(period: Duration) -> OpenLoop {
+fn first_send(period: Duration, driver: Option<Driver>) -> OpenLoop {
     OpenLoop::new(
         period,
         Instant::now() + period.mul_f64(rand::rng().random_range(0.0..1.0)),
+        driver,
     )
 }

@@ -33,6 +33,7 @@ use rand::Rng;
 use tokio::sync::watch;
 
 use super::collab_spec::{CollabSpec, Dialect as DialectSpec};
+use super::design::Driver;
 use super::pacing::{ramp_delay, sleep_or_stop, JudgedFrom};
 use super::stats::{bump, ErrorKind, Stats};
 use super::{jittered, Phase};
@@ -52,6 +53,17 @@ pub(crate) struct Shared {
     /// Each document's clients' digests at the end (Yjs): equal when they
     /// converged.
     pub digests: Mutex<Vec<Vec<u64>>>,
+    /// Where its sends and connections sit in the run's load design.
+    pub drivers: Drivers,
+}
+
+/// A collab workload's places in the load design (none without one).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Drivers {
+    /// Its sends.
+    pub messages: Option<Driver>,
+    /// Its connections (with churn).
+    pub connections: Option<Driver>,
 }
 
 /// Starts every client of `spec`; they run until `phase` says close.
@@ -59,6 +71,7 @@ pub(crate) fn spawn(
     spec: Arc<CollabSpec>,
     stats: Arc<Stats>,
     judged_from: Instant,
+    drivers: Drivers,
     phase: &watch::Receiver<Phase>,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
 ) -> anyhow::Result<Arc<Shared>> {
@@ -73,6 +86,7 @@ pub(crate) fn spawn(
         judged_from: JudgedFrom(judged_from),
         tls,
         digests: Mutex::new(vec![Vec::new(); spec.docs as usize]),
+        drivers,
     });
     let total = spec.docs * spec.clients_per_doc;
     for i in 0..total {
@@ -109,6 +123,27 @@ async fn client(
     if !sleep_or_stop(delay, &mut phase).await {
         return;
     }
+    bump(&shared.stats.started);
+    // A client whose every attempt failed never reached the backend; one
+    // stopped while its first attempt was under way is not counted.
+    let mut opened = None;
+    connections(&spec, &shared, doc_index, client, &mut phase, &mut opened).await;
+    if opened == Some(false) {
+        bump(&shared.stats.never_connected);
+    }
+}
+
+/// A started client's connections, one after another, until the run stops
+/// or the client gives up; `opened` becomes `Some(false)` when an attempt
+/// fails and `Some(true)` once a connection opens.
+async fn connections(
+    spec: &CollabSpec,
+    shared: &Shared,
+    doc_index: u32,
+    client: u32,
+    phase: &mut watch::Receiver<Phase>,
+    opened: &mut Option<bool>,
+) {
     let doc = format!("{}-{doc_index}", spec.name);
     let url = spec.connect_url.0.replace("{doc}", &doc);
     let ctx = Ctx {
@@ -116,29 +151,31 @@ async fn client(
         doc_index,
         client,
     };
-    let mut dialect = dialect_of(&spec);
+    let mut dialect = dialect_of(spec);
     let mut failures: u32 = 0;
     let mut seq: u64 = 0;
     loop {
         if *phase.borrow() != Phase::Run {
             return;
         }
-        let ws = match connection::open(&spec, &shared, &url, &mut phase).await {
+        let ws = match connection::open(spec, shared, &url, phase).await {
             Ok(Some(ws)) => ws,
             Ok(None) => return,
             Err(kind) => {
                 shared.stats.error(kind);
-                if !back_off(&spec, &shared.stats, &mut failures, &mut phase).await {
+                opened.get_or_insert(false);
+                if !back_off(spec, &shared.stats, &mut failures, phase).await {
                     return;
                 }
                 continue;
             }
         };
+        *opened = Some(true);
         if failures > 0 {
             bump(&shared.stats.reconnects);
         }
         failures = 0;
-        let ended = Connection::new(&spec, &shared, ctx, &mut *dialect, &mut phase, &mut seq)
+        let ended = Connection::new(spec, shared, ctx, &mut *dialect, phase, &mut seq)
             .run(ws)
             .await;
         match ended {
@@ -149,7 +186,7 @@ async fn client(
                 return;
             }
             Ended::Failed => {
-                if !back_off(&spec, &shared.stats, &mut failures, &mut phase).await {
+                if !back_off(spec, &shared.stats, &mut failures, phase).await {
                     return;
                 }
             }
@@ -177,9 +214,15 @@ async fn back_off(
 
 /// An exponentially distributed lifetime from now: connections end at a
 /// constant hazard.
-fn lifetime(mean: Duration) -> Instant {
+fn lifetime(mean: Duration, driver: Option<&Driver>) -> Instant {
     let u: f64 = rand::rng().random_range(f64::EPSILON..1.0);
-    Instant::now() + mean.mul_f64(-u.ln())
+    let life = mean.mul_f64(-u.ln());
+    // Under a load design the hazard follows the driver's blocks:
+    // connections end (and reopen) faster in high blocks.
+    match driver {
+        Some(d) => d.advance(Instant::now(), life),
+        None => Instant::now() + life,
+    }
 }
 
 /// Whether a workload's documents converged: per document with two or
