@@ -493,3 +493,86 @@ path = "/health"
     assert_eq!(r.code(), Some(2), "{}", r.describe());
     assert!(r.stderr().contains("steady or alternate"), "{}", r.stderr());
 }
+
+/// One driver's joint-fit figure: estimate and 95% interval.
+fn driver_fit(s: &serde_json::Value, workload: &str, driver: &str) -> (f64, f64, f64) {
+    let g = &s["growth_drivers"];
+    let d = g["drivers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["workload"] == workload && d["driver"] == driver)
+        .unwrap_or_else(|| panic!("no {workload} {driver} in {g}"));
+    let ci = &d["ci95_bytes"];
+    (
+        d["bytes_per_unit"].as_f64().unwrap(),
+        ci[0].as_f64().unwrap(),
+        ci[1].as_f64().unwrap(),
+    )
+}
+
+#[test]
+fn the_load_design_tells_a_timer_a_message_and_a_connection_leak_apart() {
+    // The demo backend's three leaks, one per backend, soaked side by
+    // side under the same design: each is found on its own driver (its
+    // interval holds the injected value and excludes 0) and every other
+    // driver's interval holds 0.
+    let soak = |leak: &'static [&'static str]| {
+        std::thread::spawn(move || {
+            let profile = demo(leak)
+                + r#"
+[run]
+load_design = "alternate"
+
+[[workload]]
+name = "editors"
+kind = "collab"
+url = "ws://127.0.0.1:{port}/collab/{doc}"
+docs = 2
+clients_per_doc = 3
+rate = "10/s"
+churn_interval = "5s"
+"# + &agents("", "5/s");
+            soak_profile(
+                &profile,
+                "--duration 4m30s --warmup 1m --interval 1s --max-growth 100GB/h",
+                &[],
+            )
+        })
+    };
+    let timer = soak(&["--leak", "300MB/h"]);
+    let message = soak(&["--leak-per-message", "5000"]);
+    let connection = soak(&["--leak-per-connection", "100000"]);
+    let holds = |(_, lo, hi): (f64, f64, f64), v: f64| lo <= v && v <= hi;
+    let cases = [
+        (timer.join().unwrap(), None),
+        (message.join().unwrap(), Some(("messages", 5000.0))),
+        (connection.join().unwrap(), Some(("connections", 100000.0))),
+    ];
+    for (r, leak) in &cases {
+        assert_eq!(r.code(), Some(0), "{}", r.describe());
+        let s = r.summary();
+        assert!(failed(&s).is_empty(), "{s}");
+        let g = &s["growth_drivers"];
+        let time = &g["time_ci95_bytes_per_hour"];
+        let (lo, hi) = (time[0].as_f64().unwrap(), time[1].as_f64().unwrap());
+        if leak.is_none() {
+            assert!(lo > 0.0 && lo <= 300e6 && 300e6 <= hi, "time-driven: {g}");
+        } else {
+            assert!(lo <= 0.0 && 0.0 <= hi, "time-driven: {g}");
+        }
+        for (workload, driver) in [
+            ("editors", "messages"),
+            ("editors", "connections"),
+            ("agents", "messages"),
+        ] {
+            let fit = driver_fit(&s, workload, driver);
+            match leak {
+                Some((d, v)) if workload == "editors" && *d == driver => {
+                    assert!(fit.1 > 0.0 && holds(fit, *v), "{workload} {driver}: {g}");
+                }
+                _ => assert!(holds(fit, 0.0), "{workload} {driver}: {g}"),
+            }
+        }
+    }
+}
