@@ -142,16 +142,38 @@ impl Status<'_> {
             return "waiting for the first sample".into();
         };
         let j = &v.judgement;
+        // A fleet's sum is held live to the limit times its members; each
+        // member to the limit itself at the end (one growing member can
+        // fail a fleet whose sum passes).
+        let (limit, against) = match v.fleet_limit_bytes_per_hour {
+            Some(fleet) => (
+                fleet,
+                format!(
+                    "vs {} × limit {} (each series is held to {} at the end)",
+                    v.processes,
+                    unit.format(fleet),
+                    unit.format(self.limit.bytes_per_hour)
+                ),
+            ),
+            None => (
+                self.limit.bytes_per_hour,
+                format!("vs limit {}", unit.format(self.limit.bytes_per_hour)),
+            ),
+        };
         let slope = j.growth.as_ref().map(|g| {
             format!(
-                "slope {} (95% CI {} … {}) vs limit {}",
+                "{}slope {} (95% CI {} … {}) {against}",
+                if v.fleet_limit_bytes_per_hour.is_some() {
+                    format!("sum of {} series: ", v.processes)
+                } else {
+                    String::new()
+                },
                 signed(&unit.format(g.slope_bytes_per_hour)),
                 signed(&unit.format_number(g.ci95_bytes_per_hour[0])),
                 signed(&unit.format(g.ci95_bytes_per_hour[1])),
-                unit.format(self.limit.bytes_per_hour)
             )
         });
-        let outlook = match outlook(j, self.limit.bytes_per_hour, self.warmup_s, self.duration_s) {
+        let outlook = match outlook(j, limit, self.warmup_s, self.duration_s) {
             Outlook::WarmingUp(left) => format!("warming up, {} left", format_elapsed(left)),
             Outlook::Gathering => "gathering samples for a slope".into(),
             Outlook::Decided(Verdict::Fail) if j.ceiling_crossed => {
@@ -472,6 +494,7 @@ mod tests {
                 [5.0 * MB, 55.0 * MB],
                 Verdict::Inconclusive,
             ),
+            fleet_limit_bytes_per_hour: None,
         };
         let status = Status {
             elapsed_s: 45.0,
@@ -505,6 +528,7 @@ mod tests {
             rss_bytes: Some(640_100_000),
             processes: 5,
             judgement: judgement(723.0, 3.2 * MB, [1.1 * MB, 5.3 * MB], Verdict::Pass),
+            fleet_limit_bytes_per_hour: None,
         };
         let load = [
             IntervalLoad {
@@ -541,6 +565,21 @@ mod tests {
         assert_eq!(
             status.load_line().unwrap(),
             "load: editors 120.0 msg/s, 0 errors · agents 4.0 req/s, 2 errors (17 total)"
+        );
+        // Five series of a query: the sum against five times the limit,
+        // said so, and the outlook against that.
+        let fleet = Snapshot {
+            fleet_limit_bytes_per_hour: Some(50.0 * MB),
+            judgement: judgement(723.0, 30.0 * MB, [25.0 * MB, 35.0 * MB], Verdict::Pass),
+            ..view.clone()
+        };
+        assert_eq!(
+            Status {
+                sampler: Some(&fleet),
+                ..status
+            }
+            .verdict_line(),
+            "sum of 5 series: slope +30.0 MB/h (95% CI +25.0 … +35.0 MB/h) vs 5 × limit 50.0 MB/h (each series is held to 10.0 MB/h at the end) · pass so far"
         );
         let line = status.plain_line();
         assert!(line.starts_with("memsoak: 12m03s of 2h00m"), "{line}");

@@ -301,6 +301,10 @@ pub struct Snapshot {
     pub processes: u32,
     /// The judgement of the data so far.
     pub judgement: Judgement,
+    /// With members each held to the limit (the series of a Prometheus
+    /// query) and more than one of them: the limit the sum is judged
+    /// against live (the limit times the members), bytes per hour.
+    pub fleet_limit_bytes_per_hour: Option<f64>,
 }
 
 /// What the sampler hands back when stopped.
@@ -627,6 +631,11 @@ impl Sampling {
             rss_bytes: sample.rss_bytes,
             processes: sample.processes,
             judgement: self.analyzer.judge(),
+            fleet_limit_bytes_per_hour: self
+                .settings
+                .limit_per_member
+                .filter(|_| sample.processes > 1)
+                .map(|l| l * f64::from(sample.processes)),
         }));
     }
 

@@ -32,7 +32,7 @@ use super::{CgroupSpec, CgroupSummary, Opened, RunContext, Session, SourceRead, 
 use crate::process::spec::LaunchSpec;
 use crate::recording::breakdown::Breakdown;
 use crate::recording::samples::Sample;
-use crate::sampler::{Probe, ProbeError, Tree, Want};
+use crate::sampler::{EventKind, Probe, ProbeError, SourceEvent, Tree, Want};
 
 /// Where cgroup file systems are mounted.
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -267,20 +267,38 @@ impl Cgroup {
         Ok(r)
     }
 
-    /// Pids (`cgroup.procs`) and threads (`cgroup.threads`, v1 `tasks`)
-    /// in the cgroup now.
-    fn members(&self) -> (u32, Option<u64>) {
-        let count = |name: &str| {
-            std::fs::read_to_string(self.dir.join(name))
-                .ok()
-                .map(|t| t.lines().filter(|l| !l.trim().is_empty()).count())
-        };
-        let procs = count("cgroup.procs").unwrap_or(0) as u32;
-        let threads = match self.version {
-            Version::V2 => count("cgroup.threads"),
-            Version::V1 => count("tasks"),
-        };
-        (procs, threads.map(|t| t as u64))
+    /// Pids (`cgroup.procs`, sorted) and threads (`cgroup.threads`, v1
+    /// `tasks`) in the cgroup and every cgroup below it now: a slice or a
+    /// container runtime's parent cgroup holds its processes in children.
+    fn members(&self) -> (Vec<i32>, Option<u64>) {
+        let mut pids = Vec::new();
+        let mut threads = None;
+        let mut folders = vec![self.dir.clone()];
+        while let Some(dir) = folders.pop() {
+            if let Ok(t) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+                pids.extend(t.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+            }
+            let tasks = match self.version {
+                Version::V2 => "cgroup.threads",
+                Version::V1 => "tasks",
+            };
+            if let Ok(t) = std::fs::read_to_string(dir.join(tasks)) {
+                let n = t.lines().filter(|l| !l.trim().is_empty()).count() as u64;
+                threads = Some(threads.unwrap_or(0) + n);
+            }
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            folders.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        (pids, threads)
     }
 }
 
@@ -417,6 +435,60 @@ pub struct CgroupOverlay {
     /// Processes and threads at the last walk (read on walk ticks only,
     /// like the tree's).
     members: (u32, Option<u64>),
+    /// Who is in the cgroup across walks, when it is read alone.
+    membership: Membership,
+}
+
+/// How long a cgroup read alone may stay empty before the run ends as a
+/// target failure: long enough for a service manager's restart
+/// (systemd's `RestartSec` is 100 ms by default, seconds where set), short
+/// enough not to judge an empty cgroup for a night.
+pub const EMPTY_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The processes of a cgroup read alone, look by look: a restart is every
+/// process replaced (or processes back after the cgroup was empty); an
+/// empty cgroup that stays empty past [`EMPTY_GRACE`] is gone.
+#[derive(Debug, Default)]
+struct Membership {
+    /// Pids at the last look that found any.
+    last: Vec<i32>,
+    /// Since when the cgroup has been empty.
+    empty_since: Option<std::time::Instant>,
+    /// A restart seen, not yet stamped with the run's clock.
+    pending: Option<String>,
+    events: Vec<SourceEvent>,
+}
+
+impl Membership {
+    /// One look at `pids` (sorted) at `now`; `Err(RootGone)` once the
+    /// cgroup has been empty for the grace.
+    fn look(&mut self, pids: &[i32], now: std::time::Instant) -> Result<(), ProbeError> {
+        if pids.is_empty() {
+            let since = *self.empty_since.get_or_insert(now);
+            if now.duration_since(since) >= EMPTY_GRACE {
+                return Err(ProbeError::RootGone);
+            }
+            return Ok(());
+        }
+        if let Some(since) = self.empty_since.take() {
+            if !self.last.is_empty() {
+                self.pending = Some(format!(
+                    "restart: {} process(es) again after the cgroup was empty for {:.1}s",
+                    pids.len(),
+                    now.duration_since(since).as_secs_f64()
+                ));
+            }
+        } else if !self.last.is_empty() && !pids.iter().any(|p| self.last.binary_search(p).is_ok())
+        {
+            self.pending = Some(format!(
+                "restart: every process replaced ({} → {})",
+                self.last.len(),
+                pids.len()
+            ));
+        }
+        self.last = pids.to_vec();
+        Ok(())
+    }
 }
 
 /// The probe of `cgroup`, reading `tree` through `inner` too when given.
@@ -426,6 +498,7 @@ pub fn cgroup_probe(cgroup: Cgroup, inner: Option<Box<dyn Probe>>) -> Composed<C
             cgroup,
             last: None,
             members: (0, None),
+            membership: Membership::default(),
         },
         inner,
     )
@@ -457,7 +530,9 @@ impl Overlay for CgroupOverlay {
             }
             _ => {
                 if want.tree || first {
-                    self.members = self.cgroup.members();
+                    let (pids, threads) = self.cgroup.members();
+                    self.membership.look(&pids, std::time::Instant::now())?;
+                    self.members = (pids.len() as u32, threads);
                 }
                 let (processes, threads) = self.members;
                 Sample {
@@ -473,6 +548,22 @@ impl Overlay for CgroupOverlay {
         sample.pss_bytes = None;
         sample.swap_bytes = reading.swap;
         Ok(sample)
+    }
+
+    fn record(&mut self, elapsed_s: f64) -> anyhow::Result<()> {
+        if let Some(what) = self.membership.pending.take() {
+            self.membership.events.push(SourceEvent::new(
+                elapsed_s,
+                self.cgroup.dir.display().to_string(),
+                EventKind::Restart,
+                what,
+            ));
+        }
+        Ok(())
+    }
+
+    fn events(&mut self) -> Vec<SourceEvent> {
+        std::mem::take(&mut self.membership.events)
     }
 
     fn unavailable(&self, tree: Option<&'static [&'static str]>) -> &'static [&'static str] {
@@ -526,6 +617,17 @@ impl CgroupSession {
 }
 
 impl Session for CgroupSession {
+    fn check_alone(&self) -> anyhow::Result<()> {
+        let cgroup = Cgroup::open(&self.dir)?;
+        if cgroup.members().0.is_empty() {
+            bail!(
+                "the cgroup '{}' has no processes (nor any cgroup below it): nothing runs there to measure; start the service first, or launch it with `--cgroup new -- COMMAND`",
+                self.dir.display()
+            );
+        }
+        Ok(())
+    }
+
     fn prepare_target(&self, launch: &mut LaunchSpec) -> anyhow::Result<()> {
         if let Some(f) = &self.fresh {
             launch.cgroup_procs = Some(f.procs_file()?);
@@ -555,6 +657,31 @@ impl Session for CgroupSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cgroup_whose_processes_are_replaced_restarted_and_one_left_empty_is_gone() {
+        let t0 = std::time::Instant::now();
+        let at = |s: u64| t0 + std::time::Duration::from_secs(s);
+        let mut m = Membership::default();
+        assert!(m.look(&[10, 11], at(0)).is_ok());
+        // One of two replaced: the same service going on.
+        assert!(m.look(&[11, 12], at(1)).is_ok());
+        assert_eq!(m.pending, None);
+        // Every process replaced between looks: a restart.
+        assert!(m.look(&[20], at(2)).is_ok());
+        assert!(m.pending.take().unwrap().contains("every process replaced"));
+        // Empty for a moment, then back: a restart.
+        assert!(m.look(&[], at(3)).is_ok());
+        assert!(m.look(&[30], at(5)).is_ok());
+        assert!(m.pending.take().unwrap().contains("empty for 2.0s"));
+        // Empty past the grace: gone.
+        assert!(m.look(&[], at(6)).is_ok());
+        assert!(m.look(&[], at(6 + EMPTY_GRACE.as_secs() - 1)).is_ok());
+        assert_eq!(
+            m.look(&[], at(6 + EMPTY_GRACE.as_secs())),
+            Err(ProbeError::RootGone)
+        );
+    }
 
     #[test]
     fn v2_stat_gives_the_classes_and_kernel_from_parts_on_older_kernels() {

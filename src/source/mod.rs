@@ -278,10 +278,26 @@ impl SourceSummary {
         analyzer: &crate::analysis::Analyzer,
         limit: &crate::units::Rate,
     ) -> crate::analysis::Judgement {
-        match &mut self.read {
+        let mut judgement = match &mut self.read {
             SourceRead::Prometheus(p) => prometheus::series::judge_fleet(p, dir, analyzer, limit),
             _ => analyzer.judge(),
+        };
+        // Series past the most memsoak follows were never measured: what
+        // was measured passing says nothing of them.
+        if let Some(e) = self
+            .events
+            .iter()
+            .find(|e| e.what.ends_with(prometheus::LEFT_OUT))
+        {
+            if judgement.verdict == crate::analysis::Verdict::Pass {
+                judgement.verdict = crate::analysis::Verdict::Inconclusive;
+            }
+            judgement.reasons.push(format!(
+                "{} (from {:.0}s, first {}): their memory was not measured, so the run cannot pass",
+                e.what, e.elapsed_s, e.series
+            ));
         }
+        judgement
     }
 }
 

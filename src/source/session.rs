@@ -90,6 +90,13 @@ impl TargetView {
 
 /// One source through one run.
 pub trait Session: Send {
+    /// Checks, before the run folder exists, that the source has something
+    /// to measure when memsoak neither launches nor attaches (the source
+    /// is all there is).
+    fn check_alone(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+
     /// What a launched target needs before it starts.
     fn prepare_target(&self, _launch: &mut LaunchSpec) -> anyhow::Result<()> {
         Ok(())

@@ -51,6 +51,11 @@ impl Prometheus {
         let mut config = String::from(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n",
         );
+        // Prometheus scrapes itself too: hundreds of series of its own.
+        let port = free_port();
+        config.push_str(&format!(
+            "  - job_name: self\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        ));
         for (job, port) in jobs {
             config.push_str(&format!(
                 "  - job_name: {job}\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
@@ -58,7 +63,6 @@ impl Prometheus {
         }
         let file = data.path().join("prometheus.yml");
         std::fs::write(&file, config).unwrap();
-        let port = free_port();
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", file.display()))
             .arg(format!(
@@ -144,15 +148,35 @@ fn prometheus_judges_leaking_and_flat_backends_and_a_past_window() {
     let leak = launched("leak", leak_port, &["--leak", "400MB/h"]);
     let flat = launched("flat", flat_port, &[]);
     // Both replicas through one query, nothing launched: each series
-    // judged, the verdict the worst of them.
-    std::thread::sleep(Duration::from_secs(3));
-    let fleet = soak(
-        &format!(
-            "--prometheus {} --query process_resident_memory_bytes{{job=~\"leak|flat\"}} --duration 50s",
-            prom.base()
-        ),
-        &[],
+    // judged, the verdict the worst of them. Started once Prometheus has
+    // both (a query with nothing to measure is refused).
+    assert!(
+        eventually(Duration::from_secs(40), || {
+            let body = http_get(&prom.url(
+                "api/v1/query?query=process_resident_memory_bytes%7Bjob%3D~%22leak%7Cflat%22%7D",
+            ));
+            body.contains("\"job\":\"leak\"") && body.contains("\"job\":\"flat\"")
+        }),
+        "Prometheus never scraped both backends"
     );
+    let fleet_soak = |extra: &'static str| {
+        let base = prom.base();
+        std::thread::spawn(move || {
+            soak(
+                &format!(
+                    "--prometheus {base} --query process_resident_memory_bytes{{job=~\"leak|flat\"}} --duration 45s{extra}"
+                ),
+                &[],
+            )
+        })
+    };
+    let fleet = fleet_soak("");
+    // The same two against a limit the fleet sum keeps (400 < 2 × 250
+    // MB/h) and the leaking series does not: each series is held to the
+    // limit itself, so it fails.
+    let per_series = fleet_soak(" --max-growth 250MB/h");
+    let fleet = fleet.join().unwrap();
+    let per_series = per_series.join().unwrap();
     let leak = leak.join().unwrap();
     let flat = flat.join().unwrap();
 
@@ -191,6 +215,22 @@ fn prometheus_judges_leaking_and_flat_backends_and_a_past_window() {
     assert_eq!(verdict_of("leak"), "fail");
     assert_eq!(verdict_of("flat"), "pass");
     assert_eq!(f["source"]["series_at_end"], 2);
+    assert_eq!(per_series.code(), Some(1), "{}", per_series.describe());
+    let p = per_series.summary();
+    assert_eq!(p["verdict"], "fail", "{p}");
+    let leaking = p["source"]["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"].as_str().unwrap().contains("job=leak"))
+        .cloned()
+        .unwrap();
+    assert_eq!(leaking["verdict"], "fail", "{leaking}");
+    assert!(
+        per_series.stdout().contains("growth above the limit"),
+        "{}",
+        per_series.stdout()
+    );
 
     // The leaking run's window, judged again from Prometheus alone.
     let times = leak.column("unix_time_s");
@@ -421,4 +461,170 @@ fn a_reading_that_is_no_number_is_no_restart() {
     // The query did answer without a number: those polls are failed
     // readings, not gaps.
     assert!(s["failed_samples"].as_u64().unwrap_or(0) >= 1, "{s}");
+}
+
+/// Starts `sleep` inside the cgroup `dir`.
+fn sleep_in(dir: &Path) -> Child {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo $$ > '{}' && exec sleep 300",
+            dir.join("cgroup.procs").display()
+        ))
+        .spawn()
+        .unwrap()
+}
+
+/// Pids in the cgroup `dir`.
+fn procs(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_cgroup_read_alone_is_measured_only_while_something_runs_there() {
+    let dir = own_memory_cgroup().join(format!("memsoak-empty-{}", std::process::id()));
+    std::fs::create_dir(&dir).unwrap_or_else(|e| {
+        panic!(
+            "this test needs a writable memory cgroup ({}): {e}",
+            dir.display()
+        )
+    });
+    // Empty from the start: nothing to measure, refused before a folder.
+    let empty = soak(&format!("--cgroup {} --duration 5s", dir.display()), &[]);
+    assert_eq!(empty.code(), Some(2), "{}", empty.describe());
+    assert!(
+        empty.stderr().contains("has no processes"),
+        "{}",
+        empty.stderr()
+    );
+    assert!(!empty.dir.exists(), "no run folder for a refused run");
+
+    // A service restarted (every process replaced), then gone for good.
+    let mut first = sleep_in(&dir);
+    assert!(eventually(Duration::from_secs(10), || !procs(&dir).is_empty()));
+    let (d, stop) = (dir.clone(), std::sync::mpsc::channel::<()>());
+    let restarter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(6));
+        let _ = first.kill();
+        let _ = first.wait();
+        let mut second = sleep_in(&d);
+        std::thread::sleep(Duration::from_secs(6));
+        let _ = second.kill();
+        let _ = second.wait();
+        drop(stop.1);
+    });
+    let started = std::time::Instant::now();
+    let r = soak(
+        &format!("--cgroup {} --duration 5m --interval 500ms", dir.display()),
+        &[],
+    );
+    restarter.join().unwrap();
+    let took = started.elapsed();
+    let _ = std::fs::remove_dir(&dir);
+    drop(stop.0);
+    assert_eq!(r.code(), Some(3), "{}", r.describe());
+    let s = r.summary();
+    let why = s["target"]["failure"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("every process of the cgroup") && why.contains("none came back"),
+        "{s}"
+    );
+    assert!(took < Duration::from_secs(120), "ended after {took:?}");
+    let restarts: Vec<&serde_json::Value> = s["source"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "restart")
+        .collect();
+    assert_eq!(restarts.len(), 1, "{s}");
+    assert!(
+        r.stdout().contains("every process of the cgroup"),
+        "{}",
+        r.stdout()
+    );
+}
+
+/// The body of an HTTP/1.0 GET of `url` (loopback), empty when unreachable.
+fn http_get(url: &str) -> String {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return String::new();
+    };
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let Ok(mut s) = std::net::TcpStream::connect(host) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if write!(s, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").is_err() {
+        return String::new();
+    }
+    let mut body = String::new();
+    let _ = std::io::Read::read_to_string(&mut s, &mut body);
+    body
+}
+
+#[test]
+fn a_query_memsoak_cannot_follow_is_refused_before_the_night() {
+    let prom = Prometheus::start(&[]);
+    assert!(
+        eventually(Duration::from_secs(30), || http_get(
+            &prom.url("api/v1/query?query=up%7Bjob%3D%22self%22%7D")
+        )
+        .contains("\"1\"]")),
+        "Prometheus never scraped itself"
+    );
+    let refused = |query: &str, why: &str| {
+        let r = soak(
+            &format!(
+                "--prometheus {} --query {query} --duration 10s",
+                prom.base()
+            ),
+            &[],
+        );
+        assert_eq!(r.code(), Some(2), "{query}: {}", r.describe());
+        assert!(r.stderr().contains(why), "{query}: {}", r.stderr());
+        assert!(!r.dir.exists(), "{query}: no run folder for a refused run");
+    };
+    // More series than memsoak follows: one left out could leak unseen.
+    refused("{job=\"self\"}", "memsoak follows at most 256");
+    // Nothing, or nothing but NaN, with nothing launched: a wasted night.
+    refused(
+        "process_resident_memory_bytes{job=\"nothing\"}",
+        "matches no series with a value now",
+    );
+    refused(
+        "process_resident_memory_bytes{job=\"self\"}/0*0",
+        "matches no series with a value now",
+    );
+    // A launched target the query never finds: ends once readiness is over.
+    let port = free_port();
+    let started = std::time::Instant::now();
+    let r = soak(
+        &format!(
+            "--prometheus {} --query process_resident_memory_bytes{{job=\"nothing\"}} --duration 5m --ready-timeout 5s --ready-url http://127.0.0.1:{port}/health",
+            prom.base()
+        ),
+        &[
+            "--",
+            env!("CARGO_BIN_EXE_memsoak"),
+            "demo-backend",
+            "--port",
+            &port.to_string(),
+        ],
+    );
+    assert_eq!(r.code(), Some(3), "{}", r.describe());
+    assert!(
+        r.stderr()
+            .contains("matched no series with a value within 5s"),
+        "{}",
+        r.stderr()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -10,7 +10,7 @@ use crate::config::{RunConfig, TargetSpec};
 use crate::output::TargetSummary;
 use crate::process::{ExitInfo, Target};
 use crate::sampler::EventKind;
-use crate::source::{SourceKind, SourceSummary};
+use crate::source::{SourceKind, SourceRead, SourceSummary};
 
 /// Why the measured phase ended.
 pub(super) enum Ending {
@@ -150,9 +150,16 @@ fn how_it_ended(
         ),
         Ending::TargetGone if matches!(config.target, TargetSpec::None) => (
             None,
-            Some(format!(
-                "the cgroup disappeared during the run (the container stopped?), after {at:.1}s"
-            )),
+            Some(match &source.read {
+                SourceRead::Cgroup(c) if std::path::Path::new(&c.cgroup).is_dir() => format!(
+                    "every process of the cgroup '{}' ended during the run and none came back within {}s, after {at:.1}s",
+                    c.cgroup,
+                    crate::source::cgroup::EMPTY_GRACE.as_secs()
+                ),
+                _ => format!(
+                    "the cgroup disappeared during the run (the container stopped?), after {at:.1}s"
+                ),
+            }),
         ),
         Ending::TargetGone => (
             None,

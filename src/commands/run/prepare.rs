@@ -66,6 +66,9 @@ pub(super) async fn prepare(
     let mut source = source::check(&config.source)
         .await
         .map_err(Failure::Usage)?;
+    if matches!(config.target, TargetSpec::None) {
+        source.check_alone().map_err(Failure::Usage)?;
+    }
     let existed = run_folder::prepare(dir, options)?;
     say(
         options,

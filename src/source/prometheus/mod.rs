@@ -58,6 +58,9 @@ pub const VOLATILE: [&str; 7] = [
 /// out with one event, so memory stays bounded whatever the query.
 pub const MAX_SERIES: usize = 256;
 
+/// How the note of series left out past [`MAX_SERIES`] ends.
+pub const LEFT_OUT: &str = "the rest are left out";
+
 /// Longest wait for one answer.
 const MAX_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -149,7 +152,12 @@ impl Client {
         Ok(url)
     }
 
-    async fn get(&self, path: &str, params: &[(&str, String)]) -> anyhow::Result<Data> {
+    async fn get(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+        limit: usize,
+    ) -> anyhow::Result<Data> {
         let url = self.endpoint(path, params)?;
         // The URL as shown: a `${ENV}` expanded into it is redacted.
         let shown = crate::secrets::redact(&format!(
@@ -163,10 +171,22 @@ impl Client {
             )
         })?;
         let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .with_context(|| format!("Prometheus at {shown} sent no answer"))?;
+        let body = read_body(response, limit).await.map_err(|e| match e {
+            // reqwest's errors name the URL, which may carry a token.
+            Body::Broken(e) => anyhow::anyhow!(
+                "Prometheus at {shown} sent no whole answer: {}",
+                crate::secrets::redact(&without_url(&e))
+            ),
+            Body::TooLarge => anyhow::anyhow!(
+                "Prometheus at {shown} answered more than {} MB to one query: the query matches too many series (narrow it, or aggregate with sum by (...)){}",
+                limit >> 20,
+                if path.ends_with("query_range") {
+                    ", or ask for a shorter window or a longer --step"
+                } else {
+                    ""
+                }
+            ),
+        })?;
         let parsed: Response = serde_json::from_slice(&body).map_err(|e| {
             anyhow::anyhow!(
                 "Prometheus at {shown} answered {status} with no API answer ({e}){}",
@@ -193,7 +213,9 @@ impl Client {
 
     /// The value of `query` now: one reading per label set.
     pub async fn instant(&self, query: &str) -> anyhow::Result<Vec<(Labels, Option<f64>)>> {
-        let data = self.get("api/v1/query", &[("query", query.into())]).await?;
+        let data = self
+            .get("api/v1/query", &[("query", query.into())], INSTANT_BODY_MAX)
+            .await?;
         if data.result_type != "vector" {
             bail!(
                 "the query gives a {} where memsoak needs an instant vector (one series per label set), e.g. process_resident_memory_bytes{{job=\"api\"}}",
@@ -226,6 +248,7 @@ impl Client {
                     ("end", format!("{end:.3}")),
                     ("step", format!("{:.3}", step.as_secs_f64())),
                 ],
+                RANGE_BODY_MAX,
             )
             .await?;
         if data.result_type != "matrix" {
@@ -244,6 +267,37 @@ impl Client {
             })
             .collect())
     }
+}
+
+/// Largest instant answer read: 256 series with large label sets are a
+/// few hundred kB; past this the query is not one memsoak can follow, and
+/// reading on would only grow memsoak's own memory.
+const INSTANT_BODY_MAX: usize = 32 << 20;
+
+/// Largest range answer read: 256 series of 11,000 points.
+const RANGE_BODY_MAX: usize = 256 << 20;
+
+/// Why an answer's body was not read.
+enum Body {
+    Broken(reqwest::Error),
+    TooLarge,
+}
+
+/// The body of `response`, read chunk by chunk and refused past `limit`
+/// bytes (announced or received), so an oversized answer never lands in
+/// memory whole.
+async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, Body> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(Body::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(Body::Broken)? {
+        if body.len() + chunk.len() > limit {
+            return Err(Body::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// A reqwest error without its URL (a URL may carry a token).
@@ -394,7 +448,7 @@ impl Tracker {
                         named.events.push((
                             format_labels(&id),
                             EventKind::Note,
-                            format!("more than {MAX_SERIES} series: the rest are left out"),
+                            format!("more than {MAX_SERIES} series: {LEFT_OUT}"),
                         ));
                     }
                     continue;

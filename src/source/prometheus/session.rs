@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use super::{connection, Client, PrometheusProbe};
+use super::{connection, Client, PrometheusProbe, MAX_SERIES};
 use crate::sampler::Tree;
 use crate::source::{
-    Opened, PrometheusSpec, PrometheusSummary, RunContext, Session, SourceRead, SourceSummary,
+    Opened, PrometheusSpec, PrometheusSummary, RunContext, Session, SourceRead, SourceSummary, Step,
 };
 
 /// How long the check before the run may wait for Prometheus.
@@ -16,6 +16,8 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 /// A Prometheus source, checked.
 pub struct PrometheusSession {
     spec: PrometheusSpec,
+    /// Series that answered a number at the check.
+    numbered: usize,
 }
 
 impl PrometheusSession {
@@ -23,17 +25,73 @@ impl PrometheusSession {
     /// samples.
     pub async fn check(spec: &PrometheusSpec) -> anyhow::Result<PrometheusSession> {
         let client = Client::new(connection(spec)?, CHECK_TIMEOUT)?;
-        client.instant(&spec.query).await.map_err(|e| {
+        let answer = client.instant(&spec.query).await.map_err(|e| {
             e.context(format!(
                 "the Prometheus source could not be read (query {})",
                 spec.query
             ))
         })?;
-        Ok(PrometheusSession { spec: spec.clone() })
+        if answer.len() > MAX_SERIES {
+            anyhow::bail!(
+                "the query {} matches {} series; memsoak follows at most {MAX_SERIES} (a leak in one left out would pass unseen): narrow it, or aggregate, e.g. sum by (pod) (...)",
+                spec.query,
+                answer.len()
+            );
+        }
+        Ok(PrometheusSession {
+            spec: spec.clone(),
+            numbered: answer.iter().filter(|(_, v)| v.is_some()).count(),
+        })
+    }
+
+    /// Asks the query until it answers a number, for up to `grace`.
+    async fn first_number(&self, grace: Duration) -> anyhow::Result<()> {
+        let client = Client::new(connection(&self.spec)?, CHECK_TIMEOUT)?;
+        let until = tokio::time::Instant::now() + grace;
+        loop {
+            let numbered = match client.instant(&self.spec.query).await {
+                Ok(a) => a.iter().any(|(_, v)| v.is_some()),
+                Err(_) => false,
+            };
+            if numbered {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= until {
+                anyhow::bail!(
+                    "the query {} matched no series with a value within {}s of the target being ready (--ready-timeout): nothing would be measured (check its labels, and that Prometheus scrapes the target)",
+                    self.spec.query,
+                    grace.as_secs()
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 }
 
 impl Session for PrometheusSession {
+    fn check_alone(&self) -> anyhow::Result<()> {
+        if self.numbered == 0 {
+            anyhow::bail!(
+                "the query {} matches no series with a value now: with nothing launched or attached, nothing would be measured (check its labels in Prometheus's own query page)",
+                self.spec.query
+            );
+        }
+        Ok(())
+    }
+
+    /// A query that matched nothing at the check (a launched target not
+    /// scraped yet) must answer a number within the readiness wait of the
+    /// target being ready (Prometheus finds a new target at its next
+    /// scrape), or the run would sample nothing all night.
+    fn start<'a>(&'a mut self, run: &'a RunContext) -> Step<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            if self.numbered > 0 {
+                return Ok(());
+            }
+            self.first_number(run.ready_timeout).await
+        })
+    }
+
     fn open(&mut self, run: &RunContext, _tree: &Tree) -> anyhow::Result<Opened> {
         let spec = &self.spec;
         let client = Client::new(connection(spec)?, run.interval.max(Duration::from_secs(1)))?;
