@@ -166,6 +166,66 @@ fn a_reused_run_folder_is_moved_aside_never_mixed() {
     assert_eq!(o.status.code(), Some(2), "{}", describe(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("holds no memsoak run"));
     assert_eq!(std::fs::read_dir(&busy).unwrap().count(), 1);
+
+    // Two runs given the same folder a second apart: the second is
+    // refused while the first writes; the first's folder stays its own.
+    let shared = tmp.path().join("shared");
+    let first = memsoak()
+        .args([
+            "run",
+            "--duration",
+            "6s",
+            "--warmup",
+            "1s",
+            "--interval",
+            "200ms",
+        ])
+        .args([
+            "--on-inconclusive",
+            "pass",
+            "--out",
+            shared.to_str().unwrap(),
+        ])
+        .args(["--", "sleep", "30"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let second = memsoak()
+        .args(flags)
+        .args(["--out", shared.to_str().unwrap(), "--", "sleep", "30"])
+        .output()
+        .unwrap();
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(second.status.code(), Some(2), "{}", describe(&second));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("another memsoak is writing"),
+        "{}",
+        describe(&second)
+    );
+    assert_eq!(first.status.code(), Some(0), "{}", describe(&first));
+    assert_eq!(summary(&shared)["verdict"], "pass");
+    let beside: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("shared."))
+        .collect();
+    assert!(beside.is_empty(), "nothing moved aside: {beside:?}");
+    // Once the first has ended, the folder is free for the next night.
+    let next = memsoak()
+        .args(flags)
+        .args([
+            "--on-inconclusive",
+            "pass",
+            "--out",
+            shared.to_str().unwrap(),
+        ])
+        .args(["--", "sleep", "30"])
+        .output()
+        .unwrap();
+    assert_eq!(next.status.code(), Some(0), "{}", describe(&next));
+    assert!(String::from_utf8_lossy(&next.stderr).contains("held an earlier run: moved to"));
 }
 
 #[test]
