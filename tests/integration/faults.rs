@@ -137,10 +137,20 @@ fn a_reused_run_folder_is_moved_aside_never_mixed() {
         .unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", describe(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("held an earlier run: moved to"));
+    // The night is recorded as what it was: never ready, nothing judged,
+    // with no earlier verdict beside it.
+    let night = summary(&dir);
+    assert_eq!(night["exit_code"], 3, "{night}");
+    assert_ne!(night["verdict"], "pass", "{night}");
     assert!(
-        !dir.join("summary.json").exists(),
-        "no earlier verdict beside the new run"
+        night["target"]["failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("ready")),
+        "{night}"
     );
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(junit.contains("<failure"), "{junit}");
+    assert!(!dir.join("samples.csv").exists() || night["samples"] == 0);
     let aside: Vec<_> = std::fs::read_dir(tmp.path())
         .unwrap()
         .flatten()

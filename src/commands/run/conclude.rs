@@ -219,6 +219,50 @@ pub(super) fn provisional_summary(
     s
 }
 
+/// Records a run whose target never became ready (or whose source found
+/// nothing to read once it was): `summary.json`, the
+/// reports and `junit.xml` say so (exit 3, nothing judged), so a CI job
+/// finds the night's record in the folder rather than an empty folder.
+/// A file that cannot be written is warned about; the failure itself is
+/// printed by the caller either way.
+pub(super) fn record_unready(
+    config: &RunConfig,
+    target: &Target,
+    started_at: SystemTime,
+    failure: &str,
+    dir: &Path,
+) {
+    let judgement = Analyzer::new(config.judge.criteria()).judge();
+    let metric = config
+        .judge
+        .metric
+        .unwrap_or(crate::analysis::Metric::PREFERENCE[0]);
+    let target = TargetSummary {
+        mode: config.target.mode(),
+        pid: target.pid(),
+        command: config.target.command_line(),
+        exit: None,
+        exit_description: None,
+        failure: Some(crate::secrets::redact(failure)),
+        stderr_tail: crate::process::tail_lines(&dir.join("target.stderr.log"), 10),
+        max_processes: 0,
+    };
+    let facts = planned_facts(config, judging(config, metric, None), started_at, target);
+    let mut s = Summary::of_run(&judgement, facts, |_| exit::TARGET);
+    s.reasons = vec![
+        "not judged: nothing was measured (the target, or the source, was never ready)".into(),
+    ];
+    match s.write(dir) {
+        Ok(()) => super::super::write_reports(
+            dir,
+            Some(dir),
+            Err(anyhow::anyhow!("nothing was sampled")),
+            &s,
+        ),
+        Err(e) => eprintln!("memsoak: warning: {e:#}"),
+    }
+}
+
 /// The launched target's last lines on stderr, for the terminal.
 fn target_tail(target: &Target, dir: &Path) -> String {
     let tail = target.stderr_tail();

@@ -83,6 +83,7 @@ pub(super) async fn prepare(
         source.prepare_target(launch).map_err(Failure::Usage)?;
     }
     let profiler = arm_profiler(config, &mut spec, options);
+    let started_at = std::time::SystemTime::now();
     let mut target = match Target::start(&spec, dir, config.stop_grace) {
         Ok(t) => t,
         Err(e) => {
@@ -92,8 +93,14 @@ pub(super) async fn prepare(
             return Err(Failure::Target(e.into()));
         }
     };
-    if !until_ready(config, &mut target, options).await? {
-        return Ok(None);
+    match until_ready(config, &mut target, options).await {
+        Ok(true) => {}
+        Ok(false) => return Ok(None),
+        Err(Failure::Target(e)) => {
+            super::conclude::record_unready(config, &target, started_at, &format!("{e:#}"), dir);
+            return Err(Failure::Target(e));
+        }
+        Err(e) => return Err(e),
     }
     let context = RunContext {
         out_dir: dir.clone(),
@@ -104,7 +111,10 @@ pub(super) async fn prepare(
     };
     // A browser page opens once the backend it talks to is ready.
     tokio::select! {
-        r = source.start(&context) => r.map_err(Failure::Target)?,
+        r = source.start(&context) => if let Err(e) = r {
+            super::conclude::record_unready(config, &target, started_at, &format!("{e:#}"), dir);
+            return Err(Failure::Target(e));
+        },
         _ = interrupted() => {
             target.stop();
             say(options, "memsoak: interrupted while opening the browser page");
