@@ -627,4 +627,6 @@ fn a_query_memsoak_cannot_follow_is_refused_before_the_night() {
         "{:?}",
         started.elapsed()
     );
+    assert_eq!(r.summary()["exit_code"], 3, "the night is recorded");
+    assert!(r.dir.join("junit.xml").is_file());
 }
