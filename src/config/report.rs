@@ -121,6 +121,12 @@ fn window(args: &ReportArgs, url: &str) -> Result<WindowRequest, ConfigError> {
     let step = args
         .step
         .unwrap_or_else(|| WindowRequest::default_step(start, end));
+    if step < std::time::Duration::from_secs(1) {
+        return Err(invalid(format!(
+            "--step {} is under a second: Prometheus keeps one value per scrape (seconds apart), so a finer step only repeats values; give the scrape interval",
+            humantime::format_duration(step)
+        )));
+    }
     if (end - start) / step.as_secs_f64() > MAX_STEPS {
         return Err(invalid(format!(
             "the window holds more than {MAX_STEPS} steps of {}: Prometheus refuses that; give a longer --step",
@@ -178,7 +184,7 @@ fn parse_time(text: &str, now: SystemTime) -> Result<f64, ConfigError> {
         return Ok(unix(now) - d.as_secs_f64());
     }
     if let Ok(secs) = text.parse::<f64>() {
-        if secs.is_finite() && secs > 0.0 {
+        if secs.is_finite() && secs >= 0.0 {
             return Ok(secs);
         }
     }
@@ -227,4 +233,21 @@ impl CompareConfig {
 /// read from files may be anything).
 pub fn seconds(secs: f64) -> Option<Duration> {
     Duration::try_from_secs_f64(secs.max(0.0)).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_time;
+
+    #[test]
+    fn times_take_every_documented_form_and_the_epoch() {
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(10_000);
+        assert_eq!(parse_time("now", now).unwrap(), 10_000.0);
+        assert_eq!(parse_time("now-1h", now).unwrap(), 6_400.0);
+        assert_eq!(parse_time("0", now).unwrap(), 0.0);
+        assert_eq!(parse_time("1764300000.5", now).unwrap(), 1_764_300_000.5);
+        assert_eq!(parse_time("1970-01-01T00:01:40Z", now).unwrap(), 100.0);
+        assert!(parse_time("-5", now).is_err());
+        assert!(parse_time("yesterday", now).is_err());
+    }
 }

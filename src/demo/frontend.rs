@@ -39,23 +39,43 @@ setInterval(() => {
 }, 100);
 "#;
 
-fn ticking_page(leak: bool) -> Html<String> {
-    let title = if leak { "leak" } else { "clean" };
+/// `?session=S`: the page names its session in its title, as pages that
+/// show who is signed in do (and memsoak must not write it out when it
+/// came from a secret).
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct PageQuery {
+    session: Option<String>,
+}
+
+fn ticking_page(leak: bool, q: &PageQuery) -> Html<String> {
+    let kind = if leak { "leak" } else { "clean" };
+    let session = q.session.as_deref().map_or(String::new(), |s| {
+        let escaped = s
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        format!(" (session {escaped})")
+    });
+    let title = format!("{kind}{session}");
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>memsoak frontend: {title}</title></head>\
-<body><h1>memsoak frontend: {title}</h1><p>ticks: <span id=\"count\">0</span></p>\
+<body><h1>memsoak frontend: {kind}</h1><p>ticks: <span id=\"count\">0</span></p>\
 <script>const LEAK = {leak};{TICKS}</script></body></html>"
     ))
 }
 
 /// `GET /frontend/leak`.
-pub(super) async fn leaking() -> Html<String> {
-    ticking_page(true)
+pub(super) async fn leaking(
+    axum::extract::Query(q): axum::extract::Query<PageQuery>,
+) -> Html<String> {
+    ticking_page(true, &q)
 }
 
 /// `GET /frontend/clean`.
-pub(super) async fn clean() -> Html<String> {
-    ticking_page(false)
+pub(super) async fn clean(
+    axum::extract::Query(q): axum::extract::Query<PageQuery>,
+) -> Html<String> {
+    ticking_page(false, &q)
 }
 
 /// The editor page of the FastAPI example (`examples/fastapi-collab`),

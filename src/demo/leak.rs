@@ -13,7 +13,7 @@ const FILL: u8 = 0x5A;
 /// Size of one leak slab: big enough that malloc maps it on its own
 /// (above glibc's mmap threshold), so it never sits among the server's
 /// short-lived allocations.
-const SLAB: usize = 4 << 20;
+const SLAB: usize = 256 << 10;
 
 /// Leaked bytes, kept reachable forever.
 ///

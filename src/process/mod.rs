@@ -199,7 +199,14 @@ impl Target {
             "launched {} as pid {pid}, in process group {pid}",
             spec.program
         );
-        let watchdog = match watchdog::Watchdog::spawn(pid as i32, grace) {
+        let cgroup = spec.cgroup_procs.as_ref().and_then(|p| {
+            std::path::Path::new(
+                &<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(p.as_bytes()),
+            )
+            .parent()
+            .map(std::path::Path::to_path_buf)
+        });
+        let watchdog = match watchdog::Watchdog::spawn(pid as i32, grace, cgroup.as_deref()) {
             Ok(w) => {
                 tracing::debug!("watchdog guards process group {pid}");
                 Some(w)

@@ -2,7 +2,7 @@
 //! without doing so — SIGKILL, the OOM killer, a crash — so a target and
 //! its workers never outlive memsoak.
 //!
-//! memsoak starts `memsoak __watchdog PGID GRACE_MS` with a pipe on its
+//! memsoak starts `memsoak __watchdog PGID GRACE_MS [CGROUP]` with a pipe on its
 //! stdin. Over it memsoak sends, whenever the set changes, one line with
 //! every process of the target it tracks (`PID:STARTTIME ...`, see
 //! [`super::tree`]): workers that left the group and orphans of a
@@ -12,7 +12,8 @@
 //! stops the process group and each tracked process that is still the same
 //! process (SIGTERM, grace, SIGKILL). PR_SET_PDEATHSIG alone would reach
 //! only the direct child, not the workers it forked, hence a process that
-//! owns the whole set.
+//! owns the whole set. A cgroup memsoak made for the target (`--cgroup
+//! new`) is removed by the watchdog too, after the processes.
 
 use std::io::{BufRead, Write};
 use std::process::{Child, Command, Stdio};
@@ -32,12 +33,23 @@ pub struct Watchdog {
 impl Watchdog {
     /// Starts the guard of process group `pgid`, in a process group of its
     /// own so a terminal's Ctrl-C does not reach it.
-    pub fn spawn(pgid: i32, grace: Duration) -> std::io::Result<Watchdog> {
+    /// With `cgroup` (a folder memsoak made for the target), the guard
+    /// also removes that folder once the processes are stopped, so a
+    /// killed memsoak leaves no empty cgroup behind.
+    pub fn spawn(
+        pgid: i32,
+        grace: Duration,
+        cgroup: Option<&std::path::Path>,
+    ) -> std::io::Result<Watchdog> {
         use std::os::unix::process::CommandExt;
-        let child = Command::new(std::env::current_exe()?)
-            .arg(ARG)
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.arg(ARG)
             .arg(pgid.to_string())
-            .arg(grace.as_millis().to_string())
+            .arg(grace.as_millis().to_string());
+        if let Some(dir) = cgroup {
+            cmd.arg(dir);
+        }
+        let child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -73,7 +85,7 @@ impl Watchdog {
 pub const ARG: &str = "__watchdog";
 
 /// Runs the watchdog if memsoak was started as one (`__watchdog PGID
-/// GRACE_MS`); returns false otherwise.
+/// GRACE_MS [CGROUP]`); returns false otherwise.
 pub fn run_if_requested(args: &[std::ffi::OsString]) -> bool {
     if args.get(1).and_then(|a| a.to_str()) != Some(ARG) {
         return false;
@@ -87,8 +99,22 @@ pub fn run_if_requested(args: &[std::ffi::OsString]) -> bool {
     let grace = number(3).map(Duration::from_millis);
     if let (Some(pgid), Some(grace)) = (pgid, grace) {
         guard(pgid, grace);
+        if let Some(dir) = args.get(4) {
+            remove_cgroup(std::path::Path::new(dir));
+        }
     }
     true
+}
+
+/// Removes the cgroup folder memsoak made, once its last process is gone
+/// (a second at most; memsoak itself removes it on a normal exit).
+fn remove_cgroup(dir: &std::path::Path) {
+    for _ in 0..50 {
+        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The guard's body: keeps the last set of tracked processes memsoak sent

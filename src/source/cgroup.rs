@@ -385,8 +385,23 @@ impl Fresh {
         )
     }
 
+    /// Makes `parent/name`. A folder of that name left by a memsoak that
+    /// was killed (the pid came round again: pid 1 in a container) is
+    /// removed first when nothing runs in it; one still in use gets a
+    /// numbered sibling instead.
     fn make(parent: &Path, name: &str) -> anyhow::Result<Fresh> {
-        let dir = parent.join(name);
+        let mut dir = parent.join(name);
+        let mut n = 2;
+        while dir.exists() {
+            let empty = std::fs::read_to_string(dir.join("cgroup.procs"))
+                .is_ok_and(|t| t.trim().is_empty());
+            if empty && std::fs::remove_dir(&dir).is_ok() {
+                tracing::info!("removed '{}', left by an earlier memsoak", dir.display());
+                break;
+            }
+            dir = parent.join(format!("{name}-{n}"));
+            n += 1;
+        }
         std::fs::create_dir(&dir)
             .with_context(|| format!("could not create '{}'", dir.display()))?;
         let fresh = Fresh { dir };

@@ -265,6 +265,13 @@ fn tracemalloc_names_the_leaking_line_and_a_clean_backend_has_nothing_above_the_
         r.stdout()
     );
     assert!(r.stdout().contains(&place), "{}", r.stdout());
+    // The verdict says it is a profiled run's.
+    assert!(
+        r.stdout()
+            .contains("a profiled run: the target ran under tracemalloc"),
+        "{}",
+        r.stdout()
+    );
     let md = std::fs::read_to_string(r.dir.join("report.md")).unwrap();
     assert!(
         md.contains("### Where it leaks")

@@ -576,29 +576,47 @@ fn a_query_memsoak_cannot_follow_is_refused_before_the_night() {
         .contains("\"1\"]")),
         "Prometheus never scraped itself"
     );
-    let refused = |query: &str, why: &str| {
+    // More series than memsoak follows: one left out could leak unseen.
+    let r = soak(
+        &format!(
+            "--prometheus {} --query {{job=\"self\"}} --duration 10s",
+            prom.base()
+        ),
+        &[],
+    );
+    assert_eq!(r.code(), Some(2), "{}", r.describe());
+    assert!(
+        r.stderr().contains("memsoak follows at most 256"),
+        "{}",
+        r.stderr()
+    );
+    assert!(!r.dir.exists(), "no run folder for a refused run");
+    // Nothing, or nothing but NaN: the run ends once the readiness wait
+    // is over, recorded, not after a night of nothing.
+    for query in [
+        "process_resident_memory_bytes{job=\"nothing\"}",
+        "process_resident_memory_bytes{job=\"self\"}/0*0",
+    ] {
         let r = soak(
             &format!(
-                "--prometheus {} --query {query} --duration 10s",
+                "--prometheus {} --query {query} --duration 5m --ready-timeout 3s",
                 prom.base()
             ),
             &[],
         );
-        assert_eq!(r.code(), Some(2), "{query}: {}", r.describe());
-        assert!(r.stderr().contains(why), "{query}: {}", r.stderr());
-        assert!(!r.dir.exists(), "{query}: no run folder for a refused run");
-    };
-    // More series than memsoak follows: one left out could leak unseen.
-    refused("{job=\"self\"}", "memsoak follows at most 256");
-    // Nothing, or nothing but NaN, with nothing launched: a wasted night.
-    refused(
-        "process_resident_memory_bytes{job=\"nothing\"}",
-        "matches no series with a value now",
-    );
-    refused(
-        "process_resident_memory_bytes{job=\"self\"}/0*0",
-        "matches no series with a value now",
-    );
+        assert_eq!(r.code(), Some(3), "{query}: {}", r.describe());
+        assert!(
+            r.stderr()
+                .contains("matched no series with a value within 3s"),
+            "{query}: {}",
+            r.stderr()
+        );
+        assert_eq!(
+            r.summary()["exit_code"],
+            3,
+            "{query}: the night is recorded"
+        );
+    }
     // A launched target the query never finds: ends once readiness is over.
     let port = free_port();
     let started = std::time::Instant::now();
@@ -629,4 +647,45 @@ fn a_query_memsoak_cannot_follow_is_refused_before_the_night() {
     );
     assert_eq!(r.summary()["exit_code"], 3, "the night is recorded");
     assert!(r.dir.join("junit.xml").is_file());
+}
+
+#[test]
+fn a_cgroup_memsoak_makes_goes_with_it_when_memsoak_is_killed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = memsoak()
+        .args(["run", "--cgroup", "new", "--duration", "2m", "--out"])
+        .arg(tmp.path().join("run"))
+        .args(["--", "sleep", "300"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = own_memory_cgroup().join(format!("memsoak-{}", child.id()));
+    assert!(
+        eventually(Duration::from_secs(20), || !procs(&dir).is_empty()),
+        "the target never ran in {}",
+        dir.display()
+    );
+    let inside = procs(&dir);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = child.wait();
+    // The watchdog stops the target, then removes the folder.
+    assert!(
+        eventually(Duration::from_secs(20), || !dir.exists()),
+        "{} left behind with {:?}",
+        dir.display(),
+        procs(&dir)
+    );
+    for pid in inside {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists()
+                || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|s| s.contains(") Z ")),
+            "process {pid} outlived memsoak"
+        );
+    }
 }

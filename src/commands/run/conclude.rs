@@ -28,7 +28,14 @@ pub(super) fn conclude(
     let dir = &config.out_dir;
     let mut source = m.source;
     source.events = m.outcome.events.clone();
-    let judgement = source.judge(dir, &m.outcome.analyzer, &config.judge.max_growth);
+    let mut judgement = source.judge(dir, &m.outcome.analyzer, &config.judge.max_growth);
+    if let Some(p) = &config.profiler {
+        // The profiler's own bookkeeping grows with what it records.
+        judgement.reasons.push(format!(
+            "a profiled run: the target ran under {}, whose own records add to its memory and its growth; judge a leak's size on a run without --profiler",
+            p.kind.name()
+        ));
+    }
     let mut load = Load::of(m.load, &judgement);
     let growth_drivers = super::super::growth_drivers(
         dir,

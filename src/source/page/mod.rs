@@ -240,8 +240,10 @@ pub async fn open(
     }
     let summary = CdpSummary {
         endpoint: endpoint.address(),
-        page_url: info.url.clone(),
-        page_title: info.title.clone(),
+        // A page may show its own address (a title built from
+        // `location.search`): an expanded `${ENV}` is redacted in both.
+        page_url: crate::secrets::redact(&info.url),
+        page_title: crate::secrets::redact(&info.title),
         browser: version.browser.clone(),
         browser_pid,
         launched: launched.is_some(),

@@ -74,8 +74,18 @@ impl Snapshots {
         }
     }
 
+    /// Takes one snapshot into `file`. One that failed part-way (a full
+    /// disk, a page that went away) is deleted: a truncated snapshot is of
+    /// no use, and on a full disk its bytes are what `summary.json` needs.
     async fn take(&self, file: &str, elapsed_s: f64) -> Result<SnapshotFile, String> {
-        let bytes = snapshot::take(&self.session, &self.dir.join(file), SNAPSHOT_TIMEOUT).await?;
+        let path = self.dir.join(file);
+        let bytes = match snapshot::take(&self.session, &path, SNAPSHOT_TIMEOUT).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        };
         Ok(SnapshotFile {
             file: file.into(),
             elapsed_s,

@@ -160,10 +160,15 @@ impl Client {
     ) -> anyhow::Result<Data> {
         let url = self.endpoint(path, params)?;
         // The URL as shown: a `${ENV}` expanded into it is redacted.
-        let shown = crate::secrets::redact(&format!(
-            "{}/",
-            self.conn.url.as_str().trim_end_matches('/')
-        ));
+        // A base with a query (`?token=…`) is shown as written, not with a
+        // slash after its query.
+        let base = self.conn.url.as_str();
+        let shown =
+            crate::secrets::redact(&if self.conn.url.query().is_some() || base.ends_with('/') {
+                base.to_string()
+            } else {
+                format!("{base}/")
+            });
         let response = self.http.get(url).send().await.map_err(|e| {
             anyhow::anyhow!(
                 "could not reach Prometheus at {shown}: {}",

@@ -58,7 +58,7 @@ impl PrometheusSession {
             }
             if tokio::time::Instant::now() >= until {
                 anyhow::bail!(
-                    "the query {} matched no series with a value within {}s of the target being ready (--ready-timeout): nothing would be measured (check its labels, and that Prometheus scrapes the target)",
+                    "the query {} matched no series with a value within {}s (--ready-timeout): nothing would be measured (check its labels, and that Prometheus scrapes the target)",
                     self.spec.query,
                     grace.as_secs()
                 );
@@ -69,20 +69,10 @@ impl PrometheusSession {
 }
 
 impl Session for PrometheusSession {
-    fn check_alone(&self) -> anyhow::Result<()> {
-        if self.numbered == 0 {
-            anyhow::bail!(
-                "the query {} matches no series with a value now: with nothing launched or attached, nothing would be measured (check its labels in Prometheus's own query page)",
-                self.spec.query
-            );
-        }
-        Ok(())
-    }
-
-    /// A query that matched nothing at the check (a launched target not
-    /// scraped yet) must answer a number within the readiness wait of the
-    /// target being ready (Prometheus finds a new target at its next
-    /// scrape), or the run would sample nothing all night.
+    /// A query that answered no number at the check (a target not scraped
+    /// yet, a replica between restarts) must answer one within the
+    /// readiness wait (`--ready-timeout`; Prometheus finds a new target at
+    /// its next scrape), or the run would sample nothing all night.
     fn start<'a>(&'a mut self, run: &'a RunContext) -> Step<'a, anyhow::Result<()>> {
         Box::pin(async move {
             if self.numbered > 0 {
