@@ -194,6 +194,46 @@ fn planned_facts(
     }
 }
 
+/// The summary of a run with no samples yet: its planned settings, the
+/// target as launched or attached, `failure` if any, exit `code` and one
+/// reason.
+fn unsampled_summary(
+    config: &RunConfig,
+    target: TargetSummary,
+    started_at: SystemTime,
+    code: i32,
+    reason: &str,
+) -> Summary {
+    let judgement = Analyzer::new(config.judge.criteria()).judge();
+    let metric = config
+        .judge
+        .metric
+        .unwrap_or(crate::analysis::Metric::PREFERENCE[0]);
+    let facts = planned_facts(config, judging(config, metric, None), started_at, target);
+    let mut s = Summary::of_run(&judgement, facts, |_| code);
+    s.reasons = vec![reason.into()];
+    s
+}
+
+/// The target as launched or attached, before anything of it was seen.
+fn target_as_started(
+    config: &RunConfig,
+    target: &Target,
+    failure: Option<String>,
+    stderr_tail: Vec<String>,
+) -> TargetSummary {
+    TargetSummary {
+        mode: config.target.mode(),
+        pid: target.pid(),
+        command: config.target.command_line(),
+        exit: None,
+        exit_description: None,
+        failure,
+        stderr_tail,
+        max_processes: 0,
+    }
+}
+
 /// The summary written when measuring starts, so a run that memsoak never
 /// concludes (SIGKILL, a power cut) keeps its settings: `memsoak report`
 /// re-judges it with its own warm-up, limit and metric, marked partial.
@@ -203,35 +243,21 @@ pub(super) fn provisional_summary(
     target: &Target,
     started_at: SystemTime,
 ) -> Summary {
-    let judgement = Analyzer::new(config.judge.criteria()).judge();
-    let metric = config
-        .judge
-        .metric
-        .unwrap_or(crate::analysis::Metric::PREFERENCE[0]);
-    let target = TargetSummary {
-        mode: config.target.mode(),
-        pid: target.pid(),
-        command: config.target.command_line(),
-        exit: None,
-        exit_description: None,
-        failure: None,
-        stderr_tail: Vec::new(),
-        max_processes: 0,
-    };
-    let facts = planned_facts(config, judging(config, metric, None), started_at, target);
-    let mut s = Summary::of_run(&judgement, facts, |_| exit::INTERRUPTED);
-    s.reasons = vec![
-        "provisional: written when measuring started; memsoak did not conclude this run (killed?): `memsoak report` on the folder judges its samples".into(),
-    ];
-    s
+    unsampled_summary(
+        config,
+        target_as_started(config, target, None, Vec::new()),
+        started_at,
+        exit::INTERRUPTED,
+        "provisional: written when measuring started; memsoak did not conclude this run (killed?): `memsoak report` on the folder judges its samples",
+    )
 }
 
 /// Records a run whose target never became ready (or whose source found
-/// nothing to read once it was): `summary.json`, the
-/// reports and `junit.xml` say so (exit 3, nothing judged), so a CI job
-/// finds the night's record in the folder rather than an empty folder.
-/// A file that cannot be written is warned about; the failure itself is
-/// printed by the caller either way.
+/// nothing to read once it was): `summary.json`, the reports and
+/// `junit.xml` say so (exit 3, nothing judged), so a CI job finds the
+/// night's record in the folder rather than an empty folder. A file that
+/// cannot be written is warned about; the failure itself is printed by
+/// the caller either way.
 pub(super) fn record_unready(
     config: &RunConfig,
     target: &Target,
@@ -239,26 +265,19 @@ pub(super) fn record_unready(
     failure: &str,
     dir: &Path,
 ) {
-    let judgement = Analyzer::new(config.judge.criteria()).judge();
-    let metric = config
-        .judge
-        .metric
-        .unwrap_or(crate::analysis::Metric::PREFERENCE[0]);
-    let target = TargetSummary {
-        mode: config.target.mode(),
-        pid: target.pid(),
-        command: config.target.command_line(),
-        exit: None,
-        exit_description: None,
-        failure: Some(crate::secrets::redact(failure)),
-        stderr_tail: crate::process::tail_lines(&dir.join("target.stderr.log"), 10),
-        max_processes: 0,
-    };
-    let facts = planned_facts(config, judging(config, metric, None), started_at, target);
-    let mut s = Summary::of_run(&judgement, facts, |_| exit::TARGET);
-    s.reasons = vec![
-        "not judged: nothing was measured (the target, or the source, was never ready)".into(),
-    ];
+    let target = target_as_started(
+        config,
+        target,
+        Some(crate::secrets::redact(failure)),
+        crate::process::tail_lines(&dir.join("target.stderr.log"), 10),
+    );
+    let s = unsampled_summary(
+        config,
+        target,
+        started_at,
+        exit::TARGET,
+        "not judged: nothing was measured (the target, or the source, was never ready)",
+    );
     match s.write(dir) {
         Ok(()) => super::super::write_reports(
             dir,
