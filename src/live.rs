@@ -409,6 +409,7 @@ mod tests {
             peak_rss_elapsed_s: Some(400.0),
             last_elapsed_s: elapsed,
             warmup_s: 60.0,
+            held_until_s: None,
             ceiling_crossed: false,
         }
     }

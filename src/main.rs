@@ -29,6 +29,9 @@ fn main() -> ExitCode {
     if let Some(code) = memsoak::process::keeper::run_if_requested(&args) {
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
+    if let Some(code) = memsoak::process::undo::run_if_requested(&args) {
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let cli = match memsoak::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return command_line_error(e),

@@ -158,6 +158,7 @@ fn memsoak_heap_does_not_grow_with_run_length() {
         fail_fast: None,
         live: Some(live),
         limit_per_member: None,
+        hold: Default::default(),
     };
     let sampler = Sampler::spawn(
         settings,

@@ -34,6 +34,15 @@ impl Ran {
 /// Runs `cmd` to its end or until `timeout` (then kills it); `Err` when it
 /// could not start or timed out.
 pub(super) fn run(cmd: &mut Command, timeout: Duration) -> Result<Ran, String> {
+    run_told(cmd, timeout, |_| {})
+}
+
+/// [`run`], telling `started` the command's pid once it runs.
+pub(super) fn run_told(
+    cmd: &mut Command,
+    timeout: Duration,
+    started: impl FnOnce(u32),
+) -> Result<Ran, String> {
     let name = cmd.get_program().to_string_lossy().into_owned();
     let mut child = cmd
         .stdin(Stdio::null())
@@ -52,6 +61,7 @@ pub(super) fn run(cmd: &mut Command, timeout: Duration) -> Result<Ran, String> {
     };
     let pid = child.id();
     crate::helper_processes::register(pid);
+    started(pid);
     let out = child.stdout.take().map(|o| read(Box::new(o)));
     let err = child.stderr.take().map(|e| read(Box::new(e)));
     let waited = child.wait_timeout(timeout);

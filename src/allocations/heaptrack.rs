@@ -15,12 +15,15 @@
 //! memsoak waits for the interpreter and the compressor to finish before
 //! reading `heaptrack_print --print-leaks`.
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::command::{self, Ran};
+use crate::process::keeper::Kept;
+
+/// How long the trace pipeline is given to end once told to.
+const PIPELINE_GRACE: Duration = Duration::from_secs(1);
 use super::leaks::{Frame, ProcessLeaks, Site};
 use super::{Context, Found, Profiled, Profiler};
 
@@ -43,8 +46,12 @@ struct Trace {
     name: String,
     fifo: PathBuf,
     output: PathBuf,
-    /// `heaptrack_interpret < fifo | compressor > output`, in one shell.
-    pipeline: Child,
+    /// `heaptrack_interpret < fifo | compressor > output`, in one shell,
+    /// under a keeper: memsoak killed while attaching (the pipeline then
+    /// waits forever for a writer) or tracing leaves neither the pipeline
+    /// nor the FIFO. A traced process whose reader ends sees its writes
+    /// fail and stops tracing; it is not signalled.
+    pipeline: Kept,
 }
 
 pub(super) struct Heaptrack {
@@ -62,7 +69,15 @@ impl Heaptrack {
         }
     }
 
-    fn gdb(&self, tools: &Tools, pid: u32, commands: &[String]) -> Result<Ran, String> {
+    /// Runs gdb on `pid`; the trace's pipeline (when given) outlives it,
+    /// should memsoak be killed while it works.
+    fn gdb(
+        &self,
+        tools: &Tools,
+        pid: u32,
+        commands: &[String],
+        pipeline: Option<&Kept>,
+    ) -> Result<Ran, String> {
         let mut cmd = Command::new(&tools.gdb);
         cmd.args(["--batch", "-n", "-iex", "set auto-solib-add off", "-p"])
             .arg(pid.to_string())
@@ -71,7 +86,11 @@ impl Heaptrack {
         for c in commands {
             cmd.arg("-ex").arg(c);
         }
-        command::run(&mut cmd, self.context.settings.timeout)
+        command::run_told(&mut cmd, self.context.settings.timeout, |gdb| {
+            if let Some(p) = pipeline {
+                p.outlive(gdb);
+            }
+        })
     }
 
     fn attach(&self, tools: &Tools, pid: u32, folder: &Path) -> Result<Trace, String> {
@@ -87,22 +106,23 @@ impl Heaptrack {
             use std::os::unix::fs::MetadataExt;
             let _ = std::os::unix::fs::chown(&fifo, Some(meta.uid()), None);
         }
-        let pipeline = Command::new("sh")
-            // Its own group, so a discarded trace ends the interpreter and
-            // the compressor with the shell.
-            .process_group(0)
-            .arg("-c")
-            .arg(r#""$0" < "$1" | "$2" -c > "$3""#)
-            .arg(&tools.interpret)
-            .arg(&fifo)
-            .arg(&tools.compressor.0)
-            .arg(&output)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("could not start heaptrack_interpret: {e}"))?;
-        crate::helper_processes::register(pipeline.id());
+        let script: &str = r#""$0" < "$1" | "$2" -c > "$3""#;
+        let args = [
+            "-c".to_string(),
+            script.to_string(),
+            tools.interpret.display().to_string(),
+            fifo.display().to_string(),
+            tools.compressor.0.display().to_string(),
+            output.display().to_string(),
+        ];
+        let pipeline = Kept::spawn(
+            Path::new("sh"),
+            &args,
+            PIPELINE_GRACE,
+            Some(&fifo),
+            Path::new("/dev/null"),
+        )
+        .map_err(|e| format!("could not start heaptrack_interpret: {e}"))?;
         let dlopen = command::run(
             Command::new(&tools.env_checker)
                 .arg("dlopen")
@@ -123,6 +143,7 @@ impl Heaptrack {
                 format!("call (void) heaptrack_inject(\"{fifo_text}\")"),
                 "detach".into(),
             ],
+            Some(&pipeline),
         );
         let mut trace = Trace {
             pid,
@@ -160,6 +181,7 @@ impl Heaptrack {
                     "call (void) heaptrack_stop()".into(),
                     "detach".into(),
                 ],
+                Some(&trace.pipeline),
             );
             if let Err(e) = stopped {
                 discard(trace);
@@ -174,22 +196,18 @@ impl Heaptrack {
         // flushes.
         let deadline = Instant::now() + self.context.settings.timeout;
         loop {
-            match trace.pipeline.try_wait() {
-                Ok(Some(_)) => {
-                    crate::helper_processes::release(trace.pipeline.id());
-                    break;
-                }
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50))
-                }
-                _ => {
-                    discard(trace);
-                    return Err(format!(
-                        "heaptrack_interpret did not finish pid {}'s trace in time",
-                        trace.pid
-                    ));
-                }
+            if trace.pipeline.has_ended() {
+                trace.pipeline.stop();
+                break;
             }
+            if Instant::now() >= deadline {
+                discard(trace);
+                return Err(format!(
+                    "heaptrack_interpret did not finish pid {}'s trace in time",
+                    trace.pid
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
         let _ = std::fs::remove_file(&trace.fifo);
         let ran = command::run(
@@ -219,10 +237,7 @@ impl Heaptrack {
 
 /// Ends a trace that will not be used.
 fn discard(trace: &mut Trace) {
-    let group = nix::unistd::Pid::from_raw(trace.pipeline.id() as i32);
-    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
-    let _ = trace.pipeline.wait();
-    crate::helper_processes::release(trace.pipeline.id());
+    trace.pipeline.stop();
     let _ = std::fs::remove_file(&trace.fifo);
 }
 

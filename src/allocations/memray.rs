@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use super::command;
 use super::leaks::{Frame, ProcessLeaks, Site};
 use super::{Context, Found, Profiled, Profiler};
+use crate::process::undo::Undo;
 
 /// One attached process.
 #[derive(Debug)]
@@ -25,6 +26,8 @@ struct Attached {
     name: String,
     python: PathBuf,
     capture: PathBuf,
+    /// Detaches memray should memsoak be killed before it does.
+    undo: Option<Undo>,
 }
 
 pub(super) struct Memray {
@@ -43,12 +46,27 @@ impl Memray {
     }
 
     fn memray(&self, python: &Path, args: &[&str]) -> Result<command::Ran, String> {
-        command::run(
+        self.memray_guarded(python, args, None)
+    }
+
+    /// [`Memray::memray`]; `undo` (when given) outlives the command.
+    fn memray_guarded(
+        &self,
+        python: &Path,
+        args: &[&str],
+        undo: Option<&Undo>,
+    ) -> Result<command::Ran, String> {
+        command::run_told(
             Command::new(python)
                 .args(["-m", "memray"])
                 .args(args)
                 .env_remove("DEBUGINFOD_URLS"),
             self.context.settings.timeout,
+            |pid| {
+                if let Some(u) = undo {
+                    u.outlive(pid);
+                }
+            },
         )
     }
 
@@ -166,7 +184,14 @@ impl Profiler for Memray {
             let capture = folder.join(format!("memray.{pid}.bin"));
             let capture_text = capture.display().to_string();
             let pid_text = pid.to_string();
-            let ran = self.memray(
+            // Started first: memsoak killed during the attach, or at any
+            // time before it detaches, still leaves the process as it was.
+            let detach: Vec<String> = ["-m", "memray", "detach", &pid_text]
+                .iter()
+                .map(|a| a.to_string())
+                .collect();
+            let undo = Undo::spawn(&python, &detach, self.context.settings.timeout).ok();
+            let ran = self.memray_guarded(
                 &python,
                 &[
                     "attach",
@@ -177,6 +202,7 @@ impl Profiler for Memray {
                     &capture_text,
                     &pid_text,
                 ],
+                undo.as_ref(),
             );
             match ran {
                 Ok(r) if r.ok => self.attached.push(Attached {
@@ -184,8 +210,15 @@ impl Profiler for Memray {
                     name,
                     python,
                     capture,
+                    undo,
                 }),
-                Ok(r) => failures.push(format!("memray attach {pid} failed: {}", r.tail())),
+                Ok(r) => {
+                    if let Some(u) = undo {
+                        u.done();
+                    }
+                    failures.push(format!("memray attach {pid} failed: {}", r.tail()));
+                }
+                // Timed out: memray may be half in; the undo detaches it.
                 Err(e) => failures.push(format!("memray attach {pid}: {e}")),
             }
         }
@@ -195,10 +228,17 @@ impl Profiler for Memray {
     fn finish(&mut self, _pids: &[u32]) -> Found {
         let mut notes = std::mem::take(&mut self.notes);
         let mut results = Vec::new();
-        for a in std::mem::take(&mut self.attached) {
+        for mut a in std::mem::take(&mut self.attached) {
+            // Once memsoak's own detach has run, the guard has nothing
+            // left to do (a detach that failed is reported, not retried).
+            let undo = a.undo.take();
             if crate::process::pid_alive(a.pid) {
                 let pid = a.pid.to_string();
-                match self.memray(&a.python, &["detach", &pid]) {
+                let detached = self.memray(&a.python, &["detach", &pid]);
+                if let Some(u) = undo {
+                    u.done();
+                }
+                match detached {
                     Ok(r) if r.ok => {}
                     Ok(r) => {
                         results.push(Err(format!("memray detach {pid} failed: {}", r.tail())));
@@ -210,6 +250,9 @@ impl Profiler for Memray {
                     }
                 }
             } else {
+                if let Some(u) = undo {
+                    u.done();
+                }
                 notes.push(format!(
                     "pid {} ({}) ended before the window closed: its capture ran to its exit",
                     a.pid, a.name

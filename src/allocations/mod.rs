@@ -275,15 +275,18 @@ impl Session {
         if self.failed.is_some() {
             return;
         }
-        self.baseline_at = Some(elapsed_s);
         if self.cwd.is_none() {
             self.cwd = pids
                 .first()
                 .and_then(|p| std::fs::read_link(format!("/proc/{p}/cwd")).ok());
         }
+        let taking = std::time::Instant::now();
         if let Err(e) = self.profiler.baseline(pids) {
             self.failed = Some(e);
         }
+        // The capture starts as the baseline completes (a debugger takes
+        // seconds to attach on a loaded machine): the window starts then.
+        self.baseline_at = Some(elapsed_s + taking.elapsed().as_secs_f64());
     }
 
     /// The final snapshot at `elapsed_s`; the sites, with a noise floor for

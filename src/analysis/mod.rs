@@ -242,6 +242,9 @@ pub struct Judgement {
     /// The warm-up judged by, seconds: the fixed one, or the one found by
     /// `--warmup auto`.
     pub warmup_s: f64,
+    /// The window was held past the warm-up until this (seconds) while
+    /// memsoak worked on the target ([`Analyzer::hold_until`]).
+    pub held_until_s: Option<f64>,
     /// Whether the RSS ceiling was crossed.
     pub ceiling_crossed: bool,
 }
@@ -264,6 +267,10 @@ pub struct Analyzer {
     samples: u64,
     peak_rss: Option<(u64, f64)>,
     last_elapsed_s: f64,
+    /// The judged window starts after this (seconds): the end of work
+    /// memsoak did to the target as warm-up ended (a profiler's baseline,
+    /// a heap snapshot), whose cost is not the target's growth.
+    held_until_s: f64,
 }
 
 impl Analyzer {
@@ -275,7 +282,31 @@ impl Analyzer {
             samples: 0,
             peak_rss: None,
             last_elapsed_s: 0.0,
+            held_until_s: f64::NEG_INFINITY,
         }
+    }
+
+    /// Keeps the judged window from starting before `elapsed_s`: memsoak
+    /// was working on the target then (a profiler attaching, a heap
+    /// snapshot being written), and what that costs the target would read
+    /// as growth. Called for each sample taken while such work runs, or
+    /// once with the recorded end before a recording is replayed.
+    pub fn hold_until(&mut self, elapsed_s: f64) {
+        if elapsed_s.is_nan() || elapsed_s <= self.held_until_s {
+            return;
+        }
+        self.held_until_s = elapsed_s;
+        // A fixed warm-up's blocks start at the warm-up: any taken before
+        // the hold are dropped, so the window starts after it.
+        if !self.criteria.warmup.is_found() && self.blocks.samples() > 0 {
+            self.blocks = Blocks::new(FIT_BLOCKS);
+        }
+    }
+
+    /// Where the judged window may start at the earliest (seconds), when
+    /// work on the target held it past its start.
+    pub fn held_until_s(&self) -> Option<f64> {
+        self.held_until_s.is_finite().then_some(self.held_until_s)
     }
 
     /// The criteria this analyser judges by.
@@ -299,9 +330,10 @@ impl Analyzer {
                 self.peak_rss = Some((rss, elapsed_s));
             }
         }
-        if self.criteria.warmup.is_found()
-            || elapsed_s >= self.criteria.warmup.planned().as_secs_f64()
-        {
+        let judged = self.criteria.warmup.is_found()
+            || (elapsed_s >= self.criteria.warmup.planned().as_secs_f64()
+                && elapsed_s > self.held_until_s);
+        if judged {
             if let Some(y) = metric_bytes.filter(|y| y.is_finite()) {
                 self.blocks.push(elapsed_s, y);
             }
@@ -401,7 +433,10 @@ impl Analyzer {
     /// agrees about 95% of the time and keeps all the data.
     fn auto_warmup(&self) -> FoundWarmup {
         let end = self.last_elapsed_s;
-        let floor = (end / 100.0).max(30.0).min(end / 2.0);
+        // Never before work memsoak did on the target ended: candidates
+        // before it move up to it.
+        let held = self.held_until_s + 1e-9;
+        let floor = (end / 100.0).max(30.0).min(end / 2.0).max(held);
         let mut starts: Vec<f64> = std::iter::once(floor)
             .chain(AUTO_WARMUP_STARTS.iter().map(|f| f * end))
             .filter(|&s| s >= floor)
@@ -415,7 +450,7 @@ impl Analyzer {
         // Too little data to look (or none yet): the planned warm-up.
         let Some((last_start, last)) = fits.last() else {
             return FoundWarmup {
-                start: self.criteria.warmup.planned().as_secs_f64(),
+                start: self.criteria.warmup.planned().as_secs_f64().max(held),
                 settled: true,
             };
         };
@@ -434,7 +469,7 @@ impl Analyzer {
         let (from, judged) = self.window();
         let warmup_s = match c.warmup {
             WarmupRule::Found { .. } => from,
-            WarmupRule::Fixed(d) => d.as_secs_f64(),
+            WarmupRule::Fixed(d) => d.as_secs_f64().max(self.held_until_s),
         };
         let mut reasons = Vec::new();
 
@@ -521,6 +556,7 @@ impl Analyzer {
             peak_rss_elapsed_s: self.peak_rss.map(|p| p.1),
             last_elapsed_s: self.last_elapsed_s,
             warmup_s,
+            held_until_s: self.held_until_s(),
             ceiling_crossed,
         }
     }
@@ -578,6 +614,61 @@ mod tests {
         assert_eq!(j.samples_judged, 5);
         assert_eq!(j.verdict, Verdict::Inconclusive);
         assert!(j.growth.is_none());
+    }
+
+    #[test]
+    fn work_on_the_target_holds_the_window_past_the_warm_up() {
+        // A baseline that costs the target 40 MB between 10 s and 60 s
+        // (past the 10 s warm-up), flat before and after: held, the window
+        // starts after it and sees no growth; unheld, the climb reads as
+        // growth.
+        let level = |t: f64| 50e6 + 40e6 * ((t - 10.0) / 50.0).clamp(0.0, 1.0);
+        for warmup in [
+            WarmupRule::Fixed(Duration::from_secs(10)),
+            WarmupRule::Found {
+                planned: Duration::from_secs(10),
+            },
+        ] {
+            let c = Criteria {
+                warmup,
+                ..criteria(10e6)
+            };
+            let (mut held, mut free) = (Analyzer::new(c.clone()), Analyzer::new(c));
+            for i in 0..1200 {
+                let t = f64::from(i);
+                let y = level(t) + f64::from(i % 7) * 1e3;
+                if (5.0..=60.0).contains(&t) {
+                    held.hold_until(t);
+                }
+                held.observe(t, Some(y), Some(1));
+                free.observe(t, Some(y), Some(1));
+            }
+            let (h, f) = (held.judge(), free.judge());
+            assert!(h.warmup_s >= 60.0, "{warmup:?}: {h:?}");
+            assert_eq!(h.held_until_s, Some(60.0));
+            assert_eq!(h.verdict, Verdict::Pass, "{warmup:?}: {h:?}");
+            let slope = h.growth.unwrap().slope_bytes_per_hour;
+            assert!(slope.abs() < 1e6, "{warmup:?}: {slope}");
+            if !warmup.is_found() {
+                let unheld = f.growth.unwrap().slope_bytes_per_hour;
+                assert!(unheld > 10e6, "{unheld}");
+                assert_ne!(f.verdict, Verdict::Pass);
+            }
+            // A replay told the recorded hold judges the same.
+            let mut replay = Analyzer::new(Criteria {
+                warmup: match warmup {
+                    WarmupRule::Fixed(_) => WarmupRule::Fixed(Duration::from_secs_f64(h.warmup_s)),
+                    w => w,
+                },
+                ..criteria(10e6)
+            });
+            replay.hold_until(60.0);
+            for i in 0..1200 {
+                let t = f64::from(i);
+                replay.observe(t, Some(level(t) + f64::from(i % 7) * 1e3), Some(1));
+            }
+            assert_eq!(replay.judge().growth, h.growth, "{warmup:?}");
+        }
     }
 
     #[test]

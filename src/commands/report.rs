@@ -378,6 +378,9 @@ pub fn judge_csv(
         settings.metric,
     )?;
     let mut analyzer = Analyzer::new(settings.criteria());
+    if let Some(held) = previous.and_then(|p| p.warmup_held_until_s) {
+        analyzer.hold_until(held);
+    }
     let replayed = match replay {
         None => {
             recording.feed(&mut analyzer, metric)?;

@@ -120,6 +120,39 @@ struct Inner {
     closed: Mutex<Option<String>>,
     /// Where heap snapshot chunks go while a snapshot is being taken.
     chunks: Mutex<Option<mpsc::Sender<String>>>,
+    /// The page's own navigations, once watched.
+    navigations: Mutex<Navigations>,
+}
+
+/// A navigation memsoak did not make comes this long after its last
+/// action on the page at the earliest (a click on a link commits the next
+/// document within a second or two).
+const OWN_NAVIGATION_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// What the session knows of the page's navigations: whether they are
+/// watched, memsoak's actions on the page in flight and when the last
+/// ended, and the first navigation none of them explains.
+#[derive(Default)]
+struct Navigations {
+    watched: bool,
+    acting: u32,
+    last_act: Option<std::time::Instant>,
+    away: Option<String>,
+}
+
+/// One of memsoak's actions on the page in flight (a navigation, a click,
+/// a script): a navigation it causes is memsoak's, not the page's.
+pub struct Acting {
+    inner: Arc<Inner>,
+}
+
+impl Drop for Acting {
+    fn drop(&mut self) {
+        if let Ok(mut n) = self.inner.navigations.lock() {
+            n.acting = n.acting.saturating_sub(1);
+            n.last_act = Some(std::time::Instant::now());
+        }
+    }
 }
 
 /// One DevTools connection to one target.
@@ -193,6 +226,7 @@ impl Session {
             next_id: AtomicU64::new(1),
             closed: Mutex::new(None),
             chunks: Mutex::new(None),
+            navigations: Mutex::new(Navigations::default()),
         });
         tokio::spawn(async move {
             while let Some(m) = out_rx.recv().await {
@@ -302,6 +336,41 @@ impl Session {
         rx
     }
 
+    /// Marks one of memsoak's actions on the page until the guard drops.
+    pub fn acting(&self) -> Acting {
+        if let Ok(mut n) = self.inner.navigations.lock() {
+            n.acting += 1;
+        }
+        Acting {
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// From now on, a navigation of the page's main frame that none of
+    /// memsoak's actions explains is kept ([`Session::navigated_away`]).
+    /// Needs the `Page` domain enabled.
+    pub fn watch_navigations(&self) {
+        if let Ok(mut n) = self.inner.navigations.lock() {
+            n.watched = true;
+        }
+    }
+
+    /// Where the page went on its own, if it navigated away (a link the
+    /// page followed, a redirect, a reload of its own, an error page).
+    pub fn navigated_away(&self) -> Option<String> {
+        self.inner
+            .navigations
+            .lock()
+            .ok()
+            .and_then(|n| n.away.clone())
+    }
+
+    /// Whether a heap snapshot is being taken: the page's main thread is
+    /// busy writing it, and other calls wait until it is done.
+    pub fn snapshot_in_progress(&self) -> bool {
+        self.inner.chunks.lock().is_ok_and(|c| c.is_some())
+    }
+
     /// Stops routing heap snapshot chunks.
     pub(crate) fn end_snapshot_chunks(&self) {
         if let Ok(mut c) = self.inner.chunks.lock() {
@@ -361,6 +430,10 @@ impl Inner {
                 }
                 None
             }
+            Some("Page.frameNavigated") => {
+                self.navigated(m.params.as_ref());
+                None
+            }
             Some("Inspector.targetCrashed") => Some("crashed (its renderer process ended)".into()),
             Some("Inspector.detached") => {
                 let reason = m
@@ -373,6 +446,31 @@ impl Inner {
             }
             _ => None,
         }
+    }
+
+    /// A committed navigation: kept when it is the main frame's, watched,
+    /// and no action of memsoak's explains it.
+    fn navigated(&self, params: Option<&Value>) {
+        let Some(frame) = params.and_then(|p| p.get("frame")) else {
+            return;
+        };
+        if frame.get("parentId").is_some() {
+            return;
+        }
+        let Ok(mut n) = self.navigations.lock() else {
+            return;
+        };
+        let own = n.acting > 0
+            || n.last_act
+                .is_some_and(|t| t.elapsed() < OWN_NAVIGATION_GRACE);
+        if !n.watched || own || n.away.is_some() {
+            return;
+        }
+        let url = |k: &str| frame.get(k).and_then(Value::as_str).unwrap_or("");
+        n.away = Some(match url("unreachableUrl") {
+            "" => url("url").to_string(),
+            failed => format!("an error page (it could not load {failed})"),
+        });
     }
 
     /// Marks the session closed and fails every call still waiting.

@@ -55,6 +55,7 @@ pub async fn evaluate(
     expression: &str,
     timeout: Duration,
 ) -> Result<Value, PageError> {
+    let _acting = s.acting();
     let answer = s
         .call(
             "Runtime.evaluate",
@@ -92,6 +93,7 @@ fn literal(text: &str) -> String {
 
 /// Opens `url` and waits until it has loaded.
 pub async fn navigate(s: &Session, url: &str, timeout: Duration) -> Result<(), PageError> {
+    let _acting = s.acting();
     let deadline = Instant::now() + timeout;
     mark(s, timeout).await;
     let answer = s
@@ -108,6 +110,7 @@ pub async fn navigate(s: &Session, url: &str, timeout: Duration) -> Result<(), P
 
 /// Reloads the page and waits until it has loaded.
 pub async fn reload(s: &Session, timeout: Duration) -> Result<(), PageError> {
+    let _acting = s.acting();
     let deadline = Instant::now() + timeout;
     mark(s, timeout).await;
     s.call("Page.reload", json!({}), timeout).await?;
@@ -176,6 +179,7 @@ async fn centre(s: &Session, selector: &str, timeout: Duration) -> Result<(f64, 
 
 /// Clicks the element `selector` matches with the left mouse button.
 pub async fn click(s: &Session, selector: &str, timeout: Duration) -> Result<(), PageError> {
+    let _acting = s.acting();
     let (x, y) = centre(s, selector, timeout).await?;
     for (kind, buttons) in [("mouseMoved", 0), ("mousePressed", 1), ("mouseReleased", 0)] {
         s.call(
@@ -197,6 +201,7 @@ pub async fn type_text(
     text: &str,
     timeout: Duration,
 ) -> Result<(), PageError> {
+    let _acting = s.acting();
     if let Some(sel) = selector {
         let focus = format!(
             "(() => {{ const e = document.querySelector({}); if (!e) return false; e.focus(); return true; }})()",
@@ -303,6 +308,7 @@ pub fn key(name: &str) -> Option<Key> {
 
 /// Presses and releases `k` where the focus is.
 pub async fn press(s: &Session, k: Key, timeout: Duration) -> Result<(), PageError> {
+    let _acting = s.acting();
     let mut down = json!({"type": if k.text.is_empty() { "rawKeyDown" } else { "keyDown" },
         "key": k.key, "code": k.code, "windowsVirtualKeyCode": k.key_code});
     if !k.text.is_empty() {

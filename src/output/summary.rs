@@ -68,6 +68,12 @@ pub struct Summary {
     /// Whether the warm-up was found in the data (`--warmup auto`).
     #[serde(default)]
     pub warmup_auto: bool,
+    /// The judged window was held past the warm-up until this (seconds):
+    /// memsoak was working on the target (a profiler's baseline, a heap
+    /// snapshot), whose cost is not the target's growth. `report` holds
+    /// it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_held_until_s: Option<f64>,
     /// Sampling interval, seconds.
     pub interval_s: Option<f64>,
     /// The process under test.
@@ -665,6 +671,7 @@ impl Summary {
             planned_duration_s: None,
             warmup_s: j.warmup_s,
             warmup_auto: judging.warmup.is_found(),
+            warmup_held_until_s: j.held_until_s,
             interval_s: None,
             target: None,
             source: None,

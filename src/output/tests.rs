@@ -37,6 +37,7 @@ fn judgement(verdict: Verdict, slope: f64, ci: [f64; 2]) -> Judgement {
         peak_rss_elapsed_s: Some(114.0),
         last_elapsed_s: 120.0,
         warmup_s: 30.0,
+        held_until_s: None,
         ceiling_crossed: false,
     }
 }

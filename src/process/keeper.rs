@@ -1,5 +1,5 @@
 //! A keeper process: runs one program that memsoak starts for itself (a
-//! headless browser) and guarantees it ends with memsoak, whatever way
+//! headless browser, a profiler's trace pipeline) and guarantees it ends with memsoak, whatever way
 //! memsoak ends.
 //!
 //! memsoak starts `memsoak __keeper GRACE_MS DIR -- PROGRAM ARGS...`. The
@@ -12,8 +12,8 @@
 //! when its stdin closes: memsoak stopping it, or memsoak dying (the
 //! kernel closes the pipe on SIGKILL or a crash too). When the program
 //! ends by itself the keeper stops what it left. Either way it then removes
-//! `DIR` (the browser's profile, `-` for none) and prints how the program
-//! ended.
+//! `DIR` (the browser's profile, a FIFO, `-` for none) and prints how the
+//! program ended.
 //!
 //! memsoak registers the keeper as one of its helpers, so a launched
 //! backend's tree, which is every descendant of memsoak, never takes in
@@ -34,6 +34,13 @@ use super::ExitInfo;
 /// The first argument that makes memsoak act as a keeper (not a clap
 /// subcommand: it shows in no help text).
 pub const ARG: &str = "__keeper";
+
+/// The line that names a process the program must outlive.
+const OUTLIVE: &str = "outlive ";
+
+/// How long the keeper waits at most for the processes it was told to
+/// outlive, once memsoak has gone.
+const OUTLIVE_LIMIT: Duration = Duration::from_secs(120);
 
 /// How often the keeper looks at its children.
 const POLL: Duration = Duration::from_millis(50);
@@ -116,6 +123,17 @@ impl Kept {
         self.keeper.id()
     }
 
+    /// Tells the keeper that the program must outlive `pid` (a debugger
+    /// working on a process the program serves), should memsoak end first.
+    pub fn outlive(&self, pid: u32) {
+        let Some(t) = i32::try_from(pid).ok().and_then(tree::Tracked::of) else {
+            return;
+        };
+        if let Some(mut stdin) = self.keeper.stdin.as_ref() {
+            let _ = writeln!(stdin, "{OUTLIVE}{t}").and_then(|()| stdin.flush());
+        }
+    }
+
     /// Whether the program has ended by itself (its keeper then ends too).
     pub fn has_ended(&mut self) -> bool {
         matches!(self.keeper.try_wait(), Ok(Some(_)))
@@ -184,6 +202,14 @@ fn parse_status(line: &str) -> Option<ExitInfo> {
     }
 }
 
+/// Removes what the program left: a folder (a browser's profile) or a
+/// file (a profiler's FIFO).
+fn remove_path(path: &Path) {
+    if std::fs::remove_dir_all(path).is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// Runs the keeper if memsoak was started as one; `Some(exit code)` then.
 pub fn run_if_requested(args: &[std::ffi::OsString]) -> Option<i32> {
     if args.get(1).and_then(|a| a.to_str()) != Some(ARG) {
@@ -232,8 +258,8 @@ fn keep(
     let child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            if let Some(dir) = remove {
-                let _ = std::fs::remove_dir_all(dir);
+            if let Some(path) = remove {
+                remove_path(path);
             }
             // A file that is there but "not found": its `#!` interpreter is not.
             let missing = e.kind() == std::io::ErrorKind::NotFound && Path::new(program).is_file();
@@ -248,27 +274,44 @@ fn keep(
     };
     let pid = child.id() as i32;
     let _ = writeln!(out, "pid {pid}").and_then(|()| out.flush());
-    // memsoak closing the pipe (or dying) is the stop signal.
-    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    // memsoak closing the pipe (or dying) is the stop signal; before it,
+    // memsoak may name processes the program must outlive.
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<Vec<tree::Tracked>>();
     std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut sink);
-        let _ = stop_tx.send(());
+        let mut outlive = Vec::new();
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if let Some(t) = line.strip_prefix(OUTLIVE).and_then(tree::Tracked::parse) {
+                outlive.retain(tree::Tracked::alive);
+                outlive.push(t);
+            }
+        }
+        let _ = stop_tx.send(outlive);
     });
     let mut status: Option<ExitInfo> = None;
-    loop {
+    let outlive = loop {
         reap(pid, &mut status);
         if status.is_some() {
-            break;
+            break Vec::new();
         }
         match stop_rx.recv_timeout(POLL) {
-            Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Ok(outlive) => break outlive,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break Vec::new(),
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
         }
+    };
+    // A debugger memsoak started may still be working on a traced process
+    // (memsoak killed mid-attach): the program (the trace's reader) waits
+    // for it, so the traced process never opens a FIFO with no reader.
+    let deadline = Instant::now() + OUTLIVE_LIMIT;
+    while status.is_none() && outlive.iter().any(tree::Tracked::alive) && Instant::now() < deadline
+    {
+        reap(pid, &mut status);
+        std::thread::sleep(POLL);
     }
     stop_all(pid, grace, &mut status);
-    if let Some(dir) = remove {
-        let _ = std::fs::remove_dir_all(dir);
+    if let Some(path) = remove {
+        remove_path(path);
     }
     let line = match status {
         Some(ExitInfo {

@@ -10,6 +10,7 @@ pub mod keeper;
 mod ready;
 pub mod spec;
 pub(crate) mod tree;
+pub mod undo;
 pub mod watchdog;
 
 use std::fs::File;

@@ -41,6 +41,11 @@ impl Tracked {
         })
     }
 
+    /// The process `pid` is now, if it runs.
+    pub(crate) fn of(pid: i32) -> Option<Tracked> {
+        stat(pid).map(|(starttime, _, _)| Tracked { pid, starttime })
+    }
+
     /// Whether this very process still runs (not a zombie, pid not reused).
     pub(crate) fn alive(&self) -> bool {
         stat(self.pid).is_some_and(|(start, state, _)| start == self.starttime && state != 'Z')

@@ -277,6 +277,58 @@ pub struct Settings {
     /// the fleet sum is judged, live and by fail-fast, against it times
     /// the series answering (the `processes` of each sample).
     pub limit_per_member: Option<f64>,
+    /// Held while memsoak works on the target at the end of warm-up (a
+    /// profiler's baseline, a heap snapshot): the judged window starts
+    /// after the last sample taken while it was held.
+    pub hold: WindowHold,
+}
+
+/// A hold on the start of the judged window, shared between the sampler
+/// and the work that holds it; each [`WindowHold::enter`] holds it until
+/// its guard is dropped, and the last release is remembered, so a hold
+/// shorter than an interval still moves the window.
+#[derive(Debug, Clone, Default)]
+pub struct WindowHold(std::sync::Arc<HoldState>);
+
+#[derive(Debug, Default)]
+struct HoldState {
+    count: std::sync::atomic::AtomicUsize,
+    released: std::sync::Mutex<Option<Instant>>,
+}
+
+/// Holds the window while it lives.
+#[derive(Debug)]
+pub struct HoldGuard(std::sync::Arc<HoldState>);
+
+impl WindowHold {
+    /// Holds the window until the guard is dropped.
+    pub fn enter(&self) -> HoldGuard {
+        self.0
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        HoldGuard(self.0.clone())
+    }
+
+    /// Whether any work holds it.
+    pub fn held(&self) -> bool {
+        self.0.count.load(std::sync::atomic::Ordering::SeqCst) > 0
+    }
+
+    /// When it was last released.
+    pub fn released(&self) -> Option<Instant> {
+        self.0.released.lock().ok().and_then(|r| *r)
+    }
+}
+
+impl Drop for HoldGuard {
+    fn drop(&mut self) {
+        if let Ok(mut r) = self.0.released.lock() {
+            *r = Some(Instant::now());
+        }
+        self.0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Fail-fast during sampling: the monitor that takes the looks, and where
@@ -531,6 +583,12 @@ impl Sampling {
         if let Some(limit) = self.settings.limit_per_member {
             self.analyzer
                 .set_max_growth(limit * f64::from(sample.processes.max(1)));
+        }
+        if self.settings.hold.held() {
+            self.analyzer.hold_until(sample.elapsed_s);
+        } else if let Some(at) = self.settings.hold.released() {
+            self.analyzer
+                .hold_until(at.saturating_duration_since(start).as_secs_f64());
         }
         self.analyzer.observe(
             sample.elapsed_s,

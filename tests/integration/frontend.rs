@@ -175,6 +175,12 @@ fn a_page_that_never_cleans_up_fails_with_its_listeners_nodes_and_detached_nodes
         );
     }
     assert!(h["detached_nodes"]["delta"].as_i64().unwrap() > 50, "{h}");
+    // The baseline held the judged window until it was written, and the
+    // browser's processes were sampled all the while.
+    let held = s["warmup_held_until_s"].as_f64().expect("a held window");
+    assert!(held >= h["baseline"]["elapsed_s"].as_f64().unwrap(), "{s}");
+    assert!(s["warmup_s"].as_f64().unwrap() >= held, "{s}");
+    assert_eq!(s["missed_ticks"], 0, "{s}");
     let detached: Vec<&str> = h["detached_nodes"]["by_name"]
         .as_array()
         .unwrap()
@@ -211,6 +217,8 @@ fn a_page_that_never_cleans_up_fails_with_its_listeners_nodes_and_detached_nodes
     assert_eq!(again.status.code(), Some(1), "{}", describe(&again));
     let s2 = r.summary();
     assert_eq!(s2["metric"], "js_heap");
+    assert_eq!(s2["warmup_held_until_s"], s["warmup_held_until_s"]);
+    assert_eq!(s2["growth"], s["growth"]);
     assert_eq!(s2["heap_snapshots"]["detached_nodes"], h["detached_nodes"]);
     assert_eq!(trend(&s2, "js_event_listeners"), "growing");
 }
@@ -597,7 +605,10 @@ fn a_launched_browser_is_closed_on_every_exit_path() {
         .as_str()
         .unwrap_or("")
         .to_string();
-    assert!(failure.contains("browser page went away"), "{failure}");
+    assert!(
+        failure.contains("browser page could no longer be measured"),
+        "{failure}"
+    );
     scratch.assert_no_browser_left();
 }
 
@@ -660,4 +671,180 @@ fn a_browser_that_cannot_start_is_named_and_leaves_no_profile() {
             scratch.profiles()
         );
     }
+}
+
+/// Runs a frontend soak of `page` among `files`, served from a folder of
+/// the test's by Python's `http.server` on loopback, with `flags`.
+fn static_page_soak(scratch: &Scratch, files: &[(&str, &str)], page: &str, flags: &str) -> Soak {
+    let site = scratch.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    for (name, text) in files {
+        std::fs::write(site.join(name), text).unwrap();
+    }
+    let browser = format!("http://127.0.0.1:{{port}}/{page}");
+    let site = site.to_string_lossy().into_owned();
+    let command = [
+        "--browser",
+        &browser,
+        "--ready-url",
+        "http://127.0.0.1:{port}/",
+        "--",
+        "python3",
+        "-m",
+        "http.server",
+        "--bind",
+        "127.0.0.1",
+        "--directory",
+        &site,
+        "{port}",
+    ];
+    soak_with(scratch.memsoak(), flags, &command)
+}
+
+fn failure(s: &Value) -> String {
+    s["target"]["failure"].as_str().unwrap_or("").to_string()
+}
+
+#[test]
+fn a_page_whose_main_thread_hangs_is_named_and_its_processes_sampled_meanwhile() {
+    let scratch = Scratch::new();
+    let page = "<!doctype html><title>hangs</title><script>\
+                setTimeout(() => { for (;;) {} }, 3000);</script>";
+    let r = static_page_soak(
+        &scratch,
+        &[("hang.html", page)],
+        "hang.html",
+        "--duration 2m --warmup 5s",
+    );
+    assert_eq!(r.code(), Some(3), "{}", r.describe());
+    let s = r.summary();
+    let why = failure(&s);
+    assert!(why.contains("stopped answering"), "{why}");
+    // Named once quiet for 30 s, not at the end of the two minutes.
+    let ended = s["duration_s"].as_f64().unwrap();
+    assert!((30.0..75.0).contains(&ended), "{ended}");
+    // The browser's processes were sampled every second while the page
+    // hung: RSS in every row, js_heap in none of the quiet ones.
+    let elapsed: Vec<f64> = r
+        .column("elapsed_s")
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let rss = r.column("rss_bytes");
+    let heap = r.column("js_heap_bytes");
+    let quiet: Vec<usize> = (0..elapsed.len())
+        .filter(|&i| elapsed[i] > 15.0 && elapsed[i] < ended - 1.0)
+        .collect();
+    assert!(
+        quiet.len() as f64 >= (ended - 16.0) * 0.8,
+        "{quiet:?} of {elapsed:?}"
+    );
+    assert!(quiet.iter().all(|&i| !rss[i].is_empty()), "{rss:?}");
+    assert!(quiet.iter().all(|&i| heap[i].is_empty()), "{heap:?}");
+    assert_eq!(s["missed_ticks"], 0, "{s}");
+    scratch.assert_no_browser_left();
+}
+
+#[test]
+fn a_page_that_navigates_away_on_its_own_is_named() {
+    let scratch = Scratch::new();
+    let page = "<!doctype html><title>leaves</title><script>\
+                setTimeout(() => { location.href = '/elsewhere.html'; }, 4000);</script>";
+    let r = static_page_soak(
+        &scratch,
+        &[
+            ("leaves.html", page),
+            ("elsewhere.html", "<!doctype html><title>elsewhere</title>"),
+        ],
+        "leaves.html",
+        "--duration 1m --warmup 5s",
+    );
+    assert_eq!(r.code(), Some(3), "{}", r.describe());
+    let s = r.summary();
+    let why = failure(&s);
+    assert!(why.contains("navigated away on its own"), "{why}");
+    assert!(why.contains("/elsewhere.html"), "{why}");
+    assert!(s["duration_s"].as_f64().unwrap() < 20.0, "{s}");
+    scratch.assert_no_browser_left();
+}
+
+#[test]
+fn a_page_the_server_answers_with_an_error_is_not_soaked() {
+    let scratch = Scratch::new();
+    let r = static_page_soak(
+        &scratch,
+        &[("index.html", "<!doctype html><title>home</title>")],
+        "missing.html",
+        "--duration 1m",
+    );
+    assert_eq!(r.code(), Some(3), "{}", r.describe());
+    assert!(r.stderr().contains("answered HTTP 404"), "{}", r.describe());
+    scratch.assert_no_browser_left();
+}
+
+/// A small tmpfs mounted for one test (memsoak's tests run as root, as CI
+/// does), unmounted when dropped.
+struct SmallDisk {
+    path: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(path: PathBuf, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(&path).unwrap();
+        let o = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "mount a tmpfs: {}", describe(&o));
+        SmallDisk { path }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+#[test]
+fn a_disk_that_fills_during_a_heap_snapshot_keeps_the_verdict_and_no_truncated_snapshot() {
+    let scratch = Scratch::new();
+    let disk = SmallDisk::mount(scratch.path().join("disk"), "1536k");
+    let out = disk.path.join("run");
+    let o = scratch
+        .memsoak()
+        .args([
+            "run",
+            "--duration",
+            "30s",
+            "--heap-snapshots",
+            "--browser",
+            "http://127.0.0.1:{port}/frontend/leak",
+            "--ready-url",
+            "http://127.0.0.1:{port}/health",
+            "--out",
+        ])
+        .arg(&out)
+        .args(["--", MEMSOAK, "demo-backend", "--port", "{port}"])
+        .output()
+        .unwrap();
+    // The leak is judged whatever else could not be written.
+    let s = summary(&out);
+    assert_eq!(s["verdict"], "fail", "{}", describe(&o));
+    assert!(
+        matches!(o.status.code(), Some(1) | Some(5)),
+        "{}",
+        describe(&o)
+    );
+    let why = s["heap_snapshots"]["error"].as_str().unwrap_or("");
+    assert!(why.contains("snapshot failed"), "{}", s["heap_snapshots"]);
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".heapsnapshot"))
+        .collect();
+    assert!(left.is_empty(), "truncated snapshots kept: {left:?}");
+    scratch.assert_no_browser_left();
 }

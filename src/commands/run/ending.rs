@@ -139,7 +139,7 @@ fn how_it_ended(
         Ending::TargetGone if source.kind() == SourceKind::Cdp => (
             None,
             Some(format!(
-                "the browser page went away during the run, after {at:.1}s: {}",
+                "the browser page could no longer be measured, after {at:.1}s: {}",
                 source
                     .events
                     .iter()

@@ -25,7 +25,7 @@ use crate::config::RunConfig;
 use crate::live::{self, LiveView, Status};
 use crate::process::ExitInfo;
 use crate::sampler::{self, FailFastWatch, Sampler, Snapshot};
-use crate::source::page::{HeapSnapshots, Snapshots};
+use crate::source::page::{HeapSnapshots, Snapshots, BASELINE_SNAPSHOT};
 use crate::source::{Opened, SourceSummary};
 use crate::workload::{Finished, IntervalLoad, Workloads};
 
@@ -118,6 +118,9 @@ struct Running<'a> {
     launcher_exited: Option<ExitInfo>,
     profiler: AtWarmup<allocations::Session>,
     snapshots: AtWarmup<Snapshots>,
+    /// Held by the end-of-warm-up work while it runs: the judged window
+    /// starts after it.
+    hold: sampler::WindowHold,
     /// The sampler's root gone ends the run when memsoak cannot know it
     /// otherwise: an attached target, or a browser page's browser.
     root_gone_ends: bool,
@@ -144,7 +147,9 @@ impl<'a> Running<'a> {
             .source
             .open(&prepared.context, &tree)
             .map_err(Failure::Usage)?;
+        let hold = sampler::WindowHold::default();
         let settings = sampler::Settings {
+            hold: hold.clone(),
             limit_per_member: fleet.then_some(config.judge.max_growth.bytes_per_hour),
             fail_fast: config.fail_fast.map(|rule| FailFastWatch {
                 monitor: FailFastMonitor::new(rule, &analyzer, config.duration, config.interval),
@@ -191,6 +196,7 @@ impl<'a> Running<'a> {
             root_gone_ends: !prepared.target.is_launched() || prepared.source.root_is_its_own(),
             profiler: AtWarmup::new(prepared.profiler.take()),
             snapshots: AtWarmup::new(prepared.source.heap_snapshots(&prepared.context)),
+            hold,
             prepared,
             start,
             started_at,
@@ -284,14 +290,19 @@ impl<'a> Running<'a> {
                     ),
                 );
             }
-            warmup::profiler_baseline(&mut self.profiler, self.prepared.target.pids(), elapsed_s);
+            warmup::profiler_baseline(
+                &mut self.profiler,
+                self.prepared.target.pids(),
+                elapsed_s,
+                self.hold.enter(),
+            );
         }
         if self.snapshots.pending() {
             say(
                 self.options,
                 "memsoak: heap snapshot of the page: baseline, as warm-up ends",
             );
-            warmup::snapshot_baseline(&mut self.snapshots, elapsed_s);
+            warmup::snapshot_baseline(&mut self.snapshots, elapsed_s, self.hold.enter());
         }
     }
 
@@ -325,16 +336,37 @@ impl<'a> Running<'a> {
             Some(session) => profiler_finish(session, config, options, prepared, start).await,
             None => None,
         };
-        let heap_snapshots = match snapshots.done().await {
-            Some(s) => {
-                let found = s.finish(start.elapsed().as_secs_f64()).await;
-                say(
-                    options,
-                    "memsoak: heap snapshot of the page: final, compared with the baseline",
-                );
-                Some(found)
+        let heap_snapshots = if interrupted_now && snapshots.running() {
+            // Interrupted while the baseline is written (tens of seconds
+            // for a large heap): it is abandoned rather than finished and
+            // followed by a final one.
+            snapshots.abandon();
+            let _ = std::fs::remove_file(config.out_dir.join(BASELINE_SNAPSHOT));
+            say(
+                options,
+                "memsoak: heap snapshot of the page: the baseline was cut short by the interrupt",
+            );
+            Some(HeapSnapshots {
+                baseline: None,
+                last: None,
+                diff: None,
+                error: Some(
+                    "interrupted while the baseline snapshot was being taken: no snapshots compared"
+                        .into(),
+                ),
+            })
+        } else {
+            match snapshots.done().await {
+                Some(s) => {
+                    let found = s.finish(start.elapsed().as_secs_f64()).await;
+                    say(
+                        options,
+                        "memsoak: heap snapshot of the page: final, compared with the baseline",
+                    );
+                    Some(found)
+                }
+                None => None,
             }
-            None => None,
         };
         let design = workloads.design().cloned();
         let load = workloads.stop().await;
@@ -395,6 +427,7 @@ fn settings(config: &RunConfig, tree: sampler::Tree) -> sampler::Settings {
     };
     sampler::Settings {
         limit_per_member: None,
+        hold: sampler::WindowHold::default(),
         tree,
         interval: config.interval,
         pss_every: ticks(config.pss_interval),

@@ -2,13 +2,18 @@
 //! a page's baseline heap snapshot. Both wait for one moment (a little
 //! before warm-up ends, so what the work itself costs lands in the
 //! warm-up), then run on their own task so sampling and load go on, and
-//! are awaited before the final step at the end of the run. One state
-//! machine serves both.
+//! are awaited before the final step at the end of the run. While the work
+//! runs it holds the judged window ([`crate::sampler::WindowHold`]): a baseline
+//! that takes longer than its lead (a debugger attaching to a large
+//! process, a heap snapshot of hundreds of MB) pushes the window's start
+//! past it instead of counting its cost as growth. One state machine
+//! serves both.
 
 use std::future::Future;
 use std::time::Duration;
 
 use crate::allocations;
+use crate::sampler::HoldGuard;
 
 /// One piece of work through the run: waiting for the end of warm-up,
 /// then running, then done.
@@ -44,6 +49,18 @@ impl<T: Send + 'static> AtWarmup<T> {
         }
     }
 
+    /// Whether the work was started and is still running.
+    pub(super) fn running(&self) -> bool {
+        matches!(self, AtWarmup::Started(h) if !h.is_finished())
+    }
+
+    /// Stops work still running (its task is cancelled) and drops it.
+    pub(super) fn abandon(self) {
+        if let AtWarmup::Started(h) = self {
+            h.abort();
+        }
+    }
+
     /// The value, once the work (if started) is done.
     pub(super) async fn done(self) -> Option<T> {
         match self {
@@ -59,14 +76,17 @@ pub(super) fn profiler_baseline(
     work: &mut AtWarmup<allocations::Session>,
     pids: Vec<u32>,
     elapsed_s: f64,
+    hold: HoldGuard,
 ) {
     work.start(move |mut session| async move {
-        tokio::task::spawn_blocking(move || {
+        let done = tokio::task::spawn_blocking(move || {
             session.baseline(&pids, elapsed_s);
             session
         })
         .await
-        .ok()
+        .ok();
+        drop(hold);
+        done
     });
 }
 
@@ -74,9 +94,11 @@ pub(super) fn profiler_baseline(
 pub(super) fn snapshot_baseline(
     work: &mut AtWarmup<crate::source::page::Snapshots>,
     elapsed_s: f64,
+    hold: HoldGuard,
 ) {
     work.start(move |mut snapshots| async move {
         snapshots.baseline(elapsed_s).await;
+        drop(hold);
         Some(snapshots)
     });
 }

@@ -49,6 +49,15 @@ pub async fn take(session: &Session, path: &Path, timeout: Duration) -> Result<u
         .await
         .map_err(|e| format!("could not create '{}': {e}", path.display()))?;
     let mut chunks = session.snapshot_chunks();
+    // Chunks stop being routed however this ends, a dropped (cancelled)
+    // snapshot too.
+    struct Routed<'a>(&'a Session);
+    impl Drop for Routed<'_> {
+        fn drop(&mut self) {
+            self.0.end_snapshot_chunks();
+        }
+    }
+    let routed = Routed(session);
     let call = session.call(
         "HeapProfiler.takeHeapSnapshot",
         json!({"reportProgress": false, "captureNumericValue": false}),
@@ -67,7 +76,7 @@ pub async fn take(session: &Session, path: &Path, timeout: Duration) -> Result<u
     while let Ok(chunk) = chunks.try_recv() {
         write_chunk(&mut file, &chunk, &mut written, &mut failed).await;
     }
-    session.end_snapshot_chunks();
+    drop(routed);
     answer.map_err(|e| e.to_string())?;
     if let Some(e) = failed {
         return Err(format!("could not write '{}': {e}", path.display()));

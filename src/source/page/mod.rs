@@ -231,13 +231,15 @@ pub async fn open(
         }
     };
     // Counters need the Performance domain; a crash is told through
-    // Inspector events.
-    for method in ["Performance.enable", "Inspector.enable"] {
+    // Inspector events, a navigation through Page events.
+    for method in ["Performance.enable", "Inspector.enable", "Page.enable"] {
         session
             .call(method, json!({}), READ_TIMEOUT)
             .await
             .map_err(|e| e.to_string())?;
     }
+    loaded_ok(&session, &info).await?;
+    session.watch_navigations();
     let summary = CdpSummary {
         endpoint: endpoint.address(),
         // A page may show its own address (a title built from
@@ -257,6 +259,38 @@ pub async fn open(
         launched,
         summary,
     })
+}
+
+/// Refuses a page that is not what the run was asked to soak: the
+/// browser's own error page, or a document the server answered with an
+/// HTTP error (a 404 page has a heap too, and would be judged).
+async fn loaded_ok(session: &Session, info: &TargetInfo) -> Result<(), String> {
+    let script = "(() => { const n = performance.getEntriesByType('navigation')[0]; \
+                  return [location.href, n && n.responseStatus ? n.responseStatus : 0]; })()";
+    let Ok(answer) = page::evaluate(session, script, READ_TIMEOUT).await else {
+        // A page that cannot run a script is refused by the first reading.
+        return Ok(());
+    };
+    let href = answer
+        .get(0)
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    let status = answer
+        .get(1)
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    let page = crate::secrets::redact(&info.url);
+    if href.starts_with("chrome-error:") {
+        return Err(format!(
+            "the page {page} did not load: the browser shows its error page"
+        ));
+    }
+    if status >= 400 {
+        return Err(format!(
+            "the page {page} answered HTTP {status}: memsoak would be soaking an error page (is the URL right?)"
+        ));
+    }
+    Ok(())
 }
 
 impl Page {

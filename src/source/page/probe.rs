@@ -1,11 +1,18 @@
 //! The page's probe: each tick, a collection of garbage when one is due,
 //! then the page's heaps and Blink's counters through its session, and
 //! the browser's processes through the `/proc` probe.
+//!
+//! The page is read by a task of its own and the tick waits for it at most
+//! half an interval: a page's main thread can be busy for seconds (a long
+//! task, a heap snapshot) or hang for good, and the browser's processes
+//! must be sampled all the same. A page quiet for [`UNRESPONSIVE`] outside
+//! a snapshot ends the run, named.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::json;
+use tokio::sync::mpsc;
 
 use super::{Page, READ_TIMEOUT};
 use crate::devtools::{CdpError, Session};
@@ -110,40 +117,93 @@ async fn read_page(
     Ok(r)
 }
 
+/// A page that has not answered for this long, outside a heap snapshot,
+/// has stopped: its main thread is hung or busy beyond any reading.
+pub(super) const UNRESPONSIVE: Duration = Duration::from_secs(30);
+
+/// A page that answers after being quiet this long (outside a heap
+/// snapshot) is said to have stalled, in the run's events.
+const STALL_NOTED: Duration = Duration::from_secs(5);
+
+/// At most this many stalls are told one by one; the rest are counted.
+const STALLS_TOLD: u32 = 10;
+
+/// The page's reader: a task that asks the page when told to and hands the
+/// answer back. The sampler never waits on the page longer than its
+/// budget: a page whose main thread is busy (a long task, a heap snapshot,
+/// a hang) delays only its own readings, never the browser's processes'.
+struct Reader {
+    /// Asks for one reading (`true`: collect garbage first).
+    ask: mpsc::Sender<bool>,
+    /// The answers, one per ask.
+    answers: mpsc::Receiver<Result<PageReading, CdpError>>,
+    /// A reading was asked for and not yet answered.
+    outstanding: bool,
+    /// Since when the page has been asked without a reading coming back.
+    unanswered_since: Option<Instant>,
+}
+
+impl Reader {
+    fn spawn(session: Session, runtime: &tokio::runtime::Handle) -> Reader {
+        let (ask, mut asked) = mpsc::channel::<bool>(1);
+        let (answer, answers) = mpsc::channel(1);
+        runtime.spawn(async move {
+            let mut heap_usage = true;
+            while let Some(collect) = asked.recv().await {
+                let r = read_page(&session, collect, &mut heap_usage).await;
+                if answer.send(r).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Reader {
+            ask,
+            answers,
+            outstanding: false,
+            unanswered_since: None,
+        }
+    }
+}
+
 /// The page's overlay on the browser's process tree: the page through
 /// its session, the browser's processes through the `/proc` probe
 /// (composed by [`page_probe`]).
 pub struct PageOverlay {
     session: Session,
     runtime: tokio::runtime::Handle,
+    reader: Reader,
+    /// How long a tick waits for the page's answer.
+    budget: Duration,
     /// Garbage is collected every this many ticks; 0: never.
     gc_every: u64,
     tick: u64,
-    /// Whether `Runtime.getHeapUsage` gives Blink's heap.
-    heap_usage: bool,
     last: Option<PageReading>,
     events: Vec<SourceEvent>,
+    stalls: u32,
     gone: bool,
 }
 
-/// A probe of `page` over the browser's processes (read by `tree`),
-/// collecting garbage every `gc_every` ticks (0: never); calls run on
-/// `runtime`.
+/// A probe of `page` over the browser's processes (read by `tree`) every
+/// `interval`, collecting garbage every `gc_every` ticks (0: never); calls
+/// run on `runtime`.
 pub fn page_probe(
     page: &Page,
     tree: Box<dyn Probe>,
+    interval: Duration,
     gc_every: u64,
     runtime: tokio::runtime::Handle,
 ) -> Composed<PageOverlay> {
     Composed::new(
         PageOverlay {
             session: page.session.clone(),
+            reader: Reader::spawn(page.session.clone(), &runtime),
             runtime,
+            budget: (interval / 2).min(Duration::from_secs(2)),
             gc_every,
             tick: 0,
-            heap_usage: true,
             last: None,
             events: Vec::new(),
+            stalls: 0,
             gone: false,
         },
         Some(tree),
@@ -164,6 +224,107 @@ impl PageOverlay {
         }
         ProbeError::RootGone
     }
+
+    /// The page's answer to this tick, if it came within the budget: asks
+    /// when nothing is outstanding, then waits at most the budget.
+    fn page_reading(&mut self, spec: &Tree) -> Result<Option<PageReading>, ProbeError> {
+        if let Some(to) = self.session.navigated_away() {
+            return Err(self.gone(format!(
+                "the page navigated away on its own, to {}: what would be measured is no longer the page the run soaks",
+                crate::secrets::redact(&to)
+            )));
+        }
+        let now = Instant::now();
+        if self.session.snapshot_in_progress() {
+            // The page is writing a snapshot memsoak asked for: its
+            // silence is not a hang.
+            self.reader.unanswered_since = None;
+        }
+        if !self.reader.outstanding {
+            let collect = self.gc_every > 0 && self.tick.is_multiple_of(self.gc_every);
+            if self.reader.ask.try_send(collect).is_ok() {
+                self.reader.outstanding = true;
+                self.reader.unanswered_since.get_or_insert(now);
+            }
+        }
+        self.tick += 1;
+        let budget = self.budget;
+        let answer = self
+            .runtime
+            .block_on(async { tokio::time::timeout(budget, self.reader.answers.recv()).await });
+        let quiet = self
+            .reader
+            .unanswered_since
+            .map_or(Duration::ZERO, |t| t.elapsed());
+        match answer {
+            Ok(Some(Ok(r))) => {
+                self.reader.outstanding = false;
+                self.reader.unanswered_since = None;
+                if quiet >= STALL_NOTED {
+                    self.stalled(quiet);
+                }
+                Ok(Some(r))
+            }
+            Ok(Some(Err(e))) if e.is_closed() => {
+                let why = match spec {
+                    Tree::Attached { root } if !crate::process::pid_alive(*root) => {
+                        format!("the browser's main process (pid {root}) ended")
+                    }
+                    _ => e.to_string(),
+                };
+                Err(self.gone(why))
+            }
+            // A call that timed out: asked again next tick, the page's
+            // quiet still counted.
+            Ok(Some(Err(e @ CdpError::Timeout { .. }))) => {
+                self.reader.outstanding = false;
+                tracing::debug!("reading the page: {e}");
+                self.unresponsive(quiet)
+            }
+            // Refused or unreadable: a failed reading, asked again.
+            Ok(Some(Err(e))) => {
+                self.reader.outstanding = false;
+                self.reader.unanswered_since = None;
+                Err(ProbeError::Other(e.to_string()))
+            }
+            Ok(None) => Err(self.gone("the page's reader ended".into())),
+            Err(_) => self.unresponsive(quiet),
+        }
+    }
+
+    /// No reading this tick; the run ends when the page has been quiet
+    /// for [`UNRESPONSIVE`].
+    fn unresponsive(&mut self, quiet: Duration) -> Result<Option<PageReading>, ProbeError> {
+        if quiet >= UNRESPONSIVE {
+            return Err(self.gone(format!(
+                "the page stopped answering: no reading for {}s (its main thread is hung or busy; the browser's processes were sampled meanwhile)",
+                quiet.as_secs()
+            )));
+        }
+        Ok(None)
+    }
+
+    /// A stall the page came back from, told in the events (a few, then
+    /// counted).
+    fn stalled(&mut self, quiet: Duration) {
+        self.stalls += 1;
+        if self.stalls <= STALLS_TOLD {
+            self.events.push(SourceEvent::new(
+                f64::NAN,
+                "page".into(),
+                EventKind::Note,
+                format!(
+                    "the page did not answer for {:.1}s (its main thread was busy): no js_heap reading then; the browser's processes were sampled{}",
+                    quiet.as_secs_f64(),
+                    if self.stalls == STALLS_TOLD {
+                        " (further stalls are not told)"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+    }
 }
 
 impl Overlay for PageOverlay {
@@ -173,24 +334,7 @@ impl Overlay for PageOverlay {
         tree: Option<&mut (dyn Probe + 'static)>,
         want: Want,
     ) -> Result<Sample, ProbeError> {
-        let collect = self.gc_every > 0 && self.tick.is_multiple_of(self.gc_every);
-        self.tick += 1;
-        let reading =
-            self.runtime
-                .block_on(read_page(&self.session, collect, &mut self.heap_usage));
-        let reading = match reading {
-            Ok(r) => r,
-            Err(e) if e.is_closed() => {
-                let why = match spec {
-                    Tree::Attached { root } if !crate::process::pid_alive(*root) => {
-                        format!("the browser's main process (pid {root}) ended")
-                    }
-                    _ => e.to_string(),
-                };
-                return Err(self.gone(why));
-            }
-            Err(e) => return Err(ProbeError::Other(e.to_string())),
-        };
+        let reading = self.page_reading(spec)?;
         let read = match tree {
             Some(t) => t.read(spec, want),
             None => Ok(Sample::default()),
@@ -202,10 +346,12 @@ impl Overlay for PageOverlay {
             }
             Err(e) => return Err(e),
         };
-        sample.js_heap_bytes = Some(reading.js_heap);
-        sample.js_heap_total_bytes = Some(reading.js_heap_total);
-        sample.page_heap_bytes = reading.blink_heap.map(|b| b + reading.js_heap);
-        self.last = Some(reading);
+        if let Some(reading) = reading {
+            sample.js_heap_bytes = Some(reading.js_heap);
+            sample.js_heap_total_bytes = Some(reading.js_heap_total);
+            sample.page_heap_bytes = reading.blink_heap.map(|b| b + reading.js_heap);
+            self.last = Some(reading);
+        }
         Ok(sample)
     }
 

@@ -83,6 +83,7 @@ impl Session for PageSession {
         let probe = page_probe(
             page,
             crate::sampler::default_probe()?,
+            run.interval,
             every,
             tokio::runtime::Handle::current(),
         );
