@@ -191,8 +191,13 @@ pub struct SourceArgs {
     #[arg(long, value_name = "URL", conflicts_with_all = ["prometheus", "browser"])]
     pub cdp: Option<String>,
 
-    /// With --cdp: the page to attach to, by part of its URL or title [default: the only page open].
-    #[arg(long, value_name = "TEXT", requires = "cdp")]
+    /// With --cdp: the page to attach to, by part of its URL or title, or its target id [default: the only page open].
+    #[arg(
+        long,
+        value_name = "TEXT",
+        requires = "cdp",
+        conflicts_with = "browser"
+    )]
     pub cdp_target: Option<String>,
 
     /// Launch a headless Chromium on this URL and judge the page's JS heap; memsoak closes it at the end, whatever happens.

@@ -231,6 +231,7 @@ impl Heaptrack {
             types: Vec::new(),
             gc: None,
             total_bytes: total,
+            tracer_grown_bytes: None,
         })
     }
 }
@@ -314,13 +315,20 @@ impl Profiler for Heaptrack {
         };
         let mut results = Vec::new();
         for mut trace in std::mem::take(&mut self.traces) {
-            if !crate::process::pid_alive(trace.pid) {
+            let ended = !crate::process::pid_alive(trace.pid);
+            if ended {
                 notes.push(format!(
                     "pid {} ({}) ended before the window closed: its trace ran to its exit, so its sites are what it had not freed when it ended",
                     trace.pid, trace.name
                 ));
             }
-            results.push(self.stop(&tools, &mut trace).map(|leaks| {
+            let stopped = self.stop(&tools, &mut trace);
+            if ended && stopped.is_err() {
+                // A process that ended before its trace began leaves an
+                // empty capture: not kept as if it were one.
+                let _ = std::fs::remove_file(&trace.output);
+            }
+            results.push(stopped.map(|leaks| {
                 let rel = self.context.relative(&trace.output);
                 Profiled {
                     leaks,

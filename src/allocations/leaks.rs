@@ -42,6 +42,17 @@ pub struct Leaks {
     pub notes: Vec<String>,
 }
 
+impl Leaks {
+    /// What the profiler's own records grew in the window over every
+    /// process, when it says.
+    pub fn tracer_grown_bytes(&self) -> Option<i64> {
+        self.processes
+            .iter()
+            .filter_map(|p| p.tracer_grown_bytes)
+            .reduce(|a, b| a + b)
+    }
+}
+
 /// The judged window.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Window {
@@ -69,6 +80,11 @@ pub struct ProcessLeaks {
     /// Bytes grown in the window over all sites, when the profiler says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_bytes: Option<i64>,
+    /// What the profiler's own records grew in the window, bytes
+    /// (tracemalloc's `get_tracemalloc_memory()`): memory the target
+    /// holds because it is profiled, part of the judged growth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracer_grown_bytes: Option<i64>,
 }
 
 /// An allocation site: a stack and what it added in the window.
@@ -215,6 +231,7 @@ mod tests {
                 types: vec![],
                 gc: None,
                 total_bytes: None,
+                tracer_grown_bytes: None,
             }],
             artifacts: vec![],
             commands: vec![],

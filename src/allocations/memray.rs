@@ -99,6 +99,7 @@ impl Memray {
             pid: a.pid,
             name: a.name.clone(),
             total_bytes: Some(sites.iter().map(|s| s.bytes).sum()),
+            tracer_grown_bytes: None,
             sites,
             types: Vec::new(),
             gc: None,

@@ -51,6 +51,8 @@ struct Answer {
     #[serde(default)]
     total_bytes: Option<i64>,
     #[serde(default)]
+    tracer_grown_bytes: Option<i64>,
+    #[serde(default)]
     error: Option<String>,
 }
 
@@ -233,6 +235,7 @@ impl Profiler for Tracemalloc {
                 types: answer.types,
                 gc: answer.gc,
                 total_bytes: answer.total_bytes,
+                tracer_grown_bytes: answer.tracer_grown_bytes,
             });
         }
         if found.processes.is_empty() {

@@ -161,6 +161,9 @@ def _start(folder):
         state["types"] = type_counts()
         state["gc"] = gc_counts()
         state["baseline"] = tracemalloc.take_snapshot().filter_traces(hidden)
+        # tracemalloc's own records (a trace per live allocation): what the
+        # target holds because it is traced.
+        state["own"] = tracemalloc.get_tracemalloc_memory()
         ack = identity()
         ack["traced_bytes"] = tracemalloc.get_traced_memory()[0]
         write_json("%d.baseline.json" % os.getpid(), ack)
@@ -172,6 +175,8 @@ def _start(folder):
         collected = gc.collect()
         after = type_counts()
         garbage, uncollectable = gc_counts()
+        # Before the snapshot, whose own objects are not the window's.
+        own_grown = tracemalloc.get_tracemalloc_memory() - state["own"]
         snapshot = tracemalloc.take_snapshot().filter_traces(hidden)
         diffs = snapshot.compare_to(state["baseline"], "traceback")
         grown = sorted((d for d in diffs if d.size_diff > 0), key=lambda d: -d.size_diff)
@@ -208,6 +213,7 @@ def _start(folder):
                 "collected_final": collected,
             },
             "total_bytes": sum(d.size_diff for d in diffs),
+            "tracer_grown_bytes": own_grown,
             "seconds": time.monotonic() - started,
         })
         state["baseline"] = None

@@ -145,8 +145,9 @@ fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// The page to attach to: the one page whose URL or title contains
-/// `wanted`, or with no `wanted`, the only page. Pages of the browser's
+/// The page to attach to: the page whose target id is `wanted`, else the
+/// one page whose URL or title contains it, or with no `wanted`, the only
+/// page. Pages of the browser's
 /// own interface (`chrome://`, `devtools://`) are never chosen.
 pub fn choose_page(targets: &[TargetInfo], wanted: Option<&str>) -> Result<TargetInfo, String> {
     let pages: Vec<&TargetInfo> = targets
@@ -155,6 +156,10 @@ pub fn choose_page(targets: &[TargetInfo], wanted: Option<&str>) -> Result<Targe
         .filter(|t| !(t.url.starts_with("chrome://") || t.url.starts_with("devtools://")))
         .collect();
     let matching: Vec<&TargetInfo> = match wanted {
+        // A target id picks one page even among pages alike.
+        Some(w) if pages.iter().any(|t| t.id == w) => {
+            pages.iter().copied().filter(|t| t.id == w).collect()
+        }
         Some(w) => pages
             .iter()
             .copied()
@@ -164,7 +169,7 @@ pub fn choose_page(targets: &[TargetInfo], wanted: Option<&str>) -> Result<Targe
     };
     let list = |ts: &[&TargetInfo]| {
         ts.iter()
-            .map(|t| format!("  {}", t.describe()))
+            .map(|t| format!("  {} — target id {}", t.describe(), t.id))
             .collect::<Vec<_>>()
             .join("\n")
     };
@@ -179,12 +184,12 @@ pub fn choose_page(targets: &[TargetInfo], wanted: Option<&str>) -> Result<Targe
             list(&pages)
         )),
         (many, None) => Err(format!(
-            "the browser has {} pages open: choose one with --cdp-target (part of its URL or title):\n{}",
+            "the browser has {} pages open: choose one with --cdp-target (part of its URL or title, or its target id):\n{}",
             many.len(),
             list(many)
         )),
         (many, Some(w)) => Err(format!(
-            "{} pages' URL or title contain '{w}': make --cdp-target longer to pick one:\n{}",
+            "{} pages' URL or title contain '{w}': make --cdp-target longer, or give the target id of one:\n{}",
             many.len(),
             list(many)
         )),
@@ -324,6 +329,21 @@ mod tests {
             choose_page(&targets[..1], None).unwrap().url,
             "http://127.0.0.1:8000/editor?doc=a"
         );
+    }
+
+    #[test]
+    fn pages_alike_are_told_apart_by_their_target_id() {
+        let mut a = page("Editor", "http://127.0.0.1:8000/editor");
+        let mut b = a.clone();
+        a.id = "A1B2".into();
+        b.id = "C3D4".into();
+        let targets = vec![a, b];
+        let e = choose_page(&targets, Some("Editor")).unwrap_err();
+        assert!(
+            e.contains("target id A1B2") && e.contains("target id C3D4"),
+            "{e}"
+        );
+        assert_eq!(choose_page(&targets, Some("C3D4")).unwrap().id, "C3D4");
     }
 
     #[test]

@@ -12,6 +12,9 @@ use crate::workload::WorkloadKind;
 /// report.md and report.html).
 const TERMINAL_ROWS: usize = 10;
 
+/// Series of a many-series source shown.
+const TERMINAL_SERIES: usize = 10;
+
 /// Profiler sites shown (all of `leaks.json`'s are in report.md and
 /// report.html, and the file).
 const TERMINAL_SITES: usize = 3;
@@ -43,12 +46,26 @@ pub(crate) fn render(s: &Summary, folder: &Path) -> String {
     if let Some(p) = &v.peak_and_ceiling {
         let _ = writeln!(out, "  peak RSS {p}");
     }
-    for (mut label, text) in v.source_rows() {
+    let (mut series, others): (Vec<_>, Vec<_>) = v
+        .source_rows()
+        .into_iter()
+        .partition(|(label, _)| label.starts_with("Series "));
+    // The series that are not a pass first; a fleet of hundreds shows a
+    // few (report.md and report.html list every one).
+    series.sort_by_key(|(_, text)| text.to_ascii_lowercase().starts_with("pass"));
+    let more = series.len().saturating_sub(TERMINAL_SERIES);
+    for (mut label, text) in others
+        .into_iter()
+        .chain(series.into_iter().take(TERMINAL_SERIES))
+    {
         // "Series x" → "series x": the name keeps its case.
         if let Some(first) = label.get_mut(..1) {
             first.make_ascii_lowercase();
         }
         let _ = writeln!(out, "  {label}: {text}");
+    }
+    if more > 0 {
+        let _ = writeln!(out, "  … and {more} more series (report.md lists them all)");
     }
 
     if !v.growth_drivers.is_empty() {

@@ -234,6 +234,13 @@ fn tracemalloc_names_the_leaking_line_and_a_clean_backend_has_nothing_above_the_
         sites[0]["count"].as_i64().unwrap(),
     );
     assert!(bytes > 1_000_000 && count > 200, "{}", sites[0]);
+    // tracemalloc's own records of those allocations, shown apart: a trace
+    // for each live allocation the window added.
+    let own = procs[0]["tracer_grown_bytes"].as_i64().unwrap();
+    assert!(
+        own > count * 16 && own < bytes,
+        "{own} for {count} allocations"
+    );
     // The hook counts live objects per type (those the collector tracks:
     // the dicts, not their bytearrays) and the collector's garbage.
     let types = procs[0]["types"].as_array().unwrap();
@@ -246,6 +253,14 @@ fn tracemalloc_names_the_leaking_line_and_a_clean_backend_has_nothing_above_the_
     assert!(procs[0]["gc"]["garbage_final"].is_u64(), "{}", procs[0]);
     // summary.json points to the file and carries the top site.
     let s = r.summary();
+    assert!(
+        s["reasons"].as_array().unwrap().iter().any(|x| x
+            .as_str()
+            .unwrap()
+            .contains("tracemalloc's own records grew")),
+        "{}",
+        s["reasons"]
+    );
     assert_eq!(s["leaks"]["file"], "leaks.json");
     let top = &s["leaks"]["top_site"];
     assert_eq!(
@@ -558,7 +573,12 @@ fn the_fastapi_example_names_the_broadcast_leak_in_report_html() {
     );
     assert!(matches!(r.code(), Some(0 | 1 | 4)), "{}", r.describe());
     let top = &r.summary()["leaks"]["top_site"];
-    assert_eq!(top["function"], "broadcast", "{top}");
+    let l = leaks(&r.dir);
+    assert_eq!(
+        top["function"], "broadcast",
+        "{top}; leaks.json: error {}, notes {}, window {}, floor {}",
+        l["error"], l["notes"], l["window"], l["noise_floor_bytes"]
+    );
     assert_eq!(top["file"], "backend/collab.py", "{top}");
     assert_eq!(top["line"].as_u64(), Some(line as u64), "{top}");
     let html = std::fs::read_to_string(r.dir.join("report.html")).unwrap();

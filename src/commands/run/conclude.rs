@@ -35,6 +35,19 @@ pub(super) fn conclude(
             "a profiled run: the target ran under {}, whose own records add to its memory and its growth; judge a leak's size on a run without --profiler",
             p.kind.name()
         ));
+        // tracemalloc says what its own records grew: shown beside the
+        // growth, not subtracted (the verdict judges what the target held).
+        if let Some(l) = &m.leaks {
+            let hours = (l.window.end_s - l.window.start_s) / 3600.0;
+            if let (Some(b), true) = (l.tracer_grown_bytes(), hours > 0.0) {
+                judgement.reasons.push(format!(
+                    "of that, {}'s own records grew {} in the profiled window ({} at that pace)",
+                    p.kind.name(),
+                    crate::units::format_mb(b as f64),
+                    config.judge.max_growth.unit.format(b as f64 / hours)
+                ));
+            }
+        }
     }
     let mut load = Load::of(m.load, &judgement);
     let growth_drivers = super::super::growth_drivers(

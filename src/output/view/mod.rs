@@ -314,10 +314,14 @@ impl<'a> ReportView<'a> {
                 format!(
                     "{}: {growth}{}",
                     x.verdict,
-                    if x.counted {
-                        ""
-                    } else {
-                        " (too short to count)"
+                    match (x.counted, x.not_counted.as_deref()) {
+                        (true, _) => String::new(),
+                        (false, Some(why))
+                            if why != crate::source::prometheus::series::TOO_SHORT =>
+                        {
+                            format!(" (not counted: {why})")
+                        }
+                        (false, _) => " (too short to count)".into(),
                     }
                 ),
             ));
@@ -573,17 +577,44 @@ fn checks(s: &Summary) -> Vec<Check> {
     all
 }
 
+/// The replica a series belongs to: its name without the `#N` a restart
+/// gives it.
+fn replica_of(name: &str) -> &str {
+    match name.rsplit_once(" #") {
+        Some((base, n)) if n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty() => base,
+        _ => name,
+    }
+}
+
 /// What grows, in the headline: the metric, or for Prometheus the
 /// query's value summed over its series.
 fn measured_name(s: &Summary) -> String {
     match &s.source {
         Some(src) if src.kind() == SourceKind::Prometheus => {
-            match src.prometheus().map_or(0, |p| p.series.len()) {
-                0 | 1 => "the query's value".into(),
-                n => format!("the sum of {n} series"),
+            // A replica that restarted is a new series (`NAME #2`) but
+            // the same replica: replicas are counted, not generations.
+            let series = src.prometheus().map_or(&[][..], |p| &p.series[..]);
+            let mut replicas: Vec<&str> = series.iter().map(|x| replica_of(&x.name)).collect();
+            replicas.sort_unstable();
+            replicas.dedup();
+            match (replicas.len(), series.len()) {
+                (0 | 1, 0 | 1) => "the query's value".into(),
+                (1, _) => "the query's value (one replica, restarted)".into(),
+                (r, n) if n > r => format!("the sum of {r} series ({n} with restarts)"),
+                (r, _) => format!("the sum of {r} series"),
             }
         }
         Some(src) if src.kind() == SourceKind::Cgroup => format!("cgroup {}", s.metric),
         _ => s.metric.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_restarted_series_is_the_same_replica() {
+        assert_eq!(super::replica_of("pod=api-1 #2"), "pod=api-1");
+        assert_eq!(super::replica_of("pod=api-1"), "pod=api-1");
+        assert_eq!(super::replica_of("pod=a #b"), "pod=a #b");
     }
 }

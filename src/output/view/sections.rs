@@ -88,7 +88,14 @@ pub(super) fn heap_snapshots(s: &Summary) -> Option<SnapshotsView> {
     };
     Some(SnapshotsView {
         headline,
-        window: format!("baseline at {}, final at {}", at(&h.baseline), at(&h.last)),
+        window: match (&h.baseline, &h.last) {
+            (Some(_), Some(_)) => {
+                format!("baseline at {}, final at {}", at(&h.baseline), at(&h.last))
+            }
+            (None, Some(_)) => format!("no baseline, final at {}", at(&h.last)),
+            (Some(_), None) => format!("baseline at {}, no final", at(&h.baseline)),
+            (None, None) => "neither snapshot taken".into(),
+        },
         constructors: h
             .diff
             .iter()

@@ -348,11 +348,38 @@ pub fn format_labels(labels: &Labels) -> String {
     if labels.is_empty() {
         return "value".into();
     }
-    labels
+    let full = labels
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
-        .join(",")
+        .join(",");
+    bounded_name(full)
+}
+
+/// Longest series name kept whole: a name is written on every row of
+/// `series.csv`, and a label set may be anything an exporter makes.
+const MAX_NAME: usize = 200;
+
+/// `name` cut to [`MAX_NAME`] characters, a hash of the whole keeping
+/// names of different label sets apart.
+fn bounded_name(name: String) -> String {
+    if name.chars().count() <= MAX_NAME {
+        return name;
+    }
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    let head: String = name.chars().take(MAX_NAME - 20).collect();
+    format!("{head}… ({:016x})", h.finish())
+}
+
+/// Largest value taken as a memory size, bytes (an exabyte): anything
+/// above is a broken exporter, as a negative value is.
+const MAX_PLAUSIBLE: f64 = 1e18;
+
+/// Whether `v` can be a memory size.
+fn plausible(v: f64) -> bool {
+    (0.0..=MAX_PLAUSIBLE).contains(&v)
 }
 
 #[derive(Debug)]
@@ -376,6 +403,8 @@ pub struct Tracker {
     polls: u64,
     series: usize,
     dropped: bool,
+    /// A value that cannot be a memory size was told (once a run).
+    implausible_told: bool,
 }
 
 /// One answer, named: `(series, value)` per series, and what happened.
@@ -402,7 +431,10 @@ impl Tracker {
                     // Two answers for one replica (labels differing only
                     // in volatile ones): summed, as the fleet is.
                     let name = &self.replicas[i].name;
-                    match (named.values.iter_mut().find(|(n, _)| n == name), value) {
+                    match (
+                        named.values.iter_mut().find(|(n, _)| n == name),
+                        value.filter(|v| plausible(*v)),
+                    ) {
                         (Some(v), Some(value)) => v.1 += value,
                         (None, Some(value)) => named.values.push((name.clone(), value)),
                         (_, None) => {}
@@ -461,8 +493,21 @@ impl Tracker {
             };
             let r = &mut self.replicas[i];
             r.seen_at = poll;
-            if let Some(value) = value {
-                named.values.push((r.name.clone(), value));
+            match value {
+                Some(value) if plausible(value) => named.values.push((r.name.clone(), value)),
+                // Negative, or beyond any memory: no reading (as NaN),
+                // told once rather than clamped.
+                Some(value) if !self.implausible_told => {
+                    self.implausible_told = true;
+                    named.events.push((
+                        r.name.clone(),
+                        EventKind::Note,
+                        format!(
+                            "answered {value:e}, which is no memory size: such readings are skipped (told once)"
+                        ),
+                    ));
+                }
+                Some(_) | None => {}
             }
         }
         named
@@ -742,6 +787,30 @@ mod tests {
             "{:?}",
             n.events
         );
+    }
+
+    #[test]
+    fn a_value_no_memory_can_have_is_no_reading_and_told_once() {
+        let mut t = Tracker::default();
+        let pod = labels(&[("pod", "api-1")]);
+        let n = t.observe(vec![(pod.clone(), Some(-5.0))]);
+        assert!(n.values.is_empty());
+        assert_eq!(n.events.len(), 1, "{:?}", n.events);
+        assert!(n.events[0].2.contains("no memory size"), "{:?}", n.events);
+        let n = t.observe(vec![(pod.clone(), Some(1e300))]);
+        assert!(n.values.is_empty() && n.events.is_empty(), "{n:?}");
+        let n = t.observe(vec![(pod, Some(3e6))]);
+        assert_eq!(n.values, vec![("pod=api-1".to_string(), 3e6)]);
+        assert!(n.events.is_empty(), "no restart: {:?}", n.events);
+    }
+
+    #[test]
+    fn a_huge_label_set_gets_a_bounded_name_that_keeps_series_apart() {
+        let big = |tail: &str| labels(&[("pod", &format!("{}{tail}", "x".repeat(5 << 20)))]);
+        let (a, b) = (format_labels(&big("a")), format_labels(&big("b")));
+        assert!(a.chars().count() <= MAX_NAME, "{}", a.len());
+        assert_ne!(a, b);
+        assert_eq!(format_labels(&labels(&[("pod", "api-1")])), "pod=api-1");
     }
 
     #[test]

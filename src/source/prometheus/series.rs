@@ -45,7 +45,16 @@ pub struct SeriesJudgement {
     pub verdict: Verdict,
     /// Whether it counts in the run's verdict.
     pub counted: bool,
+    /// Why it does not count, when it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_counted: Option<String>,
 }
+
+/// Why a series shorter than half the window is not counted.
+pub const TOO_SHORT: &str = "too short to judge alone (under half the judged window)";
+
+/// Series named one by one in the run's reasons; the rest are counted.
+const NAMED_IN_REASONS: usize = 10;
 
 struct Running {
     name: String,
@@ -88,7 +97,16 @@ pub fn judge(
         .map(|r| {
             let j = r.analyzer.judge();
             let judged_s = j.last_elapsed_s - j.warmup_s;
-            let counted = j.growth.is_some() && judged_s >= fleet_window_s / 2.0;
+            let long_enough = judged_s >= fleet_window_s / 2.0;
+            let counted = j.growth.is_some() && long_enough;
+            let not_counted = match (counted, long_enough) {
+                (true, _) => None,
+                (false, false) => Some(TOO_SHORT.to_string()),
+                (false, true) => Some(format!(
+                    "no trend to fit ({})",
+                    j.reasons.first().map_or("no reason given", String::as_str)
+                )),
+            };
             SeriesJudgement {
                 name: r.name,
                 first_s: r.first_s,
@@ -99,6 +117,7 @@ pub fn judge(
                 ci95_bytes_per_hour: j.growth.as_ref().map(|g| g.ci95_bytes_per_hour),
                 verdict: j.verdict,
                 counted,
+                not_counted,
             }
         })
         .collect())
@@ -173,10 +192,22 @@ fn rank(v: Verdict) -> u8 {
 /// with a reason naming each series that is not a pass.
 pub fn combine(fleet: &mut Judgement, series: &[SeriesJudgement], rate: impl Fn(f64) -> String) {
     let mut worst = fleet.verdict;
+    let mut named = 0;
+    let mut unnamed = 0;
     for s in series.iter().filter(|s| s.counted) {
         if rank(s.verdict) > rank(worst) {
             worst = s.verdict;
         }
+        if matches!(s.verdict, Verdict::Pass | Verdict::LoadFailure) {
+            continue;
+        }
+        // A fleet of hundreds failing together is a few lines, not
+        // hundreds: every series is in `source.series` and the reports.
+        if named == NAMED_IN_REASONS {
+            unnamed += 1;
+            continue;
+        }
+        named += 1;
         let interval = s
             .ci95_bytes_per_hour
             .map(|[lo, hi]| format!(" (95% CI {} … {})", rate(lo), rate(hi)))
@@ -187,17 +218,102 @@ pub fn combine(fleet: &mut Judgement, series: &[SeriesJudgement], rate: impl Fn(
                 s.name,
                 rate(s.slope_bytes_per_hour.unwrap_or(0.0))
             )),
-            Verdict::Inconclusive => fleet
+            _ => fleet
                 .reasons
                 .push(format!("series {}: the data cannot tell{interval}", s.name)),
-            Verdict::Pass | Verdict::LoadFailure => {}
         }
     }
-    let uncounted = series.iter().filter(|s| !s.counted).count();
-    if uncounted > 0 {
+    if unnamed > 0 {
         fleet.reasons.push(format!(
-            "{uncounted} series too short to judge alone (under half the judged window): listed, not counted"
+            "… and {unnamed} more series above the limit or undecided (each in summary.json's source.series and the reports)"
         ));
     }
+    // Grouped by why; a summary written before the reason was kept says
+    // only that the series was short.
+    let mut why: Vec<(&str, usize)> = Vec::new();
+    for s in series.iter().filter(|s| !s.counted) {
+        let w = s.not_counted.as_deref().unwrap_or(TOO_SHORT);
+        match why.iter_mut().find(|(x, _)| *x == w) {
+            Some((_, n)) => *n += 1,
+            None => why.push((w, 1)),
+        }
+    }
+    for (w, n) in why {
+        let joint = if w == TOO_SHORT { "" } else { "with " };
+        fleet
+            .reasons
+            .push(format!("{n} series {joint}{w}: listed, not counted"));
+    }
     fleet.verdict = worst;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(name: &str, verdict: Verdict, not_counted: Option<&str>) -> SeriesJudgement {
+        SeriesJudgement {
+            name: name.into(),
+            first_s: 0.0,
+            last_s: 100.0,
+            samples: 100,
+            last_bytes: 1e6,
+            slope_bytes_per_hour: Some(50e6),
+            ci95_bytes_per_hour: Some([40e6, 60e6]),
+            verdict,
+            counted: not_counted.is_none(),
+            not_counted: not_counted.map(String::from),
+        }
+    }
+
+    #[test]
+    fn a_fleet_failing_together_names_ten_and_counts_the_rest() {
+        let mut all: Vec<SeriesJudgement> = (0..15)
+            .map(|i| series(&format!("pod=api-{i}"), Verdict::Fail, None))
+            .collect();
+        all.push(series("pod=late", Verdict::Pass, Some(TOO_SHORT)));
+        all.push(series(
+            "pod=flat",
+            Verdict::Inconclusive,
+            Some("no trend to fit (too few samples)"),
+        ));
+        let mut fleet = Judgement {
+            verdict: Verdict::Pass,
+            reasons: Vec::new(),
+            growth: None,
+            samples: 0,
+            samples_judged: 0,
+            peak_rss_bytes: None,
+            peak_rss_elapsed_s: None,
+            last_elapsed_s: 100.0,
+            warmup_s: 10.0,
+            held_until_s: None,
+            ceiling_crossed: false,
+        };
+        combine(&mut fleet, &all, |v| format!("{v}"));
+        assert_eq!(fleet.verdict, Verdict::Fail);
+        let named = fleet
+            .reasons
+            .iter()
+            .filter(|r| r.starts_with("series "))
+            .count();
+        assert_eq!(named, 10, "{:?}", fleet.reasons);
+        assert!(
+            fleet
+                .reasons
+                .iter()
+                .any(|r| r.contains("and 5 more series")),
+            "{:?}",
+            fleet.reasons
+        );
+        assert!(fleet.reasons.iter().any(|r| r == "1 series too short to judge alone (under half the judged window): listed, not counted"), "{:?}", fleet.reasons);
+        assert!(
+            fleet
+                .reasons
+                .iter()
+                .any(|r| r.starts_with("1 series with no trend to fit (too few samples)")),
+            "{:?}",
+            fleet.reasons
+        );
+    }
 }
