@@ -70,7 +70,9 @@ pub enum Command {
     #[command(after_help = EXIT_CODES)]
     Report(ReportArgs),
     /// Compare two run folders: exit 1 when NEW grows faster than BASE beyond a margin.
-    #[command(after_help = "Exit codes: 0 NEW is not worse, 1 NEW is worse, 2 usage error.")]
+    #[command(
+        after_help = "Exit codes: 0 NEW is not worse, 1 NEW is worse, 2 usage error, 5 compare.json or its chart could not be written."
+    )]
     Compare(CompareArgs),
     /// Serve the reference backend: /health, /collab/{doc_id}, /agent/chat.
     DemoBackend(DemoArgs),

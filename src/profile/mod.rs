@@ -473,6 +473,13 @@ pub enum ProfileError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// No such file, and the name looks like a command, not a profile
+    /// (`memsoak run sleep 60`, the `--` forgotten).
+    #[error("no profile file '{}': to launch a command, put it after `--`: memsoak run [OPTIONS] -- {} …", path.display(), path.display())]
+    NotAProfile {
+        /// The name given.
+        path: PathBuf,
+    },
     /// The TOML is malformed or does not match the schema.
     #[error("{path}:{line}: {message}")]
     Invalid {
@@ -488,9 +495,19 @@ pub enum ProfileError {
 impl Profile {
     /// Reads and parses a profile file.
     pub fn load(path: &Path) -> Result<Profile, ProfileError> {
-        let bytes = std::fs::read(path).map_err(|source| ProfileError::Read {
-            path: path.to_path_buf(),
-            source,
+        let bytes = std::fs::read(path).map_err(|source| {
+            // A bare name with no extension that is no file: a command.
+            let bare = path.extension().is_none() && path.components().count() == 1;
+            if source.kind() == std::io::ErrorKind::NotFound && bare {
+                ProfileError::NotAProfile {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                ProfileError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
         })?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
