@@ -36,7 +36,7 @@ use super::ExitInfo;
 pub const ARG: &str = "__keeper";
 
 /// The line that names a process the program must outlive.
-const OUTLIVE: &str = "outlive ";
+pub(crate) const OUTLIVE: &str = "outlive ";
 
 /// How long the keeper waits at most for the processes it was told to
 /// outlive, once memsoak has gone.
@@ -176,10 +176,10 @@ impl Drop for Kept {
     }
 }
 
-/// The memsoak executable that acts as the keeper: this one, or, for a
+/// The memsoak executable that acts as a keeper or an undo guard: this one, or, for a
 /// program that uses memsoak as a library (the benchmarks), the one
 /// `MEMSOAK_EXE` names.
-fn memsoak_executable() -> std::io::Result<PathBuf> {
+pub(crate) fn memsoak_executable() -> std::io::Result<PathBuf> {
     match std::env::var_os("MEMSOAK_EXE") {
         Some(p) => Ok(PathBuf::from(p)),
         None => std::env::current_exe(),

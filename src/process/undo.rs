@@ -17,13 +17,13 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::keeper::{memsoak_executable, OUTLIVE};
 use super::tree::Tracked;
 
 /// The first argument that makes memsoak act as an undo process (not a
 /// clap subcommand: it shows in no help text).
 pub const ARG: &str = "__undo";
 
-const OUTLIVE: &str = "outlive ";
 const DONE: &str = "done";
 const POLL: Duration = Duration::from_millis(50);
 
@@ -39,11 +39,7 @@ impl Undo {
     /// each take at most `limit`.
     pub fn spawn(program: &Path, args: &[String], limit: Duration) -> std::io::Result<Undo> {
         use std::os::unix::process::CommandExt;
-        let exe = match std::env::var_os("MEMSOAK_EXE") {
-            Some(p) => std::path::PathBuf::from(p),
-            None => std::env::current_exe()?,
-        };
-        let child = Command::new(exe)
+        let child = Command::new(memsoak_executable()?)
             .arg(ARG)
             .arg(limit.as_millis().to_string())
             .arg("--")
